@@ -1,0 +1,105 @@
+//! `GET /v1/executions/{id}/events`: the event log as Server-Sent Events,
+//! resumable with `Last-Event-ID` (or `?after=N`).
+//!
+//! Each event is `id: <seq>`, `event: <type>`, `data: <the event as JSON>`. A
+//! reader that fell behind the live stream gets `event: lagged` with
+//! `data: {"missed":N}` (no id) and then exactly what it missed. The stream
+//! ends after the final status event, at once for an execution that is already
+//! over, and when the server shuts down.
+
+use std::convert::Infallible;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::routing::get;
+use futures::Stream;
+use tokio::sync::mpsc;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{PathParams, QueryParams, Tenant, resume_point};
+use super::feed::{Feed, Item};
+use super::state::AppState;
+use crate::execution::Event;
+
+/// Items buffered between a feed and its HTTP response: 64.
+const BUFFER: usize = 64;
+
+/// The event routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/executions/{id}/events", get(events))
+}
+
+/// The execution's events as Server-Sent Events, from the start or after the
+/// last one seen, then live until the final status.
+#[utoipa::path(
+    get,
+    path = "/v1/executions/{id}/events",
+    tag = "executions",
+    params(
+        ("id" = String, Path, description = "Execution id"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event (sent by reconnecting SSE clients; wins over `after`)"),
+        ("after" = Option<u64>, Query, description = "Resume after this event"),
+    ),
+    responses(
+        (status = 200, description = "A stream of `id: <seq>` / `event: <type>` / `data: <Event JSON>` messages; \
+            `event: lagged` with `data: {\"missed\":N}` when the reader fell behind (what it missed follows). \
+            Keep-alive comments every 15 s.",
+            content_type = "text/event-stream", body = super::schemas::EventSchema),
+        (status = 400, description = "Invalid `Last-Event-ID` or `after`", body = ErrorBody),
+        (status = 404, description = "No such execution", body = ErrorBody),
+    )
+)]
+pub async fn events(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    PathParams(id): PathParams<String>,
+    headers: HeaderMap,
+    mut query: QueryParams,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let after = resume_point(&headers, &mut query)?;
+    let record = super::find(&state, &tenant, &id).await?;
+    let hub = state.supervisor.hub().clone();
+    // Subscribe before reading the store, so no event can fall between the two.
+    let live = (!record.status.is_final()).then(|| hub.subscribe(&id));
+    let feed = Feed {
+        store: state.supervisor.store().clone(),
+        hub,
+        execution: id,
+        tenant,
+        poll_interval: state.config.poll_interval,
+        stop: state.stop.clone(),
+    };
+    let (out, items) = mpsc::channel(BUFFER);
+    tokio::spawn(feed.run(after, live, out));
+    let stream = futures::stream::unfold(items, |mut items| async move {
+        let item = items.recv().await?;
+        Some((Ok(to_sse(item)), items))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(state.config.keep_alive)))
+}
+
+fn to_sse(item: Item) -> SseEvent {
+    match item {
+        Item::Event(event) => event_message(&event),
+        Item::Lagged(missed) => SseEvent::default()
+            .event("lagged")
+            .data(format!("{{\"missed\":{missed}}}")),
+    }
+}
+
+fn event_message(event: &Event) -> SseEvent {
+    let kind = serde_json::to_value(&event.body)
+        .ok()
+        .and_then(|body| body.get("type")?.as_str().map(str::to_string))
+        .unwrap_or_else(|| "message".to_string());
+    let data = serde_json::to_string(event).unwrap_or_else(|error| {
+        tracing::error!(%error, seq = event.seq, "cannot serialise an event");
+        "{}".to_string()
+    });
+    SseEvent::default()
+        .id(event.seq.to_string())
+        .event(kind)
+        .data(data)
+}

@@ -1,0 +1,190 @@
+//! `/v1/executions`: submit, look up, list and cancel executions.
+
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{
+    IdempotencyKey, JsonBody, PathParams, QueryParams, Tenant, invalid_parameter,
+};
+use super::state::AppState;
+use super::view::{Execution, ExecutionList};
+use crate::execution::{ExecutionRequest, Status};
+use crate::git::RepoSource;
+use crate::store::ListQuery;
+
+/// Set (to `true`) on a create response that returns the execution an earlier
+/// request with the same `Idempotency-Key` created.
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// Page size when `limit` is not given: 20.
+pub const DEFAULT_PAGE_SIZE: u32 = 20;
+/// Largest page: 200.
+pub const MAX_PAGE_SIZE: u32 = 200;
+
+/// The execution routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/executions", post(create).get(list))
+        .route("/v1/executions/{id}", get(show))
+        .route("/v1/executions/{id}/cancel", post(cancel))
+}
+
+/// Queues an execution.
+///
+/// With an `Idempotency-Key`, a retried request returns the execution the first
+/// one created (header `idempotent-replayed: true`); the same key with a
+/// different request is refused with 422.
+#[utoipa::path(
+    post,
+    path = "/v1/executions",
+    tag = "executions",
+    request_body(content = super::schemas::ExecutionRequestSchema, content_type = "application/json"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "1–255 visible ASCII characters; makes the request safe to retry"),
+    ),
+    responses(
+        (status = 202, description = "Accepted and queued (or replayed)", body = Execution,
+            headers(
+                ("location" = String, description = "The execution's URL"),
+                ("idempotent-replayed" = String, description = "`true` when an earlier request created it"),
+            )),
+        (status = 400, description = "Malformed JSON, a field of the wrong shape, or a bad header", body = ErrorBody),
+        (status = 413, description = "Body larger than the limit (1 MiB)", body = ErrorBody),
+        (status = 415, description = "Body not declared as JSON", body = ErrorBody),
+        (status = 422, description = "A field breaks a rule, or the Idempotency-Key was used for another request", body = ErrorBody),
+        (status = 503, description = "agentd is shutting down", body = ErrorBody),
+    )
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    IdempotencyKey(key): IdempotencyKey,
+    JsonBody(request): JsonBody<ExecutionRequest>,
+) -> Result<Response, ApiError> {
+    let created = state.supervisor.submit(&tenant, request, key).await?;
+    let execution = Execution::from(created.record);
+    let location = HeaderValue::from_str(&execution.links.self_).map_err(ApiError::internal)?;
+    let mut response = (
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(execution),
+    )
+        .into_response();
+    if created.existing {
+        response
+            .headers_mut()
+            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// One execution.
+#[utoipa::path(
+    get,
+    path = "/v1/executions/{id}",
+    tag = "executions",
+    params(("id" = String, Path, description = "Execution id")),
+    responses(
+        (status = 200, description = "The execution", body = Execution),
+        (status = 404, description = "No such execution", body = ErrorBody),
+    )
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<Execution>, ApiError> {
+    Ok(Json(super::find(&state, &tenant, &id).await?.into()))
+}
+
+/// Executions, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/executions",
+    tag = "executions",
+    params(
+        ("status" = Option<super::schemas::StatusSchema>, Query, description = "Only executions in this status"),
+        ("repo" = Option<String>, Query, description = "Only executions of this repository (as the execution's `repo` shows it)"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1–200. Default: 20"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "One page", body = ExecutionList),
+        (status = 400, description = "A parameter is invalid or unknown", body = ErrorBody),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    mut query: QueryParams,
+) -> Result<Json<ExecutionList>, ApiError> {
+    let status = query
+        .take("status")?
+        .map(|name| {
+            name.parse::<Status>().map_err(|_| {
+                let known: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+                invalid_parameter(
+                    "status",
+                    &format!("`{name}` is not a status ({})", known.join(", ")),
+                )
+            })
+        })
+        .transpose()?;
+    let repo = query.take("repo")?.map(|repo| {
+        RepoSource::parse(&repo)
+            .map(|source| source.location().to_string())
+            .unwrap_or(repo)
+    });
+    let limit = query
+        .parse::<u32>("limit", "a number")?
+        .unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+        return Err(invalid_parameter(
+            "limit",
+            &format!("must be between 1 and {MAX_PAGE_SIZE}"),
+        ));
+    }
+    let cursor = query.take("cursor")?;
+    query.finish()?;
+    let page = state
+        .supervisor
+        .store()
+        .list_executions(&ListQuery {
+            tenant_id: Some(tenant),
+            status,
+            repo,
+            limit,
+            cursor,
+        })
+        .await?;
+    Ok(Json(ExecutionList {
+        items: page.items.into_iter().map(Execution::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Cancels an execution: a queued one never starts, a running one is stopped
+/// within moments. Idempotent: cancelling a final execution returns it unchanged.
+/// Always 202, since the execution reaches `cancelled` asynchronously.
+#[utoipa::path(
+    post,
+    path = "/v1/executions/{id}/cancel",
+    tag = "executions",
+    params(("id" = String, Path, description = "Execution id")),
+    responses(
+        (status = 202, description = "Cancellation requested (or the execution was already final)", body = Execution),
+        (status = 404, description = "No such execution", body = ErrorBody),
+    )
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    PathParams(id): PathParams<String>,
+) -> Result<(StatusCode, Json<Execution>), ApiError> {
+    let record = state.supervisor.cancel(Some(&tenant), &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(record.into())))
+}

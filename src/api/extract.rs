@@ -1,0 +1,382 @@
+//! What handlers take from a request — the tenant, a JSON body, headers, path
+//! and query parameters — with every refusal turned into an [`ApiError`] that
+//! names what to fix (never axum's plain-text rejections).
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use super::state::AppState;
+use crate::store::DEFAULT_TENANT;
+
+/// The header that makes a create request safe to retry.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+/// Longest idempotency key accepted: 255 characters.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// The header an SSE client sends when it reconnects.
+pub const LAST_EVENT_ID: &str = "Last-Event-ID";
+
+/// The tenant a request acts for. Every request is the default tenant's until
+/// API keys exist; then this extractor resolves the key, and handlers stay as they are.
+#[derive(Debug, Clone)]
+pub struct Tenant(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        Ok(Tenant(DEFAULT_TENANT.to_string()))
+    }
+}
+
+/// A JSON request body of type `T`: `Content-Type` must be JSON (415), the body
+/// at most the configured limit (413), the JSON well formed (400
+/// `malformed_json`) and of the right shape (400 `invalid_body`, naming the field).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        if !declares_json(request.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let limit = state.config.max_body_bytes;
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > limit as u64) {
+            return Err(ApiError::BodyTooLarge { limit });
+        }
+        let bytes = axum::body::to_bytes(request.into_body(), limit)
+            .await
+            .map_err(|error| {
+                if is_length_limit(&error) {
+                    ApiError::BodyTooLarge { limit }
+                } else {
+                    ApiError::MalformedJson(format!("the body could not be read: {error}"))
+                }
+            })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+fn declares_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
+/// Parses a JSON document, naming the field at fault when it has the wrong shape.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(shape_error)?;
+    deserializer
+        .end()
+        .map_err(|error| ApiError::MalformedJson(error.to_string()))?;
+    Ok(value)
+}
+
+fn shape_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    if !inner.is_data() {
+        return ApiError::MalformedJson(inner.to_string());
+    }
+    let message = inner.to_string();
+    let mut field = if path == "." { String::new() } else { path };
+    if let Some(name) = named_field(&message)
+        && !field.ends_with(name)
+    {
+        if !field.is_empty() {
+            field.push('.');
+        }
+        field.push_str(name);
+    }
+    let message = if message.contains("untagged enum") {
+        "has the wrong type".to_string()
+    } else {
+        message
+    };
+    ApiError::InvalidBody {
+        field: if field.is_empty() { ".".into() } else { field },
+        message,
+    }
+}
+
+/// The field a serde "missing field `x`" / "unknown field `x`" message names.
+fn named_field(message: &str) -> Option<&str> {
+    let rest = message
+        .strip_prefix("missing field `")
+        .or_else(|| message.strip_prefix("unknown field `"))?;
+    rest.split('`').next()
+}
+
+/// The optional `Idempotency-Key` header: 1–255 visible ASCII characters.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let invalid = |message: &str| ApiError::InvalidHeader {
+            header: IDEMPOTENCY_KEY,
+            message: message.to_string(),
+        };
+        let mut values = parts.headers.get_all(IDEMPOTENCY_KEY).iter();
+        let Some(value) = values.next() else {
+            return Ok(IdempotencyKey(None));
+        };
+        if values.next().is_some() {
+            return Err(invalid("must be given once"));
+        }
+        let bytes = value.as_bytes();
+        if bytes.is_empty() || bytes.len() > MAX_IDEMPOTENCY_KEY {
+            return Err(invalid(&format!(
+                "must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
+            )));
+        }
+        if !bytes.iter().all(|b| (0x21..=0x7e).contains(b)) {
+            return Err(invalid("must be visible ASCII characters (no spaces)"));
+        }
+        Ok(IdempotencyKey(Some(
+            String::from_utf8_lossy(bytes).into_owned(),
+        )))
+    }
+}
+
+/// Path parameters, with axum's rejection turned into a 400 naming the path.
+#[derive(Debug)]
+pub struct PathParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(PathParams(value)),
+            Err(PathRejection::FailedToDeserializePathParams(error)) => {
+                Err(ApiError::InvalidParameter {
+                    parameter: "path".into(),
+                    message: error.body_text(),
+                })
+            }
+            Err(other) => Err(ApiError::internal(other.body_text())),
+        }
+    }
+}
+
+/// The query string as name/value pairs, read strictly: every parameter at
+/// most once, and (with [`QueryParams::finish`]) none the route does not know.
+#[derive(Debug, Default)]
+pub struct QueryParams {
+    pairs: Vec<(String, String)>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let pairs = parts
+            .uri
+            .query()
+            .map(|query| {
+                url::form_urlencoded::parse(query.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(QueryParams { pairs })
+    }
+}
+
+impl QueryParams {
+    /// Takes a parameter out; an empty value counts as absent.
+    pub fn take(&mut self, name: &str) -> Result<Option<String>, ApiError> {
+        let mut found = None;
+        let mut rest = Vec::with_capacity(self.pairs.len());
+        for (key, value) in self.pairs.drain(..) {
+            if key != name {
+                rest.push((key, value));
+            } else if found.is_some() {
+                return Err(invalid_parameter(name, "must be given at most once"));
+            } else {
+                found = Some(value);
+            }
+        }
+        self.pairs = rest;
+        Ok(found.filter(|value| !value.is_empty()))
+    }
+
+    /// Takes a parameter out and parses it.
+    pub fn parse<T: std::str::FromStr>(
+        &mut self,
+        name: &str,
+        expected: &str,
+    ) -> Result<Option<T>, ApiError> {
+        self.take(name)?
+            .map(|value| {
+                value
+                    .parse()
+                    .map_err(|_| invalid_parameter(name, &format!("`{value}` is not {expected}")))
+            })
+            .transpose()
+    }
+
+    /// Refuses whatever parameter is left (a typo would otherwise be ignored).
+    pub fn finish(self) -> Result<(), ApiError> {
+        match self.pairs.into_iter().next() {
+            Some((name, _)) => Err(invalid_parameter(&name, "is not a known parameter")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A 400 naming a query parameter.
+pub fn invalid_parameter(name: &str, message: &str) -> ApiError {
+    ApiError::InvalidParameter {
+        parameter: name.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// The event to resume after: the `Last-Event-ID` header (what a reconnecting
+/// SSE client sends), else the `after` query parameter, else 0 (from the start).
+pub fn resume_point(headers: &HeaderMap, query: &mut QueryParams) -> Result<u64, ApiError> {
+    let after = query.parse::<u64>("after", "an event id")?;
+    match headers.get(LAST_EVENT_ID) {
+        Some(value) => value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .and_then(|v| {
+                if v.is_empty() {
+                    Some(0)
+                } else {
+                    v.parse().ok()
+                }
+            })
+            .ok_or_else(|| ApiError::InvalidHeader {
+                header: LAST_EVENT_ID,
+                message: "must be an event id (a non-negative integer)".into(),
+            }),
+        None => Ok(after.unwrap_or(0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execution::ExecutionRequest;
+
+    fn field_of(json: &str) -> (String, String) {
+        match parse_json::<ExecutionRequest>(json.as_bytes()) {
+            Err(ApiError::InvalidBody { field, message }) => (field, message),
+            other => panic!("expected an invalid body, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn shape_errors_name_the_field() {
+        assert_eq!(field_of(r#"{"repo":"r"}"#).0, "prompt");
+        assert_eq!(field_of(r#"{"repo":"r","prompt":"p","nope":1}"#).0, "nope");
+        assert_eq!(
+            field_of(r#"{"repo":"r","prompt":"p","agent":{"max_turns":"x"}}"#).0,
+            "agent.max_turns"
+        );
+        assert_eq!(
+            field_of(r#"{"repo":"r","prompt":"p","limits":{"bogus":1}}"#).0,
+            "limits.bogus"
+        );
+        let (field, message) = field_of(r#"{"repo":"r","prompt":"p","limits":{"timeout":true}}"#);
+        assert_eq!(field, "limits.timeout");
+        assert_eq!(message, "has the wrong type");
+        assert_eq!(field_of(r#""text""#).0, ".");
+    }
+
+    #[test]
+    fn syntax_errors_are_malformed_json() {
+        for text in [
+            r#"{"repo":"#,
+            "not json",
+            r#"{"repo":"r","prompt":"p"} x"#,
+            "",
+        ] {
+            assert!(
+                matches!(
+                    parse_json::<ExecutionRequest>(text.as_bytes()),
+                    Err(ApiError::MalformedJson(_))
+                ),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_content_types() {
+        let mut headers = HeaderMap::new();
+        assert!(!declares_json(&headers));
+        for (value, ok) in [
+            ("application/json", true),
+            ("application/json; charset=utf-8", true),
+            ("Application/JSON", true),
+            ("application/merge-patch+json", true),
+            ("text/plain", false),
+            ("application/x-www-form-urlencoded", false),
+        ] {
+            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            assert_eq!(declares_json(&headers), ok, "{value}");
+        }
+    }
+
+    #[test]
+    fn query_parameters_are_strict() {
+        let mut query = QueryParams {
+            pairs: vec![
+                ("limit".into(), "5".into()),
+                ("limit".into(), "6".into()),
+                ("x".into(), "1".into()),
+            ],
+        };
+        assert!(query.take("limit").is_err());
+        let mut query = QueryParams {
+            pairs: vec![("limit".into(), "five".into()), ("x".into(), "1".into())],
+        };
+        assert!(matches!(
+            query.parse::<u32>("limit", "a number"),
+            Err(ApiError::InvalidParameter { parameter, .. }) if parameter == "limit"
+        ));
+        assert!(matches!(
+            query.finish(),
+            Err(ApiError::InvalidParameter { parameter, .. }) if parameter == "x"
+        ));
+    }
+}

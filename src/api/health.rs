@@ -1,0 +1,111 @@
+//! Probes for orchestrators: `/healthz` (the process answers) and `/readyz`
+//! (it can do work: database and Docker engine reachable, not shutting down),
+//! and `/metrics` for Prometheus.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::state::AppState;
+
+/// The probe routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// Prometheus metrics (text exposition format 0.0.4).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "probes",
+    responses((status = 200, description = "Metrics in the Prometheus text format", content_type = "text/plain"))
+)]
+pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    let supervisor = &state.supervisor;
+    let (queued, live) = supervisor.store().counts().await.unwrap_or_else(|error| {
+        tracing::warn!(%error, "metrics: cannot count executions");
+        (0, 0)
+    });
+    let text = crate::metrics::global().render(crate::metrics::Gauges {
+        queued,
+        live,
+        running_here: supervisor.running() as u64,
+        event_channels: supervisor.hub().channels() as u64,
+    });
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+}
+
+/// A probe's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, `ready` or `unavailable`.
+    pub status: &'static str,
+    /// Why it is unavailable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "probes",
+    responses((status = 200, description = "Up", body = Health))
+)]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        reason: None,
+    })
+}
+
+/// The supervisor can take work: its database and Docker engine answer and it
+/// is not shutting down.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "probes",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "Not ready, with the reason", body = Health),
+    )
+)]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let unavailable = |reason: String| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: "unavailable",
+                reason: Some(reason),
+            }),
+        )
+    };
+    if !state.supervisor.accepting() {
+        return unavailable("shutting down".into());
+    }
+    match state.supervisor.ready().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(Health {
+                status: "ready",
+                reason: None,
+            }),
+        ),
+        Err(reason) => {
+            tracing::warn!(%reason, "not ready");
+            unavailable(reason)
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The HTTP API behind `agentd serve`: JSON under `/v1`, Server-Sent Events for
+//! an execution's log, downloads of its results, probes, and an OpenAPI document.
+//!
+//! This room is the only one that knows HTTP status codes ([`ApiError`]). The
+//! server takes a listener and a shutdown future, so tests bind `127.0.0.1:0`;
+//! event streams end when the supervisor or the server shuts down, so a
+//! graceful shutdown never waits on a watching client.
+
+mod error;
+mod events;
+mod executions;
+mod extract;
+mod feed;
+mod files;
+mod health;
+mod layers;
+mod openapi;
+pub mod schemas;
+mod state;
+mod view;
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::store::ExecutionRecord;
+use crate::supervisor::Supervisor;
+
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use executions::{DEFAULT_PAGE_SIZE, IDEMPOTENT_REPLAYED, MAX_PAGE_SIZE};
+pub use extract::{IDEMPOTENCY_KEY, LAST_EVENT_ID, MAX_IDEMPOTENCY_KEY, Tenant};
+pub use feed::{Feed, Item};
+pub use openapi::ApiDoc;
+pub use state::{ApiConfig, AppState, DEFAULT_MAX_BODY_BYTES};
+pub use view::{ArtifactEntry, ArtifactList, Execution, ExecutionLinks, ExecutionList};
+
+/// Every route, with default settings; event streams end when the supervisor
+/// shuts down.
+pub fn router(supervisor: Arc<Supervisor>) -> Router {
+    router_with(supervisor, ApiConfig::default())
+}
+
+/// Every route, with `config`.
+pub fn router_with(supervisor: Arc<Supervisor>, config: ApiConfig) -> Router {
+    let stop = supervisor.shutting_down();
+    app(AppState {
+        supervisor,
+        config,
+        stop,
+    })
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then stops
+/// gracefully: in-flight requests finish, event streams end at once.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    supervisor: Arc<Supervisor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    serve_with(listener, supervisor, ApiConfig::default(), shutdown).await
+}
+
+/// [`serve`] with `config`.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    supervisor: Arc<Supervisor>,
+    config: ApiConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let stop = supervisor.shutting_down().child_token();
+    let app = app(AppState {
+        supervisor,
+        config,
+        stop: stop.clone(),
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stop.cancel();
+        })
+        .await
+}
+
+fn app(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    layers::wrap(
+        Router::new()
+            .merge(executions::router())
+            .merge(events::router())
+            .merge(files::router())
+            .merge(health::router())
+            .merge(openapi::router()),
+        limit,
+    )
+    .with_state(state)
+}
+
+/// The execution `id` of `tenant`, or a 404.
+async fn find(state: &AppState, tenant: &str, id: &str) -> Result<ExecutionRecord, ApiError> {
+    state
+        .supervisor
+        .store()
+        .get_execution(Some(tenant), id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("execution {id} not found")))
+}

@@ -1,0 +1,135 @@
+//! `GET /v1/openapi.json`: the OpenAPI document, generated from the handlers'
+//! `#[utoipa::path]` attributes and the response types' derives, so it cannot
+//! disagree with the code.
+
+use axum::Json;
+use axum::Router;
+use axum::routing::get;
+use utoipa::OpenApi;
+
+use super::state::AppState;
+use super::{error, events, executions, files, health, schemas, view};
+
+/// The OpenAPI description of agentd's HTTP API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "agentd",
+        description = "Runs AI coding agents against git repositories, one hardened Docker container per execution. \
+            Every error answers `{\"error\":{\"code\",\"message\",\"field\"?}}`."
+    ),
+    paths(
+        executions::create,
+        executions::list,
+        executions::show,
+        executions::cancel,
+        events::events,
+        files::diff,
+        files::bundle,
+        files::artifacts,
+        files::artifact,
+        health::healthz,
+        health::readyz,
+        health::metrics,
+        openapi_json,
+    ),
+    components(schemas(
+        error::ErrorBody,
+        error::ErrorDetail,
+        view::Execution,
+        view::ExecutionLinks,
+        view::ExecutionList,
+        view::ArtifactEntry,
+        view::ArtifactList,
+        health::Health,
+        schemas::ExecutionRequestSchema,
+        schemas::AgentOptionsSchema,
+        schemas::LimitsSchema,
+        schemas::GatewayUsageSchema,
+        schemas::TimeoutSchema,
+        schemas::UsageSchema,
+        schemas::ChangedFileSchema,
+        schemas::StatusSchema,
+        schemas::EventSchema,
+        schemas::EventSourceSchema,
+    )),
+    tags(
+        (name = "executions", description = "Submit, follow and cancel executions"),
+        (name = "results", description = "Diff, bundle and artifacts of an execution"),
+        (name = "probes", description = "Liveness and readiness"),
+        (name = "meta", description = "This document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document route.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/openapi.json", get(openapi_json))
+}
+
+/// This API's OpenAPI 3.1 document.
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
+)]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_with_its_responses() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let expected = [
+            (
+                "/v1/executions",
+                "post",
+                &["202", "400", "413", "415", "422", "503"][..],
+            ),
+            ("/v1/executions", "get", &["200", "400"]),
+            ("/v1/executions/{id}", "get", &["200", "404"]),
+            ("/v1/executions/{id}/cancel", "post", &["202", "404"]),
+            ("/v1/executions/{id}/events", "get", &["200", "400", "404"]),
+            ("/v1/executions/{id}/diff", "get", &["200", "404"]),
+            ("/v1/executions/{id}/bundle", "get", &["200", "404"]),
+            ("/v1/executions/{id}/artifacts", "get", &["200", "404"]),
+            (
+                "/v1/executions/{id}/artifacts/{path}",
+                "get",
+                &["200", "404"],
+            ),
+            ("/healthz", "get", &["200"]),
+            ("/readyz", "get", &["200", "503"]),
+            ("/metrics", "get", &["200"]),
+            ("/v1/openapi.json", "get", &["200"]),
+        ];
+        for (path, method, statuses) in expected {
+            let operation = &doc["paths"][path][method];
+            assert!(operation.is_object(), "{method} {path} missing");
+            for status in statuses {
+                assert!(
+                    operation["responses"][status].is_object(),
+                    "{method} {path} lacks {status}"
+                );
+            }
+        }
+        let execution = &doc["components"]["schemas"]["Execution"]["properties"];
+        for field in ["id", "status", "usage", "links", "ref"] {
+            assert!(execution[field].is_object(), "Execution.{field}");
+        }
+        for internal in ["request_hash", "owner", "lease_expires_at", "log_cursor"] {
+            assert!(execution.get(internal).is_none(), "{internal} is internal");
+        }
+        assert!(doc["components"]["schemas"]["ExecutionRequest"].is_object());
+        assert!(
+            execution["status"].to_string().contains("Status"),
+            "{}",
+            execution["status"]
+        );
+    }
+}

@@ -1,0 +1,283 @@
+//! OpenAPI schemas of the domain types the API carries but does not own
+//! (`ExecutionRequest`, `Limits`, `AgentOptions`, `Usage`, `Status`, `Event`).
+//!
+//! They describe the JSON those types read and write; a test below checks each
+//! one lists exactly the fields its domain type has, so they cannot drift apart.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// One execution as asked for (`POST /v1/executions`). Unknown fields are refused.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ExecutionRequest)]
+pub struct ExecutionRequestSchema {
+    /// A git URL (credentials allowed: they are never stored) or a path on the
+    /// supervisor's host.
+    #[schema(example = "https://github.com/octo/hello.git")]
+    pub repo: String,
+    /// Branch, tag or commit to start from. Default: the repository's default branch.
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    /// The task for the agent (1 byte to 100 KiB).
+    #[schema(example = "Fix the failing test in src/lib.rs")]
+    pub prompt: String,
+    /// Options for the agent CLI.
+    #[serde(default)]
+    pub agent: AgentOptionsSchema,
+    /// Text given to the agent as a `CLAUDE.md` memory file (at most 100 KiB).
+    pub context_file: Option<String>,
+    /// Resource limits of the sandbox and of its model use.
+    #[serde(default)]
+    pub limits: LimitsSchema,
+    /// Record every model exchange into a cassette (secrets redacted), to replay later.
+    #[serde(default)]
+    pub record: bool,
+    /// Play the model's side from the cassette of this recorded execution (its id)
+    /// instead of calling the model.
+    pub replay: Option<String>,
+}
+
+/// Options for the agent CLI; every field optional.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AgentOptions)]
+pub struct AgentOptionsSchema {
+    /// Model name. Default: the CLI's default model.
+    #[schema(example = "claude-sonnet-4-5")]
+    pub model: Option<String>,
+    /// Stop after this many agent turns (at least 1).
+    pub max_turns: Option<u32>,
+    /// Stop once the model cost, as agentd's gateway meters and prices it,
+    /// reaches this many US dollars (> 0); the execution ends `budget_exceeded`.
+    pub max_budget_usd: Option<f64>,
+    /// Tool rules the agent may use, e.g. `Bash(git diff *)`, `Read`.
+    #[serde(default)]
+    pub allowed_tools: Vec<String>,
+    /// Tool rules the agent may never use. Deny wins over allow.
+    #[serde(default)]
+    pub disallowed_tools: Vec<String>,
+    /// Text appended to the CLI's system prompt.
+    pub append_system_prompt: Option<String>,
+}
+
+/// Duration as text (`10m`, `1h30m`) or a number of seconds.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[schema(as = Timeout)]
+pub enum TimeoutSchema {
+    /// Human-readable duration.
+    Text(String),
+    /// Seconds.
+    Seconds(u64),
+}
+
+/// Sandbox limits; every field optional, an admin policy may narrow them.
+#[derive(Serialize, ToSchema)]
+#[serde(default)]
+#[schema(as = Limits)]
+pub struct LimitsSchema {
+    /// Wall-clock limit (1 s to 24 h). Default: `30m`.
+    #[schema(example = "10m")]
+    pub timeout: TimeoutSchema,
+    /// CPU quota in cores (0.1 to 64). Default: 1.
+    pub cpus: f64,
+    /// Memory limit in bytes, no swap (32 MiB to 256 GiB). Default: 2 GiB.
+    pub memory_bytes: u64,
+    /// Process and thread limit (16 to 65536). Default: 256.
+    pub pids: u32,
+    /// Cap on the artifacts brought back, in bytes (at most 64 GiB). Default: 1 GiB.
+    pub max_artifact_bytes: u64,
+    /// Tokens the model may use in all, every kind counted by the gateway; reaching
+    /// it ends the execution `budget_exceeded`. Default: none.
+    pub max_tokens: Option<u64>,
+    /// Model requests allowed in all; the next one ends the execution
+    /// `budget_exceeded`. Default: none.
+    pub max_requests: Option<u64>,
+    /// Model requests per rolling minute; more are answered 429 with `retry-after`
+    /// (the agent slows down, it is not stopped). Default: none.
+    pub requests_per_minute: Option<u32>,
+}
+
+impl Default for LimitsSchema {
+    /// The defaults the domain type applies, so the document shows them.
+    fn default() -> Self {
+        let limits = crate::execution::Limits::default();
+        LimitsSchema {
+            timeout: TimeoutSchema::Text(humantime::format_duration(limits.timeout).to_string()),
+            cpus: limits.cpus,
+            memory_bytes: limits.memory_bytes,
+            pids: limits.pids,
+            max_artifact_bytes: limits.max_artifact_bytes,
+            max_tokens: limits.max_tokens,
+            max_requests: limits.max_requests,
+            requests_per_minute: limits.requests_per_minute,
+        }
+    }
+}
+
+/// Tokens (as the agent reported them, or as the gateway metered them).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Usage)]
+pub struct UsageSchema {
+    /// Uncached input tokens.
+    pub input_tokens: u64,
+    /// Generated tokens.
+    pub output_tokens: u64,
+    /// Input tokens written to the prompt cache.
+    pub cache_creation_input_tokens: u64,
+    /// Input tokens served from the prompt cache.
+    pub cache_read_input_tokens: u64,
+}
+
+/// A file the agent changed.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ChangedFile)]
+pub struct ChangedFileSchema {
+    /// Path inside the repository.
+    pub path: String,
+    /// git's status letter: `A` added, `M` modified, `D` deleted, `T` type changed.
+    pub change: String,
+}
+
+/// Where an execution is in its life cycle. `succeeded`, `failed`, `timed_out`,
+/// `cancelled`, `out_of_memory` and `budget_exceeded` are final.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = Status)]
+pub enum StatusSchema {
+    Queued,
+    Preparing,
+    Running,
+    Collecting,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Cancelled,
+    OutOfMemory,
+    BudgetExceeded,
+}
+
+/// What agentd's gateway counted from the model's answers: authoritative,
+/// independent of what the agent reports.
+#[derive(Serialize, ToSchema)]
+#[schema(as = GatewayUsage)]
+pub struct GatewayUsageSchema {
+    /// Model requests forwarded upstream.
+    pub requests: u64,
+    /// Tokens, summed over every answer.
+    pub usage: UsageSchema,
+    /// Cost from the price table (absent while no answer's model was priced).
+    pub cost_usd: Option<f64>,
+}
+
+/// Who an event comes from.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = EventSource)]
+pub enum EventSourceSchema {
+    /// agentd itself (`status`, `progress`, `log`, `refused`, `warning`).
+    Agentd,
+    /// The agent, parsed by its adapter (`session_started`, `text`, `tool_call`,
+    /// `tool_result`, `retry`, `usage`, `result`, `raw`, …).
+    Agent,
+}
+
+/// One entry of an execution's event log, as sent in an SSE `data:` line. More
+/// fields follow, depending on `source` and `type`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Event)]
+pub struct EventSchema {
+    /// Position in the log, from 1, without gaps; the SSE `id`.
+    pub seq: u64,
+    /// When agentd recorded it.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Who it comes from.
+    pub source: EventSourceSchema,
+    /// What it is; the SSE `event` name.
+    #[serde(rename = "type")]
+    #[schema(example = "status")]
+    pub kind: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use utoipa::PartialSchema;
+    use utoipa::openapi::{RefOr, Schema};
+
+    use super::*;
+    use crate::agent::{AgentOptions, Usage};
+    use crate::execution::summary::ChangedFile;
+    use crate::execution::{ExecutionRequest, Limits, Status};
+
+    fn documented<T: PartialSchema>() -> BTreeSet<String> {
+        match T::schema() {
+            RefOr::T(Schema::Object(object)) => object.properties.keys().cloned().collect(),
+            _ => panic!("not an object schema"),
+        }
+    }
+
+    fn serialised(value: impl Serialize) -> BTreeSet<String> {
+        match serde_json::to_value(value).unwrap() {
+            serde_json::Value::Object(map) => map.keys().cloned().collect(),
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    #[test]
+    fn schemas_list_exactly_the_domain_fields() {
+        let request = ExecutionRequest {
+            repo: "r".into(),
+            git_ref: None,
+            prompt: "p".into(),
+            agent: AgentOptions::default(),
+            context_file: None,
+            limits: Limits::default(),
+            record: false,
+            replay: None,
+        };
+        assert_eq!(documented::<ExecutionRequestSchema>(), serialised(&request));
+        assert_eq!(
+            documented::<GatewayUsageSchema>(),
+            serialised(crate::store::GatewayUsage::default())
+        );
+        assert_eq!(
+            documented::<AgentOptionsSchema>(),
+            serialised(AgentOptions::default())
+        );
+        assert_eq!(documented::<LimitsSchema>(), serialised(Limits::default()));
+        assert_eq!(documented::<UsageSchema>(), serialised(Usage::default()));
+        assert_eq!(
+            documented::<ChangedFileSchema>(),
+            serialised(ChangedFile {
+                path: "a".into(),
+                change: "M".into()
+            })
+        );
+    }
+
+    #[test]
+    fn only_repo_and_prompt_are_required_and_nothing_is_nullable_that_refuses_null() {
+        let request = serde_json::to_value(ExecutionRequestSchema::schema()).unwrap();
+        assert_eq!(request["required"], serde_json::json!(["repo", "prompt"]));
+        for schema in [
+            serde_json::to_value(LimitsSchema::schema()).unwrap(),
+            serde_json::to_value(AgentOptionsSchema::schema()).unwrap(),
+        ] {
+            assert!(schema.get("required").is_none(), "{schema}");
+        }
+        let limits = serde_json::to_value(LimitsSchema::schema()).unwrap();
+        assert_eq!(limits["properties"]["cpus"]["type"], "number");
+        assert_eq!(limits["properties"]["pids"]["default"], 256);
+        // And the domain type indeed refuses null there.
+        assert!(serde_json::from_str::<Limits>(r#"{"cpus":null}"#).is_err());
+    }
+
+    #[test]
+    fn status_schema_lists_every_status() {
+        let json = serde_json::to_value(StatusSchema::schema()).unwrap();
+        let names: Vec<String> = serde_json::from_value(json["enum"].clone()).unwrap();
+        let expected: Vec<String> = Status::ALL.iter().map(|s| s.to_string()).collect();
+        assert_eq!(names, expected);
+    }
+}

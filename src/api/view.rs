@@ -1,0 +1,255 @@
+//! What the API answers with: an execution as a client sees it (the stored
+//! record without the supervisor's bookkeeping, plus links), listings, and
+//! artifact entries.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::schemas::{
+    AgentOptionsSchema, ChangedFileSchema, GatewayUsageSchema, LimitsSchema, StatusSchema,
+    UsageSchema,
+};
+use crate::agent::{AgentOptions, Usage};
+use crate::execution::summary::{Artifact, ChangedFile};
+use crate::execution::{Limits, Status};
+use crate::store::{ExecutionRecord, GatewayUsage};
+
+/// One execution: what was asked, where it is, and what it reported.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Execution {
+    /// Execution id (a UUID v7: ids sort by creation time).
+    pub id: String,
+    /// The tenant it belongs to.
+    pub tenant_id: String,
+    /// Where it is in its life cycle.
+    #[schema(value_type = StatusSchema)]
+    pub status: Status,
+    /// Why it did not succeed, once final (absent on success).
+    pub reason: Option<String>,
+    /// The repository, without credentials.
+    pub repo: String,
+    /// The ref asked for (or, once resolved, the default branch's name).
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    /// The task given to the agent.
+    pub prompt: String,
+    /// Options for the agent CLI.
+    #[schema(value_type = AgentOptionsSchema)]
+    pub agent: AgentOptions,
+    /// Sandbox limits.
+    #[schema(value_type = LimitsSchema)]
+    pub limits: Limits,
+    /// Text given to the agent as its `CLAUDE.md`, if any.
+    pub context_file: Option<String>,
+    /// The `Idempotency-Key` of the request that created it, if any.
+    pub idempotency_key: Option<String>,
+    /// Branch holding the agent's work: `agent/<id>`.
+    pub branch: String,
+    /// Commit the execution started from.
+    pub base_commit: Option<String>,
+    /// Commit holding the agent's changes.
+    pub head_commit: Option<String>,
+    /// The agent's session id.
+    pub session_id: Option<String>,
+    /// Agent turns, as the agent reported them.
+    pub num_turns: u64,
+    /// Tokens, as the agent reported them.
+    #[schema(value_type = UsageSchema)]
+    pub usage: Usage,
+    /// Cost in US dollars, as the agent computed it.
+    pub cost_usd: Option<f64>,
+    /// Tool calls the agent made.
+    pub tool_calls: u64,
+    /// The agent's final text.
+    pub result: Option<String>,
+    /// Files changed against the base commit.
+    #[schema(value_type = Vec<ChangedFileSchema>)]
+    pub files_changed: Vec<ChangedFile>,
+    /// Exit code of the sandbox's main process.
+    pub exit_code: Option<i64>,
+    /// Whether the kernel killed a process for exceeding the memory limit.
+    pub oom_killed: bool,
+    /// The container image used.
+    pub image: Option<String>,
+    /// What agentd's gateway metered (authoritative; `usage` and `cost_usd` are
+    /// what the agent reported).
+    #[schema(value_type = GatewayUsageSchema)]
+    pub gateway: GatewayUsage,
+    /// The model exchanges are being recorded into a cassette.
+    pub record: bool,
+    /// The model's side is replayed from this execution's cassette.
+    pub replay: Option<String>,
+    /// Whether a diff can be downloaded (`links.diff`).
+    pub has_diff: bool,
+    /// Whether a git bundle can be downloaded (`links.bundle`).
+    pub has_bundle: bool,
+    /// Someone asked to cancel it.
+    pub cancel_requested: bool,
+    /// When it was accepted.
+    pub created_at: DateTime<Utc>,
+    /// When its agent started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it reached its final status.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// When the record last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Wall time in milliseconds, once final.
+    pub duration_ms: Option<u64>,
+    /// Where to find its parts.
+    pub links: ExecutionLinks,
+}
+
+/// Where an execution's parts are (paths relative to the server).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ExecutionLinks {
+    /// This execution.
+    #[serde(rename = "self")]
+    pub self_: String,
+    /// Its event stream (Server-Sent Events).
+    pub events: String,
+    /// Its diff (when `has_diff`).
+    pub diff: String,
+    /// Its git bundle (when `has_bundle`).
+    pub bundle: String,
+    /// Its artifacts.
+    pub artifacts: String,
+    /// Where to POST to cancel it.
+    pub cancel: String,
+}
+
+impl ExecutionLinks {
+    /// The links of execution `id`.
+    pub fn of(id: &str) -> Self {
+        let base = format!("/v1/executions/{id}");
+        ExecutionLinks {
+            events: format!("{base}/events"),
+            diff: format!("{base}/diff"),
+            bundle: format!("{base}/bundle"),
+            artifacts: format!("{base}/artifacts"),
+            cancel: format!("{base}/cancel"),
+            self_: base,
+        }
+    }
+}
+
+impl From<ExecutionRecord> for Execution {
+    fn from(record: ExecutionRecord) -> Self {
+        Execution {
+            links: ExecutionLinks::of(&record.id),
+            id: record.id,
+            tenant_id: record.tenant_id,
+            status: record.status,
+            reason: record.reason,
+            repo: record.repo,
+            git_ref: record.git_ref,
+            prompt: record.prompt,
+            agent: record.agent,
+            limits: record.limits,
+            context_file: record.context_file,
+            idempotency_key: record.idempotency_key,
+            branch: record.branch,
+            base_commit: record.base_commit,
+            head_commit: record.head_commit,
+            session_id: record.session_id,
+            num_turns: record.num_turns,
+            usage: record.usage,
+            cost_usd: record.cost_usd,
+            tool_calls: record.tool_calls,
+            result: record.result,
+            files_changed: record.files_changed,
+            exit_code: record.exit_code,
+            oom_killed: record.oom_killed,
+            image: record.image,
+            gateway: record.gateway,
+            record: record.record,
+            replay: record.replay,
+            has_diff: record.has_diff,
+            has_bundle: record.has_bundle,
+            cancel_requested: record.cancel_requested,
+            created_at: record.created_at,
+            started_at: record.started_at,
+            finished_at: record.finished_at,
+            updated_at: record.updated_at,
+            duration_ms: record.duration_ms,
+        }
+    }
+}
+
+/// One page of executions, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ExecutionList {
+    /// The executions on this page.
+    pub items: Vec<Execution>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A file the agent handed back.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ArtifactEntry {
+    /// Path relative to the artifacts folder.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the content, hex.
+    pub sha256: String,
+    /// Where to download it.
+    pub download: String,
+}
+
+impl ArtifactEntry {
+    /// The entry for `artifact` of execution `id`.
+    pub fn of(id: &str, artifact: Artifact) -> Self {
+        ArtifactEntry {
+            download: format!(
+                "/v1/executions/{id}/artifacts/{}",
+                encode_path(&artifact.path)
+            ),
+            path: artifact.path,
+            size: artifact.size,
+            sha256: artifact.sha256,
+        }
+    }
+}
+
+/// Percent-encodes a relative path for a URL, keeping its `/` separators.
+fn encode_path(path: &str) -> String {
+    let mut encoded = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+/// The artifacts of one execution.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ArtifactList {
+    /// Every artifact, in the order they were recorded.
+    pub items: Vec<ArtifactEntry>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_links_are_percent_encoded() {
+        let entry = ArtifactEntry::of(
+            "e1",
+            Artifact {
+                path: "reports/a b+c%.txt".into(),
+                size: 3,
+                sha256: "00".into(),
+            },
+        );
+        assert_eq!(
+            entry.download,
+            "/v1/executions/e1/artifacts/reports/a%20b%2Bc%25.txt"
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! The command-line verbs, one file each.
+
+pub mod common;
+pub mod config;
+pub mod gc;
+pub mod image;
+pub mod migrate;
+pub mod model;
+pub mod remote;
+pub mod render;
+pub mod run;
+pub mod serve;
+pub mod upstream;

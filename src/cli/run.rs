@@ -1,0 +1,334 @@
+//! `agentd run`: one execution on the local Docker engine, watched live.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use agentd::agent::AgentOptions;
+use agentd::engine::Engine;
+use agentd::execution::hub::EventHub;
+use agentd::execution::instance::SupervisorInstance;
+use agentd::execution::{
+    ExecutionRequest, Job, Limits, Runner, RunnerConfig, Summary, parse_bytes,
+};
+use agentd::git::RepoSource;
+use agentd::store::{DEFAULT_TENANT, NewExecution};
+
+use super::common::{Failure, Global};
+use super::image::{ImageArgs, ensure_image};
+use super::migrate::open_store;
+use super::remote::run_remote;
+use super::render::Terminal;
+use super::upstream::{GatewayArgs, upstream};
+
+/// Run one execution: clone the repository into a fresh hardened container, run
+/// Claude Code on the prompt, stream what it does, and write the diff, a git
+/// bundle of branch agent/<id> and the artifacts under the data directory.
+///
+/// The model is reached through agentd's gateway with the ANTHROPIC_API_KEY (or
+/// ANTHROPIC_AUTH_TOKEN) and ANTHROPIC_BASE_URL of this process; the key never
+/// enters the container. With --scripted-model, a scenario file plays the model
+/// instead (nothing leaves the machine).
+///
+/// Exit codes: 0 succeeded, 1 failed, 2 bad usage, 3 budget exceeded, 124 timed
+/// out, 130 cancelled (Ctrl-C), 137 out of memory.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Repository: a git URL (https://user:token@host/org/repo.git works; the
+    /// credentials stay on this host) or a local path.
+    #[arg(long, value_name = "URL|PATH")]
+    pub repo: String,
+
+    /// Branch, tag or commit to start from. Default: the repository's default branch.
+    #[arg(long = "ref", value_name = "REF")]
+    pub git_ref: Option<String>,
+
+    /// The task for the agent.
+    #[arg(
+        long,
+        value_name = "TEXT",
+        required_unless_present = "prompt_file",
+        conflicts_with = "prompt_file"
+    )]
+    pub prompt: Option<String>,
+
+    /// Read the task from a file (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub prompt_file: Option<PathBuf>,
+
+    /// Model, e.g. claude-sonnet-4-5. Default: the CLI's default.
+    #[arg(long)]
+    pub model: Option<String>,
+
+    /// Stop after this many agent turns (status failed, reason error_max_turns).
+    #[arg(long, value_name = "N")]
+    pub max_turns: Option<u32>,
+
+    /// End the execution (budget_exceeded) once the model cost passes this many
+    /// US dollars, as agentd's gateway meters and prices it.
+    #[arg(long, value_name = "USD")]
+    pub max_budget_usd: Option<f64>,
+
+    /// A tool rule the agent may use, e.g. 'Bash(git diff *)' (repeatable).
+    #[arg(long = "allowed-tool", value_name = "RULE")]
+    pub allowed_tools: Vec<String>,
+
+    /// A tool rule the agent may never use, e.g. WebFetch (repeatable).
+    #[arg(long = "disallowed-tool", value_name = "RULE")]
+    pub disallowed_tools: Vec<String>,
+
+    /// Text appended to the agent's system prompt.
+    #[arg(long, value_name = "TEXT")]
+    pub append_system_prompt: Option<String>,
+
+    /// Time limit, e.g. 90s, 10m, 1h. The container is killed when it passes.
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+
+    /// CPU quota in cores.
+    #[arg(long, default_value_t = 1.0)]
+    pub cpus: f64,
+
+    /// Memory limit (no swap), e.g. 512m, 2g.
+    #[arg(long, default_value = "2g", value_parser = parse_bytes)]
+    pub memory: u64,
+
+    /// Process and thread limit.
+    #[arg(long, default_value_t = 256)]
+    pub pids: u32,
+
+    /// End the execution (budget_exceeded) once the model has used this many
+    /// tokens of every kind, as agentd's gateway counts them.
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u64>,
+
+    /// End the execution (budget_exceeded) instead of making more model requests than this.
+    #[arg(long, value_name = "N")]
+    pub max_requests: Option<u64>,
+
+    /// Slow the agent down to this many model requests per minute (429 with retry-after).
+    #[arg(long, value_name = "N")]
+    pub requests_per_minute: Option<u32>,
+
+    /// Record every model exchange into a cassette (cassette.jsonl beside the
+    /// results, secrets redacted) to replay later.
+    #[arg(long)]
+    pub record: bool,
+
+    /// Play the model's side from a cassette instead of calling a model: a
+    /// cassette file, or the id of an execution recorded with --record.
+    #[arg(long, value_name = "FILE|ID", conflicts_with = "scripted_model")]
+    pub replay: Option<String>,
+
+    /// Cap on the artifacts brought back, e.g. 100m.
+    #[arg(long, default_value = "1g", value_parser = parse_bytes)]
+    pub max_artifacts: u64,
+
+    /// OCI runtime for the sandbox, e.g. runsc (gVisor) where installed.
+    #[arg(long, env = "AGENTD_RUNTIME")]
+    pub runtime: Option<String>,
+
+    /// Play this scenario file as the model instead of calling a real one.
+    #[arg(long, value_name = "FILE")]
+    pub scripted_model: Option<PathBuf>,
+
+    /// Text file given to the agent as project instructions (a CLAUDE.md memory),
+    /// without adding it to the repository.
+    #[arg(long, value_name = "FILE")]
+    pub context_file: Option<PathBuf>,
+
+    /// Database recording the execution: sqlite://PATH (default: agentd.db in the
+    /// data directory, shared with `agentd serve`) or postgres://….
+    #[arg(long, env = "DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// Run on the agentd server at this URL (e.g. http://agentd:8700) instead of
+    /// the local Docker engine; the output is the same, and the diff, bundle and
+    /// artifacts are downloaded into the local data directory.
+    #[arg(long, env = "AGENTD_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
+    /// Print the final summary as one JSON object on stdout (events still go to stderr).
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub image: ImageArgs,
+
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+}
+
+impl RunArgs {
+    fn request(&self) -> Result<ExecutionRequest, Failure> {
+        let prompt = match (&self.prompt, &self.prompt_file) {
+            (Some(prompt), _) => prompt.clone(),
+            (None, Some(path)) if path.as_os_str() == "-" => {
+                std::io::read_to_string(std::io::stdin())
+                    .map_err(|e| Failure::usage(format!("reading the prompt from stdin: {e}")))?
+            }
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| Failure::usage(format!("--prompt-file {}: {e}", path.display())))?,
+            (None, None) => return Err(Failure::usage("--prompt or --prompt-file is required")),
+        };
+        let request = ExecutionRequest {
+            repo: self.repo.clone(),
+            git_ref: self.git_ref.clone(),
+            prompt,
+            context_file: match &self.context_file {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                    Failure::usage(format!("--context-file {}: {e}", path.display()))
+                })?),
+                None => None,
+            },
+            agent: AgentOptions {
+                model: self.model.clone(),
+                max_turns: self.max_turns,
+                max_budget_usd: self.max_budget_usd,
+                allowed_tools: self.allowed_tools.clone(),
+                disallowed_tools: self.disallowed_tools.clone(),
+                append_system_prompt: self.append_system_prompt.clone(),
+            },
+            limits: Limits {
+                timeout: self.timeout,
+                cpus: self.cpus,
+                memory_bytes: self.memory,
+                pids: self.pids,
+                max_artifact_bytes: self.max_artifacts,
+                max_tokens: self.max_tokens,
+                max_requests: self.max_requests,
+                requests_per_minute: self.requests_per_minute,
+            },
+            record: self.record,
+            replay: self.replay.clone(),
+        };
+        request
+            .validate()
+            .map_err(|invalid| Failure::usage(format!("invalid {invalid}")))?;
+        Ok(request)
+    }
+}
+
+pub async fn run(global: &Global, args: &RunArgs) -> Result<i32, Failure> {
+    let request = args.request()?;
+    let terminal = Arc::new(Terminal::stderr());
+    if let Some(server) = &args.server {
+        let cancel = CancellationToken::new();
+        let interrupts = tokio::spawn(watch_interrupts(cancel.clone()));
+        let summary = run_remote(
+            server,
+            &request,
+            &global.data_dir(),
+            terminal.clone(),
+            cancel,
+        )
+        .await;
+        interrupts.abort();
+        return finish(args, &terminal, summary?);
+    }
+    let (upstream, scripted) =
+        upstream(args.scripted_model.as_deref(), args.replay.is_some()).await?;
+
+    let data_dir = global.data_dir();
+    let store = open_store(&data_dir, args.database_url.as_deref()).await?;
+    let engine = Engine::connect().await?;
+    let instance = Arc::new(SupervisorInstance::acquire(global.run_dir())?);
+    let orphans = instance
+        .remove_orphans(&engine, Some(store.as_ref()))
+        .await?;
+    if !orphans.is_empty() {
+        eprintln!(
+            "agentd: removed {} containers and {} volumes left by a dead agentd",
+            orphans.containers.len(),
+            orphans.volumes.len()
+        );
+    }
+    let image = ensure_image(&engine, &data_dir, &args.image).await?;
+
+    let mut config = RunnerConfig::new(data_dir, image);
+    config.runtime = args.runtime.clone();
+    config.secrets = args.gateway.redact.clone();
+    let owner = instance.id().to_string();
+    let hub = Arc::new(EventHub::default());
+    let runner = Runner::new(
+        engine,
+        args.gateway.gateway(upstream)?,
+        instance,
+        store.clone(),
+        hub,
+        config,
+    );
+
+    let source = RepoSource::parse(&request.repo).map_err(|e| Failure::usage(e.to_string()))?;
+    let new = NewExecution {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: DEFAULT_TENANT.to_string(),
+        idempotency_key: None,
+        request_hash: String::new(),
+        repo: source.location().to_string(),
+        git_ref: request.git_ref.clone(),
+        prompt: request.prompt.clone(),
+        agent: request.agent.clone(),
+        limits: request.limits.clone(),
+        context_file: request.context_file.clone(),
+        record: request.record,
+        replay: request.replay.clone(),
+    };
+    let id = new.id.clone();
+    store.create_execution(new).await?;
+    let record = store
+        .claim(&id, &owner, RunnerConfig::default_lease())
+        .await?
+        .ok_or_else(|| Failure::fatal(format!("execution {id} was taken by another supervisor")))?;
+    eprintln!("agentd: execution {id}");
+    let cancel = CancellationToken::new();
+    let interrupts = tokio::spawn(watch_interrupts(cancel.clone()));
+    let job = Job {
+        record,
+        repo: request.repo.clone(),
+    };
+    let summary = runner.run(job, terminal.clone(), cancel).await;
+    interrupts.abort();
+    if let Some(server) = scripted {
+        server.shutdown().await;
+    }
+    finish(args, &terminal, summary)
+}
+
+/// Prints the summary (and with --json, the JSON) and picks the exit code.
+fn finish(args: &RunArgs, terminal: &Terminal, summary: Summary) -> Result<i32, Failure> {
+    terminal.summary(&summary);
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    }
+    Ok(summary.status.exit_code())
+}
+
+/// First Ctrl-C (or SIGTERM) cancels the execution cleanly; later ones only say
+/// that clean-up is under way, so nothing is leaked by an impatient user.
+async fn watch_interrupts(cancel: CancellationToken) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    loop {
+        let terminate = async {
+            match term.as_mut() {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate => {}
+        }
+        if cancel.is_cancelled() {
+            eprintln!("agentd: still removing the sandbox, one moment");
+        } else {
+            eprintln!("agentd: cancelling (the sandbox is being removed)");
+            cancel.cancel();
+        }
+    }
+}

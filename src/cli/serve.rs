@@ -1,0 +1,187 @@
+//! `agentd serve`: the long-running supervisor with its HTTP API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use agentd::engine::Engine;
+use agentd::execution::hub::EventHub;
+use agentd::execution::instance::SupervisorInstance;
+use agentd::execution::{Runner, RunnerConfig};
+use agentd::supervisor::{ShutdownMode, Supervisor, SupervisorConfig};
+
+use super::common::{Failure, Global};
+use super::image::{ImageArgs, ensure_image};
+use super::migrate::open_store;
+use super::upstream::{GatewayArgs, upstream};
+
+/// Run the supervisor: an HTTP API (under /v1, OpenAPI at /v1/openapi.json) to
+/// submit, watch (Server-Sent Events), cancel and collect executions, a queue in
+/// the database that survives restarts, and a cap on concurrent executions.
+///
+/// On start-up, and every --reconcile-interval, agentd re-attaches executions a
+/// previous process left running and removes orphaned containers and volumes.
+/// SIGTERM or Ctrl-C: stop taking work, end event streams, and leave within
+/// --shutdown-grace; running executions are detached (the next start re-attaches
+/// them) or, with --on-shutdown cancel, cancelled.
+///
+/// Every option can also come from the environment (shown below) or from a TOML
+/// file given with --config (keys are the long option names, in a [serve] table
+/// or at the top level for global options); flags win over the environment,
+/// which wins over the file.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address the HTTP API listens on.
+    #[arg(
+        long,
+        env = "AGENTD_LISTEN",
+        default_value = "127.0.0.1:8700",
+        value_name = "ADDR"
+    )]
+    pub listen: SocketAddr,
+
+    /// Database: sqlite://PATH (the default is agentd.db in the data directory) or
+    /// postgres://USER:PASSWORD@HOST/DB for production and several replicas.
+    #[arg(long, env = "DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// Executions running at once; the rest wait in a FIFO queue.
+    #[arg(
+        long,
+        env = "AGENTD_MAX_CONCURRENT",
+        default_value_t = 4,
+        value_name = "N"
+    )]
+    pub max_concurrent: usize,
+
+    /// What happens to running executions on SIGTERM.
+    #[arg(long, env = "AGENTD_ON_SHUTDOWN", value_enum, default_value_t = ShutdownMode::Detach)]
+    pub on_shutdown: ShutdownMode,
+
+    /// Longest a shutdown may take.
+    #[arg(long, env = "AGENTD_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// How often to reconcile with the Docker engine (re-attach, remove orphans).
+    #[arg(long, env = "AGENTD_RECONCILE_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub reconcile_interval: Duration,
+
+    /// How long a claim on an execution lasts without a heartbeat (another
+    /// replica takes over after that).
+    #[arg(long, env = "AGENTD_LEASE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub lease: Duration,
+
+    /// OCI runtime for sandboxes, e.g. runsc (gVisor) where installed.
+    #[arg(long, env = "AGENTD_RUNTIME")]
+    pub runtime: Option<String>,
+
+    /// Play this scenario file as the model for every execution (demos, tests).
+    #[arg(long, env = "AGENTD_SCRIPTED_MODEL", value_name = "FILE")]
+    pub scripted_model: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub image: ImageArgs,
+
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+}
+
+pub async fn serve(global: &Global, args: &ServeArgs) -> Result<i32, Failure> {
+    let data_dir = global.data_dir();
+    let store = open_store(&data_dir, args.database_url.as_deref()).await?;
+    let engine = Engine::connect().await?;
+    let instance = Arc::new(SupervisorInstance::acquire_persistent(
+        global.run_dir(),
+        &data_dir.root().join("supervisor-id"),
+    )?);
+    let image = ensure_image(&engine, &data_dir, &args.image).await?;
+    let (upstream, scripted) = upstream(args.scripted_model.as_deref(), false).await?;
+    let hub = Arc::new(EventHub::default());
+    let mut config = RunnerConfig::new(data_dir.clone(), image);
+    config.runtime = args.runtime.clone();
+    config.lease = args.lease;
+    config.secrets = args.gateway.redact.clone();
+    let runner = Arc::new(Runner::new(
+        engine,
+        args.gateway.gateway(upstream)?,
+        instance,
+        store.clone(),
+        hub.clone(),
+        config,
+    ));
+    let supervisor = Supervisor::new(
+        store,
+        hub,
+        runner,
+        data_dir,
+        SupervisorConfig {
+            max_concurrent: args.max_concurrent.max(1),
+            reconcile_interval: args.reconcile_interval,
+            on_shutdown: args.on_shutdown,
+            shutdown_grace: args.shutdown_grace,
+            ..SupervisorConfig::default()
+        },
+    );
+    let reconciled = supervisor.start().await?;
+    if !reconciled.resumed.is_empty() || reconciled.containers_removed > 0 {
+        eprintln!(
+            "agentd: resumed {} executions, removed {} orphaned containers and {} volumes",
+            reconciled.resumed.len(),
+            reconciled.containers_removed,
+            reconciled.volumes_removed
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| Failure::fatal(format!("cannot listen on {}: {e}", args.listen)))?;
+    let address = listener.local_addr()?;
+    eprintln!("agentd: listening on http://{address} (API under /v1, OpenAPI at /v1/openapi.json)");
+    tracing::info!(%address, "listening");
+
+    let stopping = supervisor.clone();
+    let (began, begun) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        wait_for_signal().await;
+        eprintln!("agentd: shutting down");
+        let _ = began.send(());
+        stopping.shutdown().await;
+    };
+    // Requests in flight get the grace period to finish; a stalled client
+    // (a download nobody reads) cannot hold the process beyond it.
+    let grace = args.shutdown_grace;
+    let deadline = async move {
+        if begun.await.is_ok() {
+            tokio::time::sleep(grace + Duration::from_secs(1)).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = agentd::api::serve(listener, supervisor.clone(), shutdown) => served?,
+        _ = deadline => tracing::warn!("requests still open after the grace period; leaving"),
+    }
+    if let Some(server) = scripted {
+        server.shutdown().await;
+    }
+    Ok(0)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let terminate = async {
+        match term.as_mut() {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}

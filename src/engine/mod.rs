@@ -1,0 +1,26 @@
+//! Everything that talks to the Docker engine: the hardened spec, container life
+//! cycle, log streams, tar downloads and reconciliation by label.
+
+pub mod archive;
+mod docker;
+mod error;
+pub mod labels;
+mod logs;
+mod reconcile;
+pub mod spec;
+
+pub use docker::{Engine, ExitState};
+pub use error::EngineError;
+pub use logs::{DEFAULT_MAX_LINE_BYTES, LineSplitter, LogLine, LogStream};
+pub use reconcile::{ManagedResource, ManagedResources};
+pub use spec::{Bind, HardenedSpec};
+
+impl EngineError {
+    /// True when the engine answered "no such container/volume/path".
+    pub fn is_not_found(&self) -> bool {
+        use std::error::Error as _;
+        self.source()
+            .and_then(|source| source.downcast_ref::<bollard::errors::Error>())
+            .is_some_and(error::is_not_found)
+    }
+}

@@ -1,0 +1,112 @@
+//! The program a sandbox runs: a small bash driver (embedded, so images need no
+//! agentd-specific files) that wires the model socket, clones the repository,
+//! runs the agent and commits its work for collection.
+
+/// The driver script (see `driver.sh` for the contract).
+pub const SCRIPT: &str = include_str!("driver.sh");
+
+/// Exit code the driver uses when it could not set the sandbox up.
+pub const SETUP_FAILED: i64 = 90;
+/// The port inside the sandbox where socat exposes the model socket.
+pub const LLM_PORT: u16 = 8080;
+/// Where the mirror is mounted inside the sandbox.
+pub const MIRROR_MOUNT: &str = "/mirror/repo.git";
+/// Where the per-execution socket directory is mounted inside the sandbox.
+pub const SOCKET_MOUNT: &str = "/run/agentd";
+/// The socket's file name inside that directory.
+pub const SOCKET_NAME: &str = "llm.sock";
+/// The folder the agent may fill with files to hand back.
+pub const ARTIFACTS_DIR: &str = "/workspace/.agentd/artifacts";
+/// Where the driver leaves the diff, bundle and file list.
+pub const OUTPUT_DIR: &str = "/workspace/.agentd/out";
+/// The repository's working tree inside the sandbox.
+pub const REPO_DIR: &str = "/workspace/repo";
+/// A value for `ANTHROPIC_API_KEY` inside the sandbox: the CLI wants one, the
+/// gateway drops it and adds the real one upstream.
+pub const PLACEHOLDER_KEY: &str = "agentd-sandbox-has-no-key";
+
+/// The container command for the agent run: the driver, then the agent's argv.
+pub fn run_command(agent_argv: Vec<String>) -> Vec<String> {
+    let mut cmd = vec![
+        "/bin/bash".to_string(),
+        "-c".to_string(),
+        SCRIPT.to_string(),
+        "agentd-driver".to_string(),
+        "run".to_string(),
+    ];
+    cmd.extend(agent_argv);
+    cmd
+}
+
+/// The container command that only collects (after the agent container died).
+pub fn collect_command() -> Vec<String> {
+    vec![
+        "/bin/bash".to_string(),
+        "-c".to_string(),
+        SCRIPT.to_string(),
+        "agentd-driver".to_string(),
+        "collect".to_string(),
+    ]
+}
+
+/// What the driver reported about itself on stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriverMessage {
+    /// Entered a phase (`cloning`, `agent`, `collecting`, `collected`).
+    Phase(String),
+    /// The agent process exited with this code.
+    AgentExit(i64),
+    /// Setup or collection failed.
+    Error(String),
+    /// Something went wrong but the run continues.
+    Warning(String),
+}
+
+/// Parses a stderr line; `None` for lines that are not the driver's.
+pub fn parse_message(line: &str) -> Option<DriverMessage> {
+    let rest = line.strip_prefix("::agentd:: ")?;
+    let (key, value) = rest.split_once('=')?;
+    let value = value.to_string();
+    Some(match key {
+        "phase" => DriverMessage::Phase(value),
+        "agent_exit" => DriverMessage::AgentExit(value.trim().parse().ok()?),
+        "error" => DriverMessage::Error(value),
+        "warning" => DriverMessage::Warning(value),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_driver_lines_only() {
+        assert_eq!(
+            parse_message("::agentd:: phase=agent"),
+            Some(DriverMessage::Phase("agent".into()))
+        );
+        assert_eq!(
+            parse_message("::agentd:: agent_exit=137"),
+            Some(DriverMessage::AgentExit(137))
+        );
+        assert_eq!(
+            parse_message("::agentd:: error=git clone from the mirror failed: x=y"),
+            Some(DriverMessage::Error(
+                "git clone from the mirror failed: x=y".into()
+            ))
+        );
+        assert_eq!(parse_message("::agentd:: agent_exit=lots"), None);
+        assert_eq!(parse_message("plain stderr"), None);
+        assert_eq!(parse_message("::agentd:: nonsense"), None);
+    }
+
+    #[test]
+    fn script_is_valid_bash() {
+        let status = std::process::Command::new("bash")
+            .args(["-n", "-c", SCRIPT])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}

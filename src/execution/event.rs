@@ -1,0 +1,137 @@
+//! The event log of one execution: what agentd did and what the agent did, in
+//! one ordered stream.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::agent::AgentEvent;
+use crate::execution::Status;
+
+/// One entry of an execution's event log.
+///
+/// Serialised flat: `{"seq":3,"at":"…","source":"agent","type":"tool_call",…}`.
+/// `seq` starts at 1 and has no gaps within an execution, so a reader can resume
+/// after the last one it saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the execution's log, from 1.
+    pub seq: u64,
+    /// When agentd recorded it.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+/// Who an event comes from, and what it says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum EventBody {
+    /// Something agentd itself did or noticed.
+    Agentd(SupervisorEvent),
+    /// Something the agent printed, parsed by its adapter.
+    Agent(AgentEvent),
+}
+
+/// What the supervisor reports about an execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SupervisorEvent {
+    /// The execution moved to a new state.
+    Status {
+        status: Status,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Progress on long work (fetching the mirror, building the image, collecting).
+    Progress { message: String },
+    /// A line the container wrote to stderr (the in-container driver, the CLI's own
+    /// diagnostics). Kept verbatim.
+    Log { line: String },
+    /// An entry of the container's output that agentd refused to unpack.
+    Refused { path: String, reason: String },
+    /// Something went wrong that did not end the execution.
+    Warning { message: String },
+    /// One model request through the gateway, as the gateway metered it.
+    ModelCall {
+        /// Status answered to the agent.
+        status: u16,
+        /// The model that answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
+        /// Tokens metered from the answer.
+        usage: crate::agent::Usage,
+        /// The answer's cost, when its model is priced.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
+        /// The execution's totals after this request.
+        totals: crate::store::GatewayUsage,
+        /// Time to the answer's last byte, in milliseconds.
+        duration_ms: u64,
+        /// What went wrong (upstream's error, or the gateway's refusal).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}
+
+impl EventBody {
+    /// Shorthand for a supervisor status change.
+    pub fn status(status: Status, reason: Option<String>) -> Self {
+        EventBody::Agentd(SupervisorEvent::Status { status, reason })
+    }
+
+    /// Shorthand for a progress message.
+    pub fn progress(message: impl Into<String>) -> Self {
+        EventBody::Agentd(SupervisorEvent::Progress {
+            message: message.into(),
+        })
+    }
+
+    /// Shorthand for a warning.
+    pub fn warning(message: impl Into<String>) -> Self {
+        EventBody::Agentd(SupervisorEvent::Warning {
+            message: message.into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::AgentEvent;
+
+    #[test]
+    fn serialises_flat_and_round_trips() {
+        let event = Event {
+            seq: 3,
+            at: DateTime::parse_from_rfc3339("2026-11-22T02:44:38Z")
+                .unwrap()
+                .with_timezone(&Utc),
+            body: EventBody::Agent(AgentEvent::ToolCall {
+                id: "toolu_1".into(),
+                name: "Write".into(),
+                input: serde_json::json!({"file_path": "a.txt"}),
+                parent_tool_use_id: None,
+            }),
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["seq"], 3);
+        assert_eq!(json["source"], "agent");
+        assert_eq!(json["type"], "tool_call");
+        assert_eq!(json["name"], "Write");
+        let back: Event = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
+
+        let status = Event {
+            seq: 1,
+            at: event.at,
+            body: EventBody::status(Status::Running, None),
+        };
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["source"], "agentd");
+        assert_eq!(json["type"], "status");
+        assert_eq!(json["status"], "running");
+        let back: Event = serde_json::from_value(json).unwrap();
+        assert_eq!(back, status);
+    }
+}

@@ -1,0 +1,162 @@
+//! Where agentd keeps things on the host.
+//!
+//! ```text
+//! <data_dir>/
+//!   executions/<id>/   events.jsonl  transcript.jsonl  summary.json
+//!                      changes.diff  branch.bundle  cassette.jsonl  artifacts/…
+//!   mirrors/           one bare mirror per repository
+//!   cache/             the extracted agent CLI, keyed by version
+//! <run_dir>/           0700; sockets and liveness locks (a tmpfs is ideal)
+//!   <supervisor>.lock  <supervisor>.detached (a serve that left work running)
+//!   <supervisor>/<execution>/llm.sock
+//! ```
+
+use std::path::{Path, PathBuf};
+
+/// The data directory: results, mirrors and caches that outlive a process.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// A data directory at `root` (created on use).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DataDir { root: root.into() }
+    }
+
+    /// `$XDG_DATA_HOME/agentd`, else `~/.local/share/agentd`, else `/var/lib/agentd`.
+    pub fn default_root() -> PathBuf {
+        if let Some(dir) = non_empty_env("XDG_DATA_HOME") {
+            return PathBuf::from(dir).join("agentd");
+        }
+        match non_empty_env("HOME") {
+            Some(home) => PathBuf::from(home).join(".local/share/agentd"),
+            None => PathBuf::from("/var/lib/agentd"),
+        }
+    }
+
+    /// The root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where one execution's results go.
+    pub fn execution(&self, id: &str) -> ExecutionDir {
+        ExecutionDir {
+            root: self.root.join("executions").join(id),
+        }
+    }
+
+    /// The mirror cache.
+    pub fn mirrors(&self) -> PathBuf {
+        self.root.join("mirrors")
+    }
+
+    /// Download and build caches.
+    pub fn cache(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+}
+
+/// One execution's folder.
+#[derive(Debug, Clone)]
+pub struct ExecutionDir {
+    root: PathBuf,
+}
+
+impl ExecutionDir {
+    /// The folder itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// Typed events, one JSON object per line.
+    pub fn events(&self) -> PathBuf {
+        self.root.join("events.jsonl")
+    }
+    /// The agent's stdout, verbatim.
+    pub fn transcript(&self) -> PathBuf {
+        self.root.join("transcript.jsonl")
+    }
+    /// The final summary.
+    pub fn summary(&self) -> PathBuf {
+        self.root.join("summary.json")
+    }
+    /// The diff against the base commit.
+    pub fn diff(&self) -> PathBuf {
+        self.root.join("changes.diff")
+    }
+    /// The git bundle of the agent's branch.
+    pub fn bundle(&self) -> PathBuf {
+        self.root.join("branch.bundle")
+    }
+    /// The artifacts the agent handed back.
+    pub fn artifacts(&self) -> PathBuf {
+        self.root.join("artifacts")
+    }
+    /// The recorded model exchanges (when recording was asked for).
+    pub fn cassette(&self) -> PathBuf {
+        self.root.join("cassette.jsonl")
+    }
+    /// Scratch space for unpacking the driver's output.
+    pub fn staging(&self) -> PathBuf {
+        self.root.join(".staging")
+    }
+}
+
+/// The run directory: sockets and liveness locks, which must not outlive a boot.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    /// A run directory at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        RunDir { root: root.into() }
+    }
+
+    /// `/run/agentd` for root, else `$XDG_RUNTIME_DIR/agentd`, else `/tmp/agentd-<uid>`.
+    /// Kept short: socket paths must fit in 107 bytes.
+    pub fn default_root() -> PathBuf {
+        // SAFETY: getuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::getuid() };
+        if uid == 0 {
+            return PathBuf::from("/run/agentd");
+        }
+        match non_empty_env("XDG_RUNTIME_DIR") {
+            Some(dir) => PathBuf::from(dir).join("agentd"),
+            None => PathBuf::from(format!("/tmp/agentd-{uid}")),
+        }
+    }
+
+    /// The root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The liveness lock of a supervisor process.
+    pub fn lock(&self, supervisor: &str) -> PathBuf {
+        self.root.join(format!("{supervisor}.lock"))
+    }
+
+    /// Left by a supervisor that shut down leaving its executions running (it
+    /// will re-attach them): while it exists the supervisor counts as alive.
+    pub fn detached(&self, supervisor: &str) -> PathBuf {
+        self.root.join(format!("{supervisor}.detached"))
+    }
+
+    /// A supervisor's folder of execution sockets.
+    pub fn supervisor(&self, supervisor: &str) -> PathBuf {
+        self.root.join(supervisor)
+    }
+
+    /// The folder holding one execution's socket (bind-mounted into its sandbox).
+    pub fn socket_dir(&self, supervisor: &str, execution: &str) -> PathBuf {
+        self.supervisor(supervisor).join(execution)
+    }
+}
+
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}

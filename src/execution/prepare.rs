@@ -1,0 +1,356 @@
+//! Preparing a sandbox: mirror, socket, volume, container — each recorded
+//! before it is created, so nothing escapes the clean-up.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::agent::claude;
+use crate::engine::spec::{AGENT_HOME, WORKSPACE};
+use crate::engine::{Bind, HardenedSpec};
+use crate::execution::driver::{self, SOCKET_NAME};
+use crate::execution::recorder::Recorder;
+use crate::execution::runner::{BudgetStop, Run, RunError, Runner, branch_name, stop_requested};
+use crate::execution::sandbox::Sandbox;
+use crate::execution::{EventBody, Status, SupervisorEvent};
+use crate::gateway::{
+    Cassette, CassetteRecorder, CassetteWriter, Exchange, ExchangeObserver, ReplayModel, Route,
+    Upstream,
+};
+use crate::git::{Mirror, RepoSource, ResolvedRef};
+use crate::store::{Facts, Store};
+
+/// What a prepared (or re-attached) sandbox consists of.
+pub struct Prepared {
+    /// The repository's mirror on the host.
+    pub mirror: Mirror,
+    /// The commit the execution starts from.
+    pub resolved: ResolvedRef,
+    /// The workspace volume.
+    pub volume: String,
+    /// The agent container.
+    pub container: String,
+}
+
+/// True for an execution id (a UUID), as opposed to a file path.
+pub fn is_execution_id(text: &str) -> bool {
+    uuid::Uuid::parse_str(text).is_ok()
+}
+
+/// The agent container's name.
+pub fn container_name(id: &str) -> String {
+    format!("agentd-{id}")
+}
+
+/// The collector container's name.
+pub fn collector_name(id: &str) -> String {
+    format!("agentd-{id}-collect")
+}
+
+/// The workspace volume's name.
+pub fn volume_name(id: &str) -> String {
+    format!("agentd-{id}")
+}
+
+impl Runner {
+    /// Fetches the repository, creates the sandbox and starts the agent.
+    pub(crate) async fn prepare(
+        &self,
+        run: &Run,
+        repo: &str,
+        sandbox: &mut Sandbox,
+    ) -> Result<Prepared, RunError> {
+        let source = RepoSource::parse(repo)?;
+        run.recorder
+            .emit(EventBody::progress(format!(
+                "fetching {}",
+                source.location()
+            )))
+            .await;
+        let mirror = {
+            let mirrors = self.mirrors.clone();
+            let source = source.clone();
+            let task = tokio::task::spawn_blocking(move || mirrors.sync(&source));
+            self.interruptible(run, task).await??
+        };
+        let resolved = {
+            let mirror = mirror.clone();
+            let git_ref = run.record.git_ref.clone();
+            let task = tokio::task::spawn_blocking(move || mirror.resolve(git_ref.as_deref()));
+            self.interruptible(run, task).await??
+        };
+        run.recorder
+            .emit(EventBody::progress(format!(
+                "starting from {} at {}",
+                resolved.name,
+                &resolved.commit[..12.min(resolved.commit.len())]
+            )))
+            .await;
+        self.store
+            .update_facts(
+                &run.id,
+                &Facts {
+                    base_commit: Some(resolved.commit.clone()),
+                    git_ref: Some(resolved.name.clone()),
+                    image: Some(self.config.image.clone()),
+                    ..Facts::default()
+                },
+            )
+            .await?;
+
+        let socket_dir = self
+            .instance
+            .run_dir()
+            .socket_dir(self.instance.id(), &run.id);
+        sandbox.add_socket_dir(socket_dir.clone()).await;
+        std::fs::create_dir_all(&socket_dir).map_err(|source| RunError::Io {
+            path: socket_dir.display().to_string(),
+            source,
+        })?;
+        self.open_socket(run, sandbox, &socket_dir).await?;
+
+        let volume = volume_name(&run.id);
+        sandbox.add_volume(&volume).await;
+        self.engine
+            .create_volume(&volume, self.labels(&run.id, "workspace"))
+            .await?;
+        let argv = claude::command(&run.record.prompt, &run.record.agent);
+        let spec = self
+            .spec(
+                run,
+                &mirror,
+                &resolved,
+                &volume,
+                driver::run_command(argv),
+                "agent",
+            )
+            .bind(Bind {
+                host: socket_dir.display().to_string(),
+                container: driver::SOCKET_MOUNT.to_string(),
+                read_only: true,
+            });
+        let container = container_name(&run.id);
+        sandbox.add_container(&container).await;
+        self.engine.create_container(&container, &spec).await?;
+        stop_requested(run)?;
+        self.engine.start(&container).await?;
+        self.store.transition(&run.id, Status::Running).await?;
+        run.recorder
+            .emit(EventBody::status(Status::Running, None))
+            .await;
+        Ok(Prepared {
+            mirror,
+            resolved,
+            volume,
+            container,
+        })
+    }
+
+    /// Serves the model socket for this execution in `dir` (again, after a
+    /// restart): through the gateway to upstream, or to a replay of a recorded
+    /// cassette; recording into this execution's cassette when asked.
+    pub(crate) async fn open_socket(
+        &self,
+        run: &Run,
+        sandbox: &mut Sandbox,
+        dir: &Path,
+    ) -> Result<(), RunError> {
+        if let Some(replay) = &run.record.replay
+            && sandbox.replay_url().is_none()
+        {
+            let cassette = self.cassette_path(replay);
+            let loaded = Cassette::load(&cassette)
+                .map_err(|e| RunError::Replay(format!("cassette {}: {e}", cassette.display())))?;
+            let server = ReplayModel::start(loaded, ([127, 0, 0, 1], 0).into())
+                .await
+                .map_err(|e| RunError::Replay(format!("cannot start the replay: {e}")))?;
+            run.recorder
+                .emit(EventBody::progress(format!(
+                    "replaying the model from {}",
+                    cassette.display()
+                )))
+                .await;
+            sandbox.set_replay(server);
+        }
+        let upstream = match sandbox.replay_url() {
+            Some(url) => Upstream::new(&url, None)?,
+            None => self.gateway.upstream().clone(),
+        };
+        let recorder: Option<Arc<dyn crate::gateway::Recorder>> = if run.record.record {
+            let writer = CassetteWriter::resume(&run.dir.cassette()).map_err(|e| RunError::Io {
+                path: run.dir.cassette().display().to_string(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            Some(Arc::new(CassetteRecorder::new(
+                Arc::new(writer),
+                run.recorder.redactor().clone(),
+            )))
+        } else {
+            None
+        };
+        let route = Route {
+            upstream,
+            account: run.account.clone(),
+            observer: Arc::new(GatewayEvents::start(
+                run.recorder.clone(),
+                self.store.clone(),
+                run.budget.clone(),
+            )),
+            recorder,
+        };
+        sandbox.set_socket(self.gateway.open(&dir.join(SOCKET_NAME), route)?);
+        Ok(())
+    }
+
+    /// The cassette a replay names: a recorded execution's id, or (from the
+    /// command line) a cassette file.
+    fn cassette_path(&self, replay: &str) -> std::path::PathBuf {
+        if is_execution_id(replay) {
+            self.config.data_dir.execution(replay).cassette()
+        } else {
+            std::path::PathBuf::from(replay)
+        }
+    }
+
+    pub(crate) fn labels(&self, id: &str, role: &str) -> HashMap<String, String> {
+        self.instance.owner().labels(id, role)
+    }
+
+    /// The hardened spec for this execution's containers.
+    pub(crate) fn spec(
+        &self,
+        run: &Run,
+        mirror: &Mirror,
+        resolved: &ResolvedRef,
+        volume: &str,
+        cmd: Vec<String>,
+        role: &str,
+    ) -> HardenedSpec {
+        let limits = &run.record.limits;
+        let llm_url = format!("http://127.0.0.1:{}", driver::LLM_PORT);
+        let mut spec = HardenedSpec::new(&self.config.image, cmd)
+            .labels(self.labels(&run.id, role))
+            .workspace_volume(volume)
+            .bind(Bind {
+                host: mirror.path().display().to_string(),
+                container: driver::MIRROR_MOUNT.to_string(),
+                read_only: true,
+            })
+            .memory_bytes(limits.memory_bytes)
+            .cpus(limits.cpus)
+            .pids_limit(limits.pids)
+            .runtime(self.config.runtime.clone())
+            .working_dir(WORKSPACE)
+            .env("HOME", AGENT_HOME)
+            .env("ANTHROPIC_BASE_URL", &llm_url)
+            .env("ANTHROPIC_API_KEY", driver::PLACEHOLDER_KEY)
+            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+            .env("DISABLE_AUTOUPDATER", "1")
+            .env("AGENTD_EXECUTION_ID", &run.id)
+            .env("AGENTD_BASE", &resolved.commit)
+            .env("AGENTD_BRANCH", &branch_name(&run.id))
+            .env("AGENTD_LLM_PORT", &driver::LLM_PORT.to_string())
+            .env("AGENTD_ARTIFACTS_DIR", driver::ARTIFACTS_DIR)
+            .env("AGENTD_GIT_NAME", &self.config.git_name)
+            .env("AGENTD_GIT_EMAIL", &self.config.git_email)
+            .env(
+                "AGENTD_COMMIT_MESSAGE",
+                &commit_message(&run.id, &run.record.prompt),
+            );
+        if let Some(context) = &run.record.context_file {
+            spec = spec.env("AGENTD_CONTEXT", context);
+        }
+        spec
+    }
+}
+
+fn commit_message(id: &str, prompt: &str) -> String {
+    let first_line: String = prompt
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("agent changes")
+        .trim()
+        .chars()
+        .take(72)
+        .collect();
+    format!("agentd: {first_line}\n\nExecution: {id}\n")
+}
+
+/// Turns the gateway's exchanges into execution events (in order, from one
+/// task), keeps the stored totals current, and trips the budget stop.
+struct GatewayEvents {
+    sender: tokio::sync::mpsc::UnboundedSender<Exchange>,
+    budget: Arc<BudgetStop>,
+}
+
+impl GatewayEvents {
+    fn start(recorder: Arc<Recorder>, store: Arc<dyn Store>, budget: Arc<BudgetStop>) -> Self {
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Exchange>();
+        tokio::spawn(async move {
+            let mut unpriced = std::collections::HashSet::new();
+            while let Some(exchange) = receiver.recv().await {
+                if let Some(totals) = &exchange.totals
+                    && let Err(error) = store
+                        .record_gateway_usage(recorder.execution(), totals)
+                        .await
+                {
+                    tracing::warn!(%error, "cannot store the gateway's totals");
+                }
+                if exchange.unpriced
+                    && let Some(model) = &exchange.model
+                    && unpriced.insert(model.clone())
+                {
+                    recorder
+                        .emit(EventBody::warning(format!(
+                            "model {model} is not in the price table: its tokens are \
+                             counted, its cost is unknown"
+                        )))
+                        .await;
+                }
+                recorder.emit(describe(&exchange)).await;
+            }
+        });
+        GatewayEvents { sender, budget }
+    }
+}
+
+/// The event for one exchange: a model call, or a warning for anything else
+/// that went wrong.
+fn describe(exchange: &Exchange) -> EventBody {
+    let is_model_call = exchange.path.split('?').next() == Some("/v1/messages");
+    if is_model_call {
+        return EventBody::Agentd(SupervisorEvent::ModelCall {
+            status: exchange.status.unwrap_or(0),
+            model: exchange.model.clone(),
+            usage: exchange.usage.unwrap_or_default(),
+            cost_usd: exchange.cost_usd,
+            totals: exchange.totals.unwrap_or_default(),
+            duration_ms: exchange.total.max(exchange.duration).as_millis() as u64,
+            error: exchange.error.clone(),
+        });
+    }
+    EventBody::warning(format!(
+        "model gateway: {} {} → {}{}",
+        exchange.method,
+        exchange.path,
+        exchange.status.unwrap_or(0),
+        exchange
+            .error
+            .as_ref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default()
+    ))
+}
+
+impl ExchangeObserver for GatewayEvents {
+    fn exchanged(&self, exchange: &Exchange) {
+        if let Some(limit) = &exchange.exceeded {
+            self.budget.trip(limit);
+        }
+        let interesting =
+            exchange.path.split('?').next() == Some("/v1/messages") || exchange.error.is_some();
+        if interesting {
+            let _ = self.sender.send(exchange.clone());
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! What a client asks for: a repository, a prompt, agent options and limits.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::agent::AgentOptions;
+use crate::engine::spec;
+
+/// One execution as asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionRequest {
+    /// A git URL or a local path on the supervisor's host.
+    pub repo: String,
+    /// Branch, tag or commit to start from. Default: the repository's default branch.
+    #[serde(default, rename = "ref")]
+    pub git_ref: Option<String>,
+    /// The task for the agent.
+    pub prompt: String,
+    /// Options for the agent CLI.
+    #[serde(default)]
+    pub agent: AgentOptions,
+    /// Text given to the agent as a `CLAUDE.md` memory file (project instructions),
+    /// without adding a file to the repository.
+    #[serde(default)]
+    pub context_file: Option<String>,
+    /// Resource limits of the sandbox and of its model use.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Record every model exchange into a cassette stored with the results
+    /// (secrets redacted), to replay later.
+    #[serde(default)]
+    pub record: bool,
+    /// Play the model's side from a recorded cassette instead of calling the
+    /// model: the id of an execution recorded with `record` (the CLI also takes a
+    /// cassette file path).
+    #[serde(default)]
+    pub replay: Option<String>,
+}
+
+/// Sandbox limits. Every field has a default; an admin policy may narrow them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Wall-clock limit from the start of the execution until the agent exits
+    /// (collecting results afterwards has its own bound). Default: 30 min.
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    /// CPU quota in cores. Default: 1.
+    pub cpus: f64,
+    /// Memory limit in bytes, with no swap. Default: 2 GiB.
+    pub memory_bytes: u64,
+    /// Process and thread limit. Default: 256.
+    pub pids: u32,
+    /// Cap on the artifacts brought back, in bytes. Default: 1 GiB.
+    pub max_artifact_bytes: u64,
+    /// Tokens the model may use in all (input, output, cache writes and reads,
+    /// as counted by the gateway); reaching it ends the execution
+    /// `budget_exceeded`. Default: none.
+    pub max_tokens: Option<u64>,
+    /// Model requests allowed in all; the next one ends the execution
+    /// `budget_exceeded`. Default: none.
+    pub max_requests: Option<u64>,
+    /// Model requests allowed per rolling minute; more are answered 429 with a
+    /// `retry-after`, so the agent slows down rather than stops. Default: none.
+    pub requests_per_minute: Option<u32>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: DEFAULT_TIMEOUT,
+            cpus: spec::DEFAULT_CPUS,
+            memory_bytes: spec::DEFAULT_MEMORY_BYTES as u64,
+            pids: spec::DEFAULT_PIDS as u32,
+            max_artifact_bytes: 1 << 30,
+            max_tokens: None,
+            max_requests: None,
+            requests_per_minute: None,
+        }
+    }
+}
+
+/// Default execution time limit: 30 minutes.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Largest prompt accepted: 100 KiB (it travels as one argument, and Linux caps
+/// a single argument at 128 KiB).
+pub const MAX_PROMPT_BYTES: usize = 100 * 1024;
+
+/// A request field that breaks a rule.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {rule}")]
+pub struct InvalidField {
+    /// The field, as a JSON path (`limits.memory_bytes`).
+    pub field: &'static str,
+    /// The rule it breaks, in words.
+    pub rule: String,
+}
+
+fn invalid(field: &'static str, rule: impl Into<String>) -> InvalidField {
+    InvalidField {
+        field,
+        rule: rule.into(),
+    }
+}
+
+impl ExecutionRequest {
+    /// Checks every field and returns the first rule broken.
+    pub fn validate(&self) -> Result<(), InvalidField> {
+        if self.repo.trim().is_empty() {
+            return Err(invalid("repo", "must not be empty"));
+        }
+        if self.prompt.trim().is_empty() {
+            return Err(invalid("prompt", "must not be empty"));
+        }
+        if self.prompt.len() > MAX_PROMPT_BYTES {
+            return Err(invalid(
+                "prompt",
+                format!("must be at most {MAX_PROMPT_BYTES} bytes"),
+            ));
+        }
+        if self.prompt.contains('\0') {
+            return Err(invalid("prompt", "must not contain NUL characters"));
+        }
+        if let Some(git_ref) = &self.git_ref
+            && (git_ref.trim().is_empty() || git_ref.starts_with('-'))
+        {
+            return Err(invalid("ref", "must be a branch, tag or commit name"));
+        }
+        if let Some(context) = &self.context_file
+            && (context.len() > MAX_PROMPT_BYTES || context.contains('\0'))
+        {
+            return Err(invalid(
+                "context_file",
+                format!("must be at most {MAX_PROMPT_BYTES} bytes of text"),
+            ));
+        }
+        if let Some(replay) = &self.replay
+            && (replay.trim().is_empty() || replay.len() > 4096 || replay.contains('\0'))
+        {
+            return Err(invalid("replay", "must name a recorded execution"));
+        }
+        let agent = &self.agent;
+        if agent.max_turns == Some(0) {
+            return Err(invalid("agent.max_turns", "must be at least 1"));
+        }
+        if let Some(budget) = agent.max_budget_usd
+            && !(budget.is_finite() && budget > 0.0)
+        {
+            return Err(invalid("agent.max_budget_usd", "must be a positive number"));
+        }
+        if let Some(model) = &agent.model
+            && (model.is_empty() || model.len() > 200 || model.starts_with('-'))
+        {
+            return Err(invalid("agent.model", "must be a model name"));
+        }
+        for rule in agent.allowed_tools.iter().chain(&agent.disallowed_tools) {
+            if rule.trim().is_empty() || rule.starts_with('-') || rule.contains('\0') {
+                return Err(invalid(
+                    "agent.allowed_tools",
+                    format!("`{rule}` is not a tool rule"),
+                ));
+            }
+        }
+        self.limits.validate()
+    }
+}
+
+impl Limits {
+    /// Checks each limit against its sane range.
+    pub fn validate(&self) -> Result<(), InvalidField> {
+        if self.timeout < Duration::from_secs(1) || self.timeout > Duration::from_secs(24 * 3600) {
+            return Err(invalid("limits.timeout", "must be between 1s and 24h"));
+        }
+        if !(self.cpus.is_finite() && (0.1..=64.0).contains(&self.cpus)) {
+            return Err(invalid("limits.cpus", "must be between 0.1 and 64"));
+        }
+        if !(32 << 20..=256 << 30).contains(&self.memory_bytes) {
+            return Err(invalid(
+                "limits.memory_bytes",
+                "must be between 32 MiB and 256 GiB",
+            ));
+        }
+        if !(16..=65_536).contains(&self.pids) {
+            return Err(invalid("limits.pids", "must be between 16 and 65536"));
+        }
+        if self.max_artifact_bytes > 64 << 30 {
+            return Err(invalid(
+                "limits.max_artifact_bytes",
+                "must be at most 64 GiB",
+            ));
+        }
+        if self.max_tokens == Some(0) {
+            return Err(invalid("limits.max_tokens", "must be at least 1"));
+        }
+        if self.max_requests == Some(0) {
+            return Err(invalid("limits.max_requests", "must be at least 1"));
+        }
+        if self.requests_per_minute == Some(0) {
+            return Err(invalid("limits.requests_per_minute", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Parses a size such as `2g`, `512m`, `64MiB`, `1048576` into bytes
+/// (binary multiples: k = 1024).
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (try 2g, 512m)"))?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        other => return Err(format!("unknown size unit `{other}` (use k, m, g, t)")),
+    };
+    let bytes = number * multiplier as f64;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+        return Err(format!("`{text}` is out of range"));
+    }
+    Ok(bytes.round() as u64)
+}
+
+/// Serde support for durations written like `10m`, `90s`, `1h30m` (or seconds as a number).
+mod humantime_serde_compat {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(*value).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Seconds(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Seconds(seconds) => Ok(Duration::from_secs(seconds)),
+            Raw::Text(text) => humantime::parse_duration(&text).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> ExecutionRequest {
+        ExecutionRequest {
+            repo: "https://example.com/r.git".into(),
+            git_ref: None,
+            prompt: "fix it".into(),
+            agent: AgentOptions::default(),
+            context_file: None,
+            limits: Limits::default(),
+            record: false,
+            replay: None,
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        request().validate().unwrap();
+    }
+
+    #[test]
+    fn each_broken_rule_names_its_field() {
+        type Breaker = Box<dyn Fn(&mut ExecutionRequest)>;
+        let cases: Vec<(&str, Breaker)> = vec![
+            ("repo", Box::new(|r| r.repo = " ".into())),
+            ("prompt", Box::new(|r| r.prompt = String::new())),
+            (
+                "prompt",
+                Box::new(|r| r.prompt = "x".repeat(MAX_PROMPT_BYTES + 1)),
+            ),
+            ("ref", Box::new(|r| r.git_ref = Some("--exec".into()))),
+            ("agent.max_turns", Box::new(|r| r.agent.max_turns = Some(0))),
+            (
+                "agent.max_budget_usd",
+                Box::new(|r| r.agent.max_budget_usd = Some(f64::NAN)),
+            ),
+            (
+                "limits.timeout",
+                Box::new(|r| r.limits.timeout = Duration::ZERO),
+            ),
+            ("limits.cpus", Box::new(|r| r.limits.cpus = 0.0)),
+            (
+                "limits.memory_bytes",
+                Box::new(|r| r.limits.memory_bytes = 1),
+            ),
+            ("limits.pids", Box::new(|r| r.limits.pids = 1)),
+            (
+                "limits.max_tokens",
+                Box::new(|r| r.limits.max_tokens = Some(0)),
+            ),
+            (
+                "limits.max_requests",
+                Box::new(|r| r.limits.max_requests = Some(0)),
+            ),
+            (
+                "limits.requests_per_minute",
+                Box::new(|r| r.limits.requests_per_minute = Some(0)),
+            ),
+            ("replay", Box::new(|r| r.replay = Some(" ".into()))),
+        ];
+        for (field, break_it) in cases {
+            let mut r = request();
+            break_it(&mut r);
+            assert_eq!(r.validate().unwrap_err().field, field);
+        }
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_bytes("2g").unwrap(), 2 << 30);
+        assert_eq!(parse_bytes("512m").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("1.5k").unwrap(), 1536);
+        assert_eq!(parse_bytes("100").unwrap(), 100);
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("3x").is_err());
+    }
+
+    #[test]
+    fn json_form_with_human_durations() {
+        let r: ExecutionRequest = serde_json::from_str(
+            r#"{"repo":"r","ref":"main","prompt":"p","limits":{"timeout":"10m","cpus":2}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.git_ref.as_deref(), Some("main"));
+        assert_eq!(r.limits.timeout, Duration::from_secs(600));
+        assert_eq!(r.limits.cpus, 2.0);
+        assert_eq!(r.limits.pids, 256);
+        let err =
+            serde_json::from_str::<ExecutionRequest>(r#"{"repo":"r","prompt":"p","bogus":1}"#)
+                .unwrap_err();
+        assert!(err.to_string().contains("bogus"));
+    }
+}

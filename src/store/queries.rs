@@ -1,0 +1,219 @@
+//! The SQL text of the store, written once for both databases.
+//!
+//! Placeholders are `$1…$n` (SQLite accepts that form too), booleans are
+//! `TRUE`/`FALSE`, and every statement is plain SQL both dialects run. The one
+//! statement that differs, the claim, comes in two spellings built from one
+//! text: [`CLAIM_SKIP_LOCKED`] and [`CLAIM_SINGLE_WRITER`]. Status names are spelled out here; a unit test
+//! checks them against [`crate::execution::Status`].
+
+/// Every column of `executions`, in the order [`super::row`] reads them.
+macro_rules! columns {
+    () => {
+        "id, tenant_id, idempotency_key, request_hash, status, reason, repo, git_ref, \
+         prompt, agent, limits, context_file, branch, base_commit, head_commit, session_id, \
+         num_turns, input_tokens, output_tokens, cache_creation_input_tokens, \
+         cache_read_input_tokens, cost_usd, tool_calls, result, files_changed, exit_code, \
+         oom_killed, image, has_diff, has_bundle, owner, lease_expires_at, cancel_requested, \
+         log_cursor, created_at, started_at, finished_at, updated_at, duration_ms, \
+         gateway_requests, gateway_input_tokens, gateway_output_tokens, \
+         gateway_cache_creation_input_tokens, gateway_cache_read_input_tokens, gateway_cost_usd, \
+         record_model, replay_from"
+    };
+}
+
+/// The live statuses (claimed, not final).
+macro_rules! live {
+    () => {
+        "'preparing', 'running', 'collecting'"
+    };
+}
+
+/// The statuses that may still change.
+macro_rules! unfinished {
+    () => {
+        "'queued', 'preparing', 'running', 'collecting'"
+    };
+}
+
+/// The claim: the oldest queued execution becomes `preparing` for `$1` with a
+/// lease until `$2`, started at `$3`. `$lock` keeps concurrent claimers apart
+/// where the database has row locks (`FOR UPDATE SKIP LOCKED`).
+macro_rules! claim {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE executions \
+             SET status = 'preparing', owner = $1, lease_expires_at = $2, started_at = $3, \
+                 updated_at = $3 \
+             WHERE id = (SELECT id FROM executions WHERE status = 'queued' \
+                         ORDER BY id LIMIT 1 ",
+            $lock,
+            ") AND status = 'queued' RETURNING ",
+            columns!()
+        )
+    };
+}
+
+/// The claim where rows can be locked: concurrent claimers skip each other's row.
+pub(super) const CLAIM_SKIP_LOCKED: &str = claim!("FOR UPDATE SKIP LOCKED");
+
+/// The claim where one writer at a time holds the whole database (SQLite).
+pub(super) const CLAIM_SINGLE_WRITER: &str = claim!("");
+
+/// Claims one named execution (`$4`) if it is still queued: `preparing` for `$1`
+/// with a lease until `$2`, started at `$3`. The status test in the statement
+/// keeps it from racing a queue claim.
+pub(super) const CLAIM_ONE: &str = concat!(
+    "UPDATE executions \
+     SET status = 'preparing', owner = $1, lease_expires_at = $2, started_at = $3, \
+         updated_at = $3 \
+     WHERE id = $4 AND status = 'queued' RETURNING ",
+    columns!()
+);
+
+/// The SQL names of [`live!`] and [`unfinished!`], for the drift test.
+#[cfg(test)]
+pub(super) const LIVE: &str = live!();
+#[cfg(test)]
+pub(super) const UNFINISHED: &str = unfinished!();
+
+pub(super) const INSERT: &str = concat!(
+    "INSERT INTO executions (id, tenant_id, idempotency_key, request_hash, status, repo, \
+     git_ref, prompt, agent, limits, context_file, branch, created_at, updated_at, \
+     record_model, replay_from) \
+     VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14) \
+     ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING ",
+    columns!()
+);
+
+pub(super) const BY_IDEMPOTENCY_KEY: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM executions WHERE tenant_id = $1 AND idempotency_key = $2"
+);
+
+pub(super) const GET: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM executions WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)"
+);
+
+/// The start of a listing; [`super::sql`] appends the filters.
+pub(super) const LIST: &str = concat!("SELECT ", columns!(), " FROM executions WHERE 1 = 1");
+
+pub(super) const STATUS: &str =
+    "SELECT status FROM executions WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)";
+
+pub(super) const TAKE_OVER: &str = concat!(
+    "UPDATE executions SET owner = $2, lease_expires_at = $3, updated_at = $4 \
+     WHERE id = $1 AND status IN (",
+    live!(),
+    ") AND (owner IS NULL OR owner = $2 OR lease_expires_at IS NULL \
+            OR lease_expires_at < $4) RETURNING ",
+    columns!()
+);
+
+pub(super) const RENEW_LEASES: &str = concat!(
+    "UPDATE executions SET lease_expires_at = $2, updated_at = $3 \
+     WHERE owner = $1 AND status IN (",
+    live!(),
+    ")"
+);
+
+pub(super) const LIVE_EXECUTIONS: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM executions WHERE status IN (",
+    live!(),
+    ") ORDER BY id"
+);
+
+pub(super) const COUNTS: &str = concat!(
+    "SELECT status, COUNT(*) AS n FROM executions WHERE status IN (",
+    unfinished!(),
+    ") GROUP BY status"
+);
+
+/// `$4…$7`: the allowed previous statuses (NULL where fewer).
+pub(super) const TRANSITION: &str = concat!(
+    "UPDATE executions SET status = $2, updated_at = $3 \
+     WHERE id = $1 AND status IN ($4, $5, $6, $7) RETURNING ",
+    columns!()
+);
+
+pub(super) const UPDATE_FACTS: &str = "UPDATE executions \
+     SET base_commit = COALESCE($2, base_commit), git_ref = COALESCE($3, git_ref), \
+         session_id = COALESCE($4, session_id), image = COALESCE($5, image), \
+         started_at = COALESCE($6, started_at), updated_at = $7 \
+     WHERE id = $1 RETURNING id";
+
+/// The gateway's running totals of execution `$1`, at `$8`.
+pub(super) const GATEWAY_USAGE: &str = "UPDATE executions \
+     SET gateway_requests = $2, gateway_input_tokens = $3, gateway_output_tokens = $4, \
+         gateway_cache_creation_input_tokens = $5, gateway_cache_read_input_tokens = $6, \
+         gateway_cost_usd = $7, updated_at = $8 \
+     WHERE id = $1 RETURNING id";
+
+pub(super) const FINISH: &str = concat!(
+    "UPDATE executions \
+     SET status = $2, reason = $3, head_commit = COALESCE($4, head_commit), \
+         session_id = COALESCE($5, session_id), num_turns = $6, input_tokens = $7, \
+         output_tokens = $8, cache_creation_input_tokens = $9, cache_read_input_tokens = $10, \
+         cost_usd = $11, tool_calls = $12, result = $13, files_changed = $14, exit_code = $15, \
+         oom_killed = $16, has_diff = $17, has_bundle = $18, duration_ms = $19, \
+         finished_at = $20, updated_at = $20, owner = NULL, lease_expires_at = NULL, \
+         gateway_requests = $21, gateway_input_tokens = $22, gateway_output_tokens = $23, \
+         gateway_cache_creation_input_tokens = $24, gateway_cache_read_input_tokens = $25, \
+         gateway_cost_usd = $26 \
+     WHERE id = $1 AND status IN (",
+    unfinished!(),
+    ") RETURNING ",
+    columns!()
+);
+
+pub(super) const DELETE_ARTIFACTS: &str = "DELETE FROM artifacts WHERE execution_id = $1";
+
+pub(super) const INSERT_ARTIFACT: &str =
+    "INSERT INTO artifacts (execution_id, path, size, sha256) VALUES ($1, $2, $3, $4)";
+
+pub(super) const ARTIFACTS: &str =
+    "SELECT path, size, sha256 FROM artifacts WHERE execution_id = $1 ORDER BY path";
+
+pub(super) const CANCEL_QUEUED: &str = "UPDATE executions \
+     SET status = 'cancelled', reason = 'cancelled', cancel_requested = TRUE, \
+         finished_at = $3, updated_at = $3, owner = NULL, lease_expires_at = NULL \
+     WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2) AND status = 'queued' RETURNING id";
+
+pub(super) const CANCEL_LIVE: &str = concat!(
+    "UPDATE executions SET cancel_requested = TRUE, updated_at = $3 \
+     WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2) AND status IN (",
+    live!(),
+    ") RETURNING id"
+);
+
+/// Locks the execution's row (the first write of the transaction) so appenders
+/// to one execution take turns, and records the log cursor.
+pub(super) const TOUCH_FOR_EVENTS: &str = "UPDATE executions \
+     SET log_cursor = COALESCE($2, log_cursor), updated_at = $3 WHERE id = $1 RETURNING id";
+
+/// The execution's last event, if any: its number and time.
+pub(super) const LAST_EVENT: &str = "SELECT seq, at FROM events \
+     WHERE execution_id = $1 ORDER BY seq DESC LIMIT 1";
+
+/// The start of a multi-row event insert; [`super::sql`] appends the rows.
+pub(super) const INSERT_EVENTS: &str =
+    "INSERT INTO events (execution_id, seq, at, source, type, body) ";
+
+pub(super) const EVENTS_AFTER: &str = "SELECT seq, at, body FROM events \
+     WHERE execution_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+
+pub(super) const RESOURCE_CREATED: &str = "INSERT INTO resources (execution_id, kind, name, created_at) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (execution_id, kind, name) \
+     DO UPDATE SET created_at = excluded.created_at, removed_at = NULL";
+
+pub(super) const RESOURCE_REMOVED: &str = "UPDATE resources SET removed_at = $3 \
+     WHERE kind = $1 AND name = $2 AND removed_at IS NULL";
+
+pub(super) const RESOURCES: &str = "SELECT execution_id, kind, name, created_at, removed_at \
+     FROM resources WHERE execution_id = $1 ORDER BY created_at, kind, name";
+
+pub(super) const PING: &str = "SELECT 1";

@@ -1,0 +1,183 @@
+//! Reading the store's records out of result rows, for any dialect. Whatever a
+//! column holds that does not decode becomes [`StoreError::Corrupt`] naming it.
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sqlx::types::Json;
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use super::codec::{corrupt, decode_body, from_db_count};
+use super::dialect::{Dialect, Field};
+use super::{ExecutionRecord, GatewayUsage, ResourceKind, ResourceRecord, StoreError};
+use crate::agent::Usage;
+use crate::execution::summary::Artifact;
+use crate::execution::{Event, Status};
+
+/// One result row, read column by column. Columns are named `table.column`;
+/// the row is searched by the part after the dot.
+pub(super) struct Reader<'r, DB: Dialect> {
+    row: &'r DB::Row,
+}
+
+impl<'r, DB: Dialect> Reader<'r, DB>
+where
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    String: Field<DB>,
+    i64: Field<DB>,
+    f64: Field<DB>,
+    bool: Field<DB>,
+    Json<Value>: Field<DB>,
+{
+    pub(super) fn new(row: &'r DB::Row) -> Self {
+        Reader { row }
+    }
+
+    fn get<T: Decode<'r, DB> + Type<DB>>(&self, column: &'static str) -> Result<T, StoreError> {
+        let name = column.rsplit('.').next().unwrap_or(column);
+        self.row
+            .try_get(name)
+            .map_err(|err| corrupt(column, err.to_string()))
+    }
+
+    fn count(&self, column: &'static str) -> Result<u64, StoreError> {
+        from_db_count(column, self.get(column)?)
+    }
+
+    fn optional_count(&self, column: &'static str) -> Result<Option<u64>, StoreError> {
+        self.get::<Option<i64>>(column)?
+            .map(|value| from_db_count(column, value))
+            .transpose()
+    }
+
+    fn time(&self, column: &'static str) -> Result<DateTime<Utc>, StoreError> {
+        DB::from_time(self.get(column)?).map_err(|message| corrupt(column, message))
+    }
+
+    fn optional_time(&self, column: &'static str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.get::<Option<DB::Time>>(column)?
+            .map(|stored| DB::from_time(stored).map_err(|message| corrupt(column, message)))
+            .transpose()
+    }
+
+    fn json<T: DeserializeOwned>(&self, column: &'static str) -> Result<T, StoreError> {
+        let Json(value) = self.get::<Json<Value>>(column)?;
+        serde_json::from_value(value).map_err(|err| corrupt(column, err.to_string()))
+    }
+
+    /// The `status` column.
+    pub(super) fn status(&self) -> Result<Status, StoreError> {
+        let column = "executions.status";
+        self.get::<String>(column)?
+            .parse()
+            .map_err(|err: crate::execution::UnknownStatus| corrupt(column, err.to_string()))
+    }
+
+    /// A whole `executions` row (every column of `queries::columns!`).
+    pub(super) fn execution(&self) -> Result<ExecutionRecord, StoreError> {
+        Ok(ExecutionRecord {
+            id: self.get("executions.id")?,
+            tenant_id: self.get("executions.tenant_id")?,
+            idempotency_key: self.get("executions.idempotency_key")?,
+            request_hash: self.get("executions.request_hash")?,
+            status: self.status()?,
+            reason: self.get("executions.reason")?,
+            repo: self.get("executions.repo")?,
+            git_ref: self.get("executions.git_ref")?,
+            prompt: self.get("executions.prompt")?,
+            agent: self.json("executions.agent")?,
+            limits: self.json("executions.limits")?,
+            context_file: self.get("executions.context_file")?,
+            record: self.get("executions.record_model")?,
+            replay: self.get("executions.replay_from")?,
+            branch: self.get("executions.branch")?,
+            base_commit: self.get("executions.base_commit")?,
+            head_commit: self.get("executions.head_commit")?,
+            session_id: self.get("executions.session_id")?,
+            num_turns: self.count("executions.num_turns")?,
+            usage: Usage {
+                input_tokens: self.count("executions.input_tokens")?,
+                output_tokens: self.count("executions.output_tokens")?,
+                cache_creation_input_tokens: self
+                    .count("executions.cache_creation_input_tokens")?,
+                cache_read_input_tokens: self.count("executions.cache_read_input_tokens")?,
+            },
+            cost_usd: self.get("executions.cost_usd")?,
+            tool_calls: self.count("executions.tool_calls")?,
+            result: self.get("executions.result")?,
+            files_changed: self.json("executions.files_changed")?,
+            exit_code: self.get("executions.exit_code")?,
+            oom_killed: self.get("executions.oom_killed")?,
+            image: self.get("executions.image")?,
+            gateway: GatewayUsage {
+                requests: self.count("executions.gateway_requests")?,
+                usage: Usage {
+                    input_tokens: self.count("executions.gateway_input_tokens")?,
+                    output_tokens: self.count("executions.gateway_output_tokens")?,
+                    cache_creation_input_tokens: self
+                        .count("executions.gateway_cache_creation_input_tokens")?,
+                    cache_read_input_tokens: self
+                        .count("executions.gateway_cache_read_input_tokens")?,
+                },
+                cost_usd: self.get("executions.gateway_cost_usd")?,
+            },
+            has_diff: self.get("executions.has_diff")?,
+            has_bundle: self.get("executions.has_bundle")?,
+            owner: self.get("executions.owner")?,
+            lease_expires_at: self.optional_time("executions.lease_expires_at")?,
+            cancel_requested: self.get("executions.cancel_requested")?,
+            log_cursor: self.count("executions.log_cursor")?,
+            created_at: self.time("executions.created_at")?,
+            started_at: self.optional_time("executions.started_at")?,
+            finished_at: self.optional_time("executions.finished_at")?,
+            updated_at: self.time("executions.updated_at")?,
+            duration_ms: self.optional_count("executions.duration_ms")?,
+        })
+    }
+
+    /// An `events` row (`seq`, `at`, `body`).
+    pub(super) fn event(&self) -> Result<Event, StoreError> {
+        Ok(Event {
+            seq: self.count("events.seq")?,
+            at: self.time("events.at")?,
+            body: decode_body(&self.get::<String>("events.body")?)?,
+        })
+    }
+
+    /// An `artifacts` row (`path`, `size`, `sha256`).
+    pub(super) fn artifact(&self) -> Result<Artifact, StoreError> {
+        Ok(Artifact {
+            path: self.get("artifacts.path")?,
+            size: self.count("artifacts.size")?,
+            sha256: self.get("artifacts.sha256")?,
+        })
+    }
+
+    /// A `resources` row.
+    pub(super) fn resource(&self) -> Result<ResourceRecord, StoreError> {
+        let column = "resources.kind";
+        let kind = match self.get::<String>(column)?.as_str() {
+            "container" => ResourceKind::Container,
+            "volume" => ResourceKind::Volume,
+            "socket" => ResourceKind::Socket,
+            other => return Err(corrupt(column, format!("unknown kind `{other}`"))),
+        };
+        Ok(ResourceRecord {
+            execution_id: self.get("resources.execution_id")?,
+            kind,
+            name: self.get("resources.name")?,
+            created_at: self.time("resources.created_at")?,
+            removed_at: self.optional_time("resources.removed_at")?,
+        })
+    }
+
+    /// A count of executions per status (`status`, `n`).
+    pub(super) fn status_count(&self) -> Result<(Status, u64), StoreError> {
+        Ok((self.status()?, self.count("executions.n")?))
+    }
+
+    /// The number and time of an execution's last event (`seq`, `at`).
+    pub(super) fn last_event(&self) -> Result<(u64, DateTime<Utc>), StoreError> {
+        Ok((self.count("events.seq")?, self.time("events.at")?))
+    }
+}

@@ -1,0 +1,105 @@
+//! Store tests: each one written once and run on SQLite and on PostgreSQL.
+
+mod harness;
+
+mod claims;
+mod events;
+mod life_cycle;
+mod migrations;
+mod records;
+mod resources;
+
+use crate::agent::Usage;
+use crate::execution::Status;
+use crate::execution::summary::{Artifact, ChangedFile};
+use crate::store::{ExecutionRecord, Outcome, Store, queries};
+
+/// A full outcome with `status`.
+pub fn outcome(status: Status) -> Outcome {
+    Outcome {
+        status,
+        reason: (status != Status::Succeeded).then(|| format!("ended: {status}")),
+        head_commit: Some("c0ffee".repeat(6) + "abcd"),
+        session_id: Some("session-final".into()),
+        num_turns: 4,
+        usage: Usage {
+            input_tokens: 1200,
+            output_tokens: 345,
+            cache_creation_input_tokens: 67,
+            cache_read_input_tokens: 8901,
+        },
+        cost_usd: Some(0.0423),
+        tool_calls: 9,
+        result: Some("Done.\0 (with a NUL)".into()),
+        files_changed: vec![
+            ChangedFile {
+                path: "src/lib.rs".into(),
+                change: "M".into(),
+            },
+            ChangedFile {
+                path: "docs/ä b.md".into(),
+                change: "A".into(),
+            },
+        ],
+        exit_code: Some(0),
+        oom_killed: false,
+        has_diff: true,
+        has_bundle: true,
+        artifacts: vec![
+            Artifact {
+                path: "report/summary.txt".into(),
+                size: 42,
+                sha256: "ab".repeat(32),
+            },
+            Artifact {
+                path: "coverage.json".into(),
+                size: 7_000_000_000,
+                sha256: "cd".repeat(32),
+            },
+        ],
+        duration_ms: 61_234,
+        gateway: crate::store::GatewayUsage {
+            requests: 11,
+            usage: Usage {
+                input_tokens: 1300,
+                output_tokens: 350,
+                cache_creation_input_tokens: 70,
+                cache_read_input_tokens: 9000,
+            },
+            cost_usd: Some(0.0451),
+        },
+    }
+}
+
+/// Moves a new queued execution along the life cycle until it is `status`
+/// (a final status is reached by finishing it from `collecting`).
+pub async fn drive_to(store: &dyn Store, id: &str, status: Status) -> ExecutionRecord {
+    let mut record = store.get_execution(None, id).await.unwrap().unwrap();
+    for step in [Status::Preparing, Status::Running, Status::Collecting] {
+        if record.status == status {
+            return record;
+        }
+        record = store.transition(id, step).await.unwrap();
+    }
+    if status.is_final() {
+        record = store.finish(id, &outcome(status)).await.unwrap();
+    }
+    assert_eq!(record.status, status);
+    record
+}
+
+#[test]
+fn status_lists_in_sql_match_the_life_cycle() {
+    let names = |sql: &str| -> Vec<Status> {
+        sql.split(',')
+            .map(|name| name.trim().trim_matches('\'').parse().unwrap())
+            .collect()
+    };
+    let live: Vec<Status> = Status::ALL
+        .into_iter()
+        .filter(|s| !s.is_final() && *s != Status::Queued)
+        .collect();
+    let unfinished: Vec<Status> = Status::ALL.into_iter().filter(|s| !s.is_final()).collect();
+    assert_eq!(names(queries::LIVE), live);
+    assert_eq!(names(queries::UNFINISHED), unfinished);
+}

@@ -1,0 +1,305 @@
+//! The long-running supervisor behind `agentd serve`: accepts executions into
+//! the store's queue, runs them under a global concurrency cap, re-attaches
+//! what a previous process left running, sweeps orphans, and shuts down cleanly.
+//!
+//! The store is the source of truth: the queue lives there (and so survives a
+//! restart), and so does every claim. This module only decides what runs here
+//! and when.
+
+mod reconcile;
+mod scheduler;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::execution::hub::EventHub;
+use crate::execution::layout::{DataDir, ExecutionDir};
+use crate::execution::{ExecutionRequest, InvalidField, Runner};
+use crate::git::RepoSource;
+use crate::store::{CancelOutcome, Created, ExecutionRecord, NewExecution, Store, StoreError};
+
+pub use reconcile::Reconciled;
+
+/// Settings of the supervisor loop.
+#[derive(Debug, Clone)]
+pub struct SupervisorConfig {
+    /// Executions running at once on this supervisor. Default: 4.
+    pub max_concurrent: usize,
+    /// How often the queue is checked even without a wake-up (other replicas may
+    /// have freed slots or queued work). Default: 1 s.
+    pub poll_interval: Duration,
+    /// How often to reconcile with the engine by label. Default: 60 s.
+    pub reconcile_interval: Duration,
+    /// What SIGTERM does to running executions. Default: detach.
+    pub on_shutdown: ShutdownMode,
+    /// How long shutdown may take before the process leaves anyway. Default: 10 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        SupervisorConfig {
+            max_concurrent: 4,
+            poll_interval: Duration::from_secs(1),
+            reconcile_interval: Duration::from_secs(60),
+            on_shutdown: ShutdownMode::Detach,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What happens to running executions when the supervisor stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShutdownMode {
+    /// Leave them running in their containers; the next start re-attaches them.
+    Detach,
+    /// Cancel them (kill, collect, `cancelled`) before leaving.
+    Cancel,
+}
+
+/// What the supervisor refuses, in terms a client can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    /// The request breaks a rule.
+    #[error("invalid {0}")]
+    Invalid(#[from] InvalidField),
+    /// The supervisor is shutting down and takes no new work.
+    #[error("agentd is shutting down")]
+    ShuttingDown,
+    /// The store failed or refused.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The Docker engine failed.
+    #[error("docker: {0}")]
+    Engine(#[from] crate::engine::EngineError),
+}
+
+/// A running execution on this supervisor.
+struct Local {
+    cancel: CancellationToken,
+}
+
+/// The supervisor. Share it as `Arc<Supervisor>`.
+pub struct Supervisor {
+    store: Arc<dyn Store>,
+    hub: Arc<EventHub>,
+    runner: Arc<Runner>,
+    data_dir: DataDir,
+    config: SupervisorConfig,
+    local: Mutex<HashMap<String, Local>>,
+    /// Repository strings with credentials, for queued executions (never stored).
+    credentials: Mutex<HashMap<String, String>>,
+    wake: Notify,
+    accepting: AtomicBool,
+    shutdown: CancellationToken,
+    /// The running executions' tasks.
+    tasks: tokio_util::task::TaskTracker,
+}
+
+impl Supervisor {
+    /// A supervisor over `store`, running executions with `runner`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        hub: Arc<EventHub>,
+        runner: Arc<Runner>,
+        data_dir: DataDir,
+        config: SupervisorConfig,
+    ) -> Arc<Supervisor> {
+        Arc::new(Supervisor {
+            store,
+            hub,
+            runner,
+            data_dir,
+            config,
+            local: Mutex::new(HashMap::new()),
+            credentials: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            accepting: AtomicBool::new(true),
+            shutdown: CancellationToken::new(),
+            tasks: tokio_util::task::TaskTracker::new(),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The live event hub.
+    pub fn hub(&self) -> &Arc<EventHub> {
+        &self.hub
+    }
+
+    /// Where an execution's files (diff, bundle, artifacts) are.
+    pub fn execution_dir(&self, id: &str) -> ExecutionDir {
+        self.data_dir.execution(id)
+    }
+
+    /// Cancelled when shutdown begins: long-lived responses (SSE) end on it.
+    pub fn shutting_down(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// False once shutdown has begun.
+    pub fn accepting(&self) -> bool {
+        self.accepting.load(Ordering::SeqCst)
+    }
+
+    /// Number of executions running on this supervisor.
+    pub fn running(&self) -> usize {
+        self.local.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Checks the database and the Docker engine answer (for `/readyz`).
+    pub async fn ready(&self) -> Result<(), String> {
+        self.store.ping().await.map_err(|e| e.to_string())?;
+        self.runner
+            .engine()
+            .list_managed(Some("readyz-probe"))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Validates and queues an execution for `tenant`. With an idempotency key
+    /// already used for the same request, returns that execution instead.
+    pub async fn submit(
+        &self,
+        tenant: &str,
+        request: ExecutionRequest,
+        idempotency_key: Option<String>,
+    ) -> Result<Created, SupervisorError> {
+        if !self.accepting() {
+            return Err(SupervisorError::ShuttingDown);
+        }
+        request.validate()?;
+        if let Some(replay) = &request.replay {
+            self.check_replay(tenant, replay).await?;
+        }
+        let source = RepoSource::parse(&request.repo).map_err(|e| InvalidField {
+            field: "repo",
+            rule: e.to_string(),
+        })?;
+        let new = NewExecution {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant.to_string(),
+            idempotency_key,
+            request_hash: request_hash(&request),
+            repo: source.location().to_string(),
+            git_ref: request.git_ref.clone(),
+            prompt: request.prompt.clone(),
+            agent: request.agent.clone(),
+            limits: request.limits.clone(),
+            context_file: request.context_file.clone(),
+            record: request.record,
+            replay: request.replay.clone(),
+        };
+        let created = self.store.create_execution(new).await?;
+        if !created.existing && request.repo.trim() != source.location() {
+            self.credentials
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(created.record.id.clone(), request.repo.trim().to_string());
+        }
+        self.wake.notify_one();
+        Ok(created)
+    }
+
+    /// A replay must name an execution of the same tenant that recorded a
+    /// cassette (never a path: clients do not choose files on this host).
+    async fn check_replay(&self, tenant: &str, replay: &str) -> Result<(), SupervisorError> {
+        let refuse = |rule: &str| {
+            SupervisorError::Invalid(InvalidField {
+                field: "replay",
+                rule: rule.to_string(),
+            })
+        };
+        if !crate::execution::is_execution_id(replay) {
+            return Err(refuse(
+                "must be the id of an execution recorded with `record`",
+            ));
+        }
+        let Some(source) = self.store.get_execution(Some(tenant), replay).await? else {
+            return Err(refuse("names no execution of this tenant"));
+        };
+        if !source.record || !self.data_dir.execution(replay).cassette().exists() {
+            return Err(refuse("names an execution that recorded no cassette"));
+        }
+        Ok(())
+    }
+
+    /// Cancels an execution: a queued one never starts, a running one here is
+    /// killed within moments, one running elsewhere is flagged for its owner.
+    pub async fn cancel(
+        &self,
+        tenant: Option<&str>,
+        id: &str,
+    ) -> Result<ExecutionRecord, SupervisorError> {
+        let outcome = self.store.request_cancel(tenant, id).await?;
+        if outcome == CancelOutcome::Requested
+            && let Some(local) = self.local.lock().unwrap_or_else(|p| p.into_inner()).get(id)
+        {
+            local.cancel.cancel();
+        }
+        if outcome == CancelOutcome::CancelledWhileQueued {
+            self.credentials
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(id);
+        }
+        self.store
+            .get_execution(tenant, id)
+            .await?
+            .ok_or_else(|| SupervisorError::Store(StoreError::NotFound(id.to_string())))
+    }
+
+    /// Starts the scheduler and reconcile loops. Call once.
+    pub async fn start(self: &Arc<Self>) -> Result<Reconciled, SupervisorError> {
+        let reconciled = self.reconcile().await?;
+        tokio::spawn(self.clone().schedule());
+        tokio::spawn(self.clone().reconcile_periodically());
+        Ok(reconciled)
+    }
+
+    /// Stops taking work and ends live streams. Running executions are then
+    /// detached (left running in their containers, to be re-attached by the next
+    /// start; returns at once) or, in cancel mode, cancelled and waited for
+    /// within the grace period.
+    pub async fn shutdown(&self) {
+        self.accepting.store(false, Ordering::SeqCst);
+        self.shutdown.cancel();
+        if self.config.on_shutdown == ShutdownMode::Detach {
+            if self.running() > 0 {
+                self.runner.instance.detach();
+            }
+            return;
+        }
+        for local in self
+            .local
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            local.cancel.cancel();
+        }
+        self.tasks.close();
+        if tokio::time::timeout(self.config.shutdown_grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown grace period over; leaving the rest detached");
+        }
+    }
+}
+
+/// A stable hash of what a request asks for (to recognise a retried POST).
+fn request_hash(request: &ExecutionRequest) -> String {
+    let json = serde_json::to_vec(request).unwrap_or_default();
+    hex::encode(Sha256::digest(json))
+}

@@ -1,0 +1,172 @@
+//! Making the engine and the store agree: at start-up and on a timer.
+//!
+//! - A live execution in the store that nobody holds any more is taken over and
+//!   resumed (`may_take_over` says who may): a running
+//!   container is re-attached, an exited one collected, one caught while
+//!   preparing ends as `failed` with reason `supervisor_restarted`.
+//! - A labelled container or volume whose execution is final (or unknown to
+//!   the store and owned by a dead supervisor of this host) is removed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::{Supervisor, SupervisorError};
+use crate::engine::{ManagedResource, ManagedResources};
+use crate::execution::Status;
+use crate::store::ExecutionRecord;
+
+/// What one reconciliation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Executions taken over and resumed.
+    pub resumed: Vec<String>,
+    /// Containers removed.
+    pub containers_removed: usize,
+    /// Volumes removed.
+    pub volumes_removed: usize,
+}
+
+impl Supervisor {
+    /// One reconciliation pass.
+    pub async fn reconcile(self: &Arc<Self>) -> Result<Reconciled, SupervisorError> {
+        self.hub.prune();
+        let mut reconciled = Reconciled::default();
+        let live = self.store.live_executions().await?;
+        let owner = self.runner.owner().to_string();
+        let lease = self.runner.config.lease;
+        let engine = self.runner.engine();
+        let managed = engine.list_managed(None).await?;
+        for record in &live {
+            if self.is_local(&record.id) || !self.may_take_over(record, &managed) {
+                continue;
+            }
+            if let Some(taken) = self.store.take_over(&record.id, &owner, lease).await? {
+                tracing::info!(execution = %taken.id, status = %taken.status, "resuming");
+                reconciled.resumed.push(taken.id.clone());
+                self.launch(taken, true);
+            }
+        }
+
+        let live_ids: HashSet<&str> = live.iter().map(|r| r.id.as_str()).collect();
+        let mut known: HashMap<String, Option<Status>> = HashMap::new();
+        let mut orphans = ManagedResources::default();
+        for (resource, is_container) in managed
+            .containers
+            .iter()
+            .map(|r| (r, true))
+            .chain(managed.volumes.iter().map(|r| (r, false)))
+        {
+            if self.is_orphan(resource, &live_ids, &mut known).await? {
+                if is_container {
+                    orphans.containers.push(resource.clone());
+                } else {
+                    orphans.volumes.push(resource.clone());
+                }
+            }
+        }
+        for error in engine.remove_all(&orphans).await {
+            tracing::warn!(%error, "removing an orphan");
+        }
+        reconciled.containers_removed = orphans.containers.len();
+        reconciled.volumes_removed = orphans.volumes.len();
+        if !orphans.is_empty() {
+            tracing::info!(?orphans, "removed orphaned resources");
+        }
+        Ok(reconciled)
+    }
+
+    /// Whether this supervisor should take over a live execution whose lease
+    /// may have run out: one it owned before a restart; one whose container is on
+    /// this engine and whose owner is dead (on this host and run directory); or,
+    /// as a last resort, one nobody has renewed for ten leases (its host is gone).
+    /// An execution running on another replica's engine is otherwise left alone,
+    /// so a database hiccup longer than a lease does not fail healthy work.
+    fn may_take_over(&self, record: &ExecutionRecord, managed: &ManagedResources) -> bool {
+        let instance = &self.runner.instance;
+        if record.owner.as_deref() == Some(instance.id()) || record.owner.is_none() {
+            return true;
+        }
+        let here = instance.owner();
+        let local_and_dead = managed
+            .containers
+            .iter()
+            .chain(&managed.volumes)
+            .filter(|r| r.execution.as_deref() == Some(record.id.as_str()))
+            .any(|r| {
+                r.host.as_deref() == Some(here.host.as_str())
+                    && r.run_dir.as_deref() == Some(here.run_dir.as_str())
+                    && r.supervisor.as_deref().is_some_and(|s| instance.is_dead(s))
+            });
+        if local_and_dead {
+            return true;
+        }
+        let abandoned_for = self.runner.config.lease * 10;
+        record.lease_expires_at.is_some_and(|expiry| {
+            chrono::Utc::now() - expiry
+                > chrono::TimeDelta::from_std(abandoned_for).unwrap_or(chrono::TimeDelta::MAX)
+        })
+    }
+
+    fn is_local(&self, id: &str) -> bool {
+        self.local
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(id)
+    }
+
+    /// An orphan: its execution is final in the store, or unknown to the store
+    /// and left by a dead supervisor of this host and run directory.
+    async fn is_orphan(
+        &self,
+        resource: &ManagedResource,
+        live: &HashSet<&str>,
+        known: &mut HashMap<String, Option<Status>>,
+    ) -> Result<bool, SupervisorError> {
+        let Some(execution) = resource.execution.as_deref() else {
+            return Ok(false);
+        };
+        if live.contains(execution) || self.is_local(execution) {
+            return Ok(false);
+        }
+        let status = match known.get(execution) {
+            Some(status) => *status,
+            None => {
+                let status = self
+                    .store
+                    .get_execution(None, execution)
+                    .await?
+                    .map(|record| record.status);
+                known.insert(execution.to_string(), status);
+                status
+            }
+        };
+        match status {
+            // Nothing final needs a sandbox.
+            Some(status) if status.is_final() => return Ok(true),
+            // Live (claimed since the list was read) or queued: not ours to judge.
+            Some(_) => return Ok(false),
+            None => {}
+        }
+        let instance = &self.runner.instance;
+        let owner = instance.owner();
+        Ok(resource.host.as_deref() == Some(owner.host.as_str())
+            && resource.run_dir.as_deref() == Some(owner.run_dir.as_str())
+            && resource
+                .supervisor
+                .as_deref()
+                .is_some_and(|s| instance.is_dead(s)))
+    }
+
+    /// Reconciles every `reconcile_interval` until shutdown.
+    pub(super) async fn reconcile_periodically(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(self.config.reconcile_interval) => {}
+            }
+            if let Err(error) = self.reconcile().await {
+                tracing::warn!(%error, "reconciliation failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Submitting, reading and listing executions.
+
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_submitted_execution_runs_to_success_with_the_scripted_usage() {
+    let app = spawn_app(writing_scenario(), 4).await;
+    let answer = app
+        .post_json("/v1/executions", &app.request("Add a note"), None)
+        .await;
+    assert_eq!(answer.status, 202, "{}", answer.json());
+    let created = answer.json();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        answer.header("location"),
+        Some(format!("/v1/executions/{id}").as_str())
+    );
+    assert!(answer.header("idempotent-replayed").is_none());
+    assert!(
+        matches!(
+            created["status"].as_str(),
+            Some("queued" | "preparing" | "running")
+        ),
+        "{created}"
+    );
+    assert_eq!(created["prompt"], "Add a note");
+    assert_eq!(created["limits"]["timeout"], "4m");
+    assert_eq!(created["branch"], format!("agent/{id}"));
+    for internal in ["request_hash", "owner", "lease_expires_at", "log_cursor"] {
+        assert!(
+            created.get(internal).is_none(),
+            "{internal} leaked: {created}"
+        );
+    }
+    let links = &created["links"];
+    for (name, suffix) in [
+        ("self", ""),
+        ("events", "/events"),
+        ("diff", "/diff"),
+        ("bundle", "/bundle"),
+        ("artifacts", "/artifacts"),
+        ("cancel", "/cancel"),
+    ] {
+        assert_eq!(links[name], format!("/v1/executions/{id}{suffix}"));
+    }
+
+    let done = app.wait_final(&id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["usage"]["input_tokens"], 30, "{done}");
+    assert_eq!(done["usage"]["output_tokens"], 15, "{done}");
+    assert_eq!(done["tool_calls"], 2, "{done}");
+    assert_eq!(done["result"], "Added notes/hello.txt.");
+    assert_eq!(done["has_diff"], true);
+    assert!(done["finished_at"].is_string());
+    assert!(done["reason"].is_null());
+    assert!(
+        app.model.requests().len() >= 3,
+        "the agent talked to the scripted model through the gateway"
+    );
+
+    // The metrics saw it (counters are process-wide: tests in this binary share them).
+    let metrics = app.get("/metrics").await;
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = String::from_utf8(metrics.bytes.clone()).unwrap();
+    let finished = text
+        .lines()
+        .find_map(|l| l.strip_prefix("agentd_executions_finished_total{status=\"succeeded\"} "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("a succeeded counter");
+    assert!(finished >= 1, "{text}");
+    assert!(
+        text.contains(
+            "agentd_http_requests_total{method=\"POST\",route=\"/v1/executions\",status=\"202\"}"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("agentd_executions_queued "), "{text}");
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idempotency_key_replays_the_same_execution_and_refuses_another_request() {
+    let app = spawn_app(writing_scenario(), 0).await;
+    let request = app.request("Once only");
+    let first = app
+        .post_json("/v1/executions", &request, Some("retry-1"))
+        .await;
+    assert_eq!(first.status, 202);
+    assert!(first.header("idempotent-replayed").is_none());
+    let id = first.json()["id"].as_str().unwrap().to_string();
+
+    let again = app
+        .post_json("/v1/executions", &request, Some("retry-1"))
+        .await;
+    assert_eq!(again.status, 202);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json()["id"], id);
+    assert_eq!(again.json()["idempotency_key"], "retry-1");
+
+    let other = app
+        .post_json(
+            "/v1/executions",
+            &app.request("Something else"),
+            Some("retry-1"),
+        )
+        .await;
+    other.assert_error(422, "idempotency_conflict", Some("Idempotency-Key"));
+
+    let fresh = app
+        .post_json("/v1/executions", &request, Some("retry-2"))
+        .await;
+    assert_eq!(fresh.status, 202);
+    assert_ne!(fresh.json()["id"], id);
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listing_pages_newest_first_and_filters() {
+    let app = spawn_app(writing_scenario(), 0).await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(
+            app.submit(&format!("task {n}")).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let other_dir = tempfile::tempdir().unwrap();
+    sample_repo(other_dir.path());
+    let other = app
+        .post_json(
+            "/v1/executions",
+            &json!({"repo": other_dir.path().display().to_string(), "prompt": "elsewhere"}),
+            None,
+        )
+        .await;
+    assert_eq!(other.status, 202);
+    let other_id = other.json()["id"].as_str().unwrap().to_string();
+    let other_repo = other.json()["repo"].as_str().unwrap().to_string();
+    let repo = app.execution(&ids[0]).await["repo"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Newest first, two at a time, following the cursor.
+    let mut seen = Vec::new();
+    let mut path = "/v1/executions?limit=2".to_string();
+    let mut pages = 0;
+    loop {
+        let page = app.get(&path).await;
+        assert_eq!(page.status, 200, "{}", page.json());
+        let page = page.json();
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(items.iter().map(|e| e["id"].as_str().unwrap().to_string()));
+        pages += 1;
+        match page["next_cursor"].as_str() {
+            Some(cursor) => {
+                let cursor: String =
+                    url::form_urlencoded::byte_serialize(cursor.as_bytes()).collect();
+                path = format!("/v1/executions?limit=2&cursor={cursor}");
+            }
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = ids.iter().cloned().chain([other_id.clone()]).collect();
+    expected.reverse();
+    assert_eq!(seen, expected);
+    assert_eq!(pages, 3);
+
+    // Filters.
+    app.client
+        .post(app.url(&format!("/v1/executions/{}/cancel", ids[1])))
+        .send()
+        .await
+        .unwrap();
+    let ids_of = |page: serde_json::Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let cancelled = app.get("/v1/executions?status=cancelled").await.json();
+    assert_eq!(ids_of(cancelled), vec![ids[1].clone()]);
+    let queued = app
+        .get("/v1/executions?status=queued&limit=200")
+        .await
+        .json();
+    assert_eq!(ids_of(queued).len(), 5);
+    let encoded: String = url::form_urlencoded::byte_serialize(repo.as_bytes()).collect();
+    let mine = app
+        .get(&format!("/v1/executions?repo={encoded}"))
+        .await
+        .json();
+    assert_eq!(ids_of(mine).len(), 5);
+    let encoded: String = url::form_urlencoded::byte_serialize(other_repo.as_bytes()).collect();
+    let theirs = app
+        .get(&format!("/v1/executions?repo={encoded}&status=queued"))
+        .await
+        .json();
+    assert_eq!(ids_of(theirs), vec![other_id]);
+    let none = app
+        .get("/v1/executions?repo=%2Fno%2Fsuch%2Frepo")
+        .await
+        .json();
+    assert!(ids_of(none).is_empty());
+    app.finish().await;
+}

@@ -1,0 +1,15 @@
+//! The HTTP API end to end: a real server on 127.0.0.1:0 in front of a real
+//! supervisor (SQLite, the Docker engine, the agent image), driven with reqwest
+//! and a real SSE client; only the model is scripted.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cancel;
+mod errors;
+mod events;
+mod executions;
+mod files;
+mod probes;
+mod replay;
+mod support;

@@ -1,0 +1,163 @@
+//! Helpers every integration test binary shares (included with `#[path]`): the
+//! agent image, git and docker on the command line, a sample repository,
+//! scenario turns, and the leak check.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+/// The agent image: `AGENTD_TEST_IMAGE` (the test script builds it once), else
+/// built or found once per test process.
+pub async fn agent_image() -> String {
+    static IMAGE: OnceCell<String> = OnceCell::const_new();
+    IMAGE
+        .get_or_init(|| async {
+            if let Ok(image) = std::env::var("AGENTD_TEST_IMAGE") {
+                return image;
+            }
+            let engine = agentd::engine::Engine::connect().await.expect("docker");
+            let config = agentd::image::ImageConfig {
+                cache_dir: std::env::temp_dir().join("agentd-test-cache"),
+                ..agentd::image::ImageConfig::default()
+            };
+            agentd::image::ImageBuilder::new(engine.docker(), config)
+                .ensure(&|line: &str| eprintln!("image: {line}"))
+                .await
+                .expect("agent image")
+                .tag
+        })
+        .await
+        .clone()
+}
+
+/// The docker CLI's stdout (it must succeed).
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI");
+    assert!(out.status.success(), "docker {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// git in a directory as a test author; returns stdout (it must succeed).
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A small repository: README.md starting with "# Sample project", a script,
+/// branch `main`, tag `v1`.
+pub fn sample_repo(dir: &Path) {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    git(dir, &["init", "--quiet", "-b", "main"]);
+    std::fs::write(
+        dir.join("README.md"),
+        "# Sample project\n\nA tiny repository for agentd tests.\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("src/greet.sh"), "#!/bin/sh\necho hello\n").unwrap();
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "--quiet", "-m", "initial"]);
+    git(dir, &["tag", "v1"]);
+}
+
+/// A scenario turn that runs one Bash command.
+pub fn bash(command: &str) -> Value {
+    json!({
+        "content": [{"type": "tool_use", "name": "Bash",
+                     "input": {"command": command, "description": "run a check", "timeout": 600000}}],
+        "usage": {"input_tokens": 10, "output_tokens": 10}
+    })
+}
+
+/// A final text turn.
+pub fn done() -> Value {
+    json!({
+        "content": [{"type": "text", "text": "Done."}],
+        "usage": {"input_tokens": 10, "output_tokens": 5}
+    })
+}
+
+/// Every path below `dir` (not following symbolic links).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        found.push(path.clone());
+        if path.is_dir() && !path.is_symlink() {
+            found.extend(walk(&path));
+        }
+    }
+    found
+}
+
+/// Asserts no container or volume labelled with `execution` remains on the
+/// engine, nor (with `run_dir`) any socket path naming it.
+pub fn assert_nothing_left(execution: &str, run_dir: Option<&Path>) {
+    let filter = format!("label=agentd.execution={execution}");
+    let containers = docker(&["ps", "-aq", "--filter", &filter]);
+    assert!(
+        containers.trim().is_empty(),
+        "containers left: {containers}"
+    );
+    let volumes = docker(&["volume", "ls", "-q", "--filter", &filter]);
+    assert!(volumes.trim().is_empty(), "volumes left: {volumes}");
+    if let Some(run_dir) = run_dir {
+        let sockets: Vec<_> = walk(run_dir)
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains(execution))
+            .collect();
+        assert!(sockets.is_empty(), "socket paths left: {sockets:?}");
+    }
+}
+
+/// Asserts nothing labelled with a supervisor's run directory is left on the
+/// engine: not only the executions a test names, but any it caused. Used from
+/// `Drop`, so it stays quiet while a test is already failing.
+pub fn assert_run_dir_clean(run_dir: &Path) {
+    if std::thread::panicking() {
+        return;
+    }
+    let filter = format!("label=agentd.run-dir={}", run_dir.display());
+    let containers = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &filter,
+        "--format",
+        "{{.Names}} {{.Status}} {{.Command}}",
+    ]);
+    let volumes = docker(&["volume", "ls", "-q", "--filter", &filter]);
+    assert!(
+        containers.trim().is_empty() && volumes.trim().is_empty(),
+        "left on the engine under {}: containers [{}] volumes [{}]",
+        run_dir.display(),
+        containers.trim(),
+        volumes.trim()
+    );
+}
+
+/// True when a status name is final.
+pub fn is_final_status(status: &str) -> bool {
+    status
+        .parse::<agentd::execution::Status>()
+        .is_ok_and(|status| status.is_final())
+}

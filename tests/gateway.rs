@@ -1,0 +1,182 @@
+//! The gateway on a real unix socket, with the scripted model as its upstream:
+//! the sandbox's credential is replaced by the real one, only the Messages API
+//! family passes, and upstream failures come back in the Messages API error shape.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use agentd::gateway::{
+    Account, Credential, Exchange, ExchangeObserver, Gateway, ModelLimits, Route, Upstream,
+};
+use agentd::scripted::{Scenario, ScriptedModel};
+use agentd::store::GatewayUsage;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+#[derive(Default)]
+struct Seen(Mutex<Vec<Exchange>>);
+
+impl ExchangeObserver for Seen {
+    fn exchanged(&self, exchange: &Exchange) {
+        self.0.lock().unwrap().push(exchange.clone());
+    }
+}
+
+/// A route through `gateway` with `limits`, reporting to `observer`.
+fn route(gateway: &Gateway, observer: Arc<dyn ExchangeObserver>, limits: ModelLimits) -> Route {
+    Route {
+        upstream: gateway.upstream().clone(),
+        account: Arc::new(Account::new(
+            limits,
+            gateway.prices(),
+            GatewayUsage::default(),
+        )),
+        observer,
+        recorder: None,
+    }
+}
+
+async fn post(socket: &Path, path: &str, headers: &[(&str, &str)], body: Value) -> (u16, String) {
+    let stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut request = Request::post(path)
+        .header("host", "127.0.0.1:8080")
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = sender
+        .send_request(
+            request
+                .body(Full::new(Bytes::from(body.to_string())))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn messages_request() -> Value {
+    json!({
+        "model": "claude-sonnet-4-5",
+        "stream": true,
+        "max_tokens": 100,
+        "tools": [{"name": "Write", "input_schema": {"type": "object"}}],
+        "messages": [{"role": "user", "content": "hello"}]
+    })
+}
+
+#[tokio::test]
+async fn replaces_the_sandbox_key_and_streams_the_answer() {
+    let scenario = Scenario::from_json(
+        &json!({"turns": [{"content": [{"type": "text", "text": "hi there"}],
+                            "usage": {"input_tokens": 5, "output_tokens": 2}}]})
+        .to_string(),
+    )
+    .unwrap();
+    let model = ScriptedModel::start(scenario, ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let upstream = Upstream::new(
+        &model.base_url(),
+        Some(Credential::ApiKey("sk-real-key".into())),
+    )
+    .unwrap();
+    let gateway = Gateway::new(upstream).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("llm.sock");
+    let seen = Arc::new(Seen::default());
+    let socket = gateway
+        .open(&path, route(&gateway, seen.clone(), ModelLimits::default()))
+        .unwrap();
+
+    let (status, body) = post(
+        &path,
+        "/v1/messages?beta=true",
+        &[
+            ("x-api-key", "placeholder"),
+            ("authorization", "Bearer sandbox"),
+        ],
+        messages_request(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("event: message_start"), "{body}");
+    assert!(body.contains("\"text_delta\""), "{body}");
+    assert!(body.contains("event: message_stop"), "{body}");
+    let requests = model.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].x_api_key.as_deref(), Some("sk-real-key"));
+    assert_eq!(requests[0].authorization, None);
+    assert_eq!(requests[0].query.as_deref(), Some("beta=true"));
+
+    // Anything but the Messages API family is refused without reaching upstream.
+    let (status, body) = post(&path, "/v1/complete", &[], json!({})).await;
+    assert_eq!(status, 403);
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["error"]["type"], "permission_error");
+    assert_eq!(model.requests().len(), 1);
+
+    let exchanges = seen.0.lock().unwrap().clone();
+    assert_eq!(exchanges.len(), 2);
+    assert_eq!(exchanges[0].status, Some(200));
+    assert_eq!(exchanges[1].status, Some(403));
+
+    socket.close().await;
+    assert!(!path.exists(), "the socket file is removed on close");
+    model.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_is_a_retryable_api_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let gateway = Gateway::new(Upstream::new(&dead, None).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("llm.sock");
+    let seen = Arc::new(Seen::default());
+    let socket = gateway
+        .open(&path, route(&gateway, seen.clone(), ModelLimits::default()))
+        .unwrap();
+
+    let (status, body) = post(&path, "/v1/messages", &[], messages_request()).await;
+    assert_eq!(status, 502, "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"]["type"], "api_error");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("upstream unreachable"),
+        "{body}"
+    );
+    assert!(seen.0.lock().unwrap()[0].error.is_some());
+    socket.close().await;
+}
+
+#[tokio::test]
+async fn socket_paths_too_long_for_unix_sockets_are_refused() {
+    let gateway = Gateway::new(Upstream::new("http://127.0.0.1:1", None).unwrap()).unwrap();
+    let long = std::path::PathBuf::from(format!("/tmp/{}/llm.sock", "x".repeat(120)));
+    let error = gateway
+        .open(
+            &long,
+            route(
+                &gateway,
+                Arc::new(agentd::gateway::NoObserver),
+                ModelLimits::default(),
+            ),
+        )
+        .unwrap_err();
+    assert!(error.to_string().contains("longer than"), "{error}");
+}

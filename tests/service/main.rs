@@ -1,0 +1,11 @@
+//! The supervisor as a process: `agentd serve` killed, signalled and restarted
+//! against the real Docker engine and the real Claude Code CLI (only the model
+//! is scripted), and `agentd run --server` against it.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod recovery;
+mod remote;
+mod shutdown;
+mod support;

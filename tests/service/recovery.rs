@@ -1,0 +1,177 @@
+//! `kill -9` of agentd at different moments of an execution, then a restart on
+//! the same data: the execution reaches a final state, its stored events have
+//! no gaps and no repeats, and nothing labelled is left.
+
+use std::time::Duration;
+
+use agentd::execution::Status;
+use serde_json::json;
+
+use crate::support::*;
+
+const LONG: Duration = Duration::from_secs(120);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_while_running_the_agent_is_reattached_and_finishes() {
+    let world = World::new(json!({"turns": [
+        bash("echo one > /workspace/repo/one.txt; timeout 6 tail -f /dev/null; echo two > /workspace/repo/two.txt"),
+        {"content": [{"type": "tool_use", "name": "Write",
+                      "input": {"file_path": "/workspace/repo/three.txt", "content": "three\n"}}],
+         "usage": {"input_tokens": 10, "output_tokens": 10}},
+        done()
+    ]}));
+    let mut first = world.serve(&[]);
+    let id = first
+        .client
+        .submit(&world.request("three files"), None)
+        .await
+        .unwrap()
+        .id;
+    let watcher = Watcher::start(&first.client, &id);
+    wait_until(&first.client, &watcher, &id, LONG, |_, events| {
+        has(events, "tool_call")
+    })
+    .await;
+    drop(watcher);
+    first.kill_9();
+
+    let second = world.serve(&[]);
+    let events = all_events(&second.client, &id).await;
+    let execution = second.client.execution(&id).await.unwrap();
+    assert_eq!(execution.status, Status::Succeeded, "{}", second.log());
+    assert_whole_log(&events);
+    assert!(has(&events, "progress"));
+    assert!(
+        events
+            .iter()
+            .any(|e| serde_json::to_string(e).unwrap().contains("re-attached")),
+        "no re-attach event"
+    );
+    let paths: Vec<&str> = execution
+        .files_changed
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    assert_eq!(paths, ["one.txt", "three.txt", "two.txt"]);
+    assert_eq!(execution.num_turns, 3);
+    assert_nothing_left(&id, &world.run_dir());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_while_preparing_fails_as_supervisor_restarted() {
+    let world = World::new(json!({"turns": [done()]}));
+    // A repository big enough that fetching its mirror takes a moment.
+    let blob: Vec<u8> = (0..48u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(world.repo.join("big.bin"), blob).unwrap();
+    git(&world.repo, &["add", "big.bin"]);
+    git(&world.repo, &["commit", "--quiet", "-m", "big"]);
+    let mut request = world.request("nothing");
+    request.repo = format!("file://{}", world.repo.display());
+
+    let mut first = world.serve(&[]);
+    let id = first.client.submit(&request, None).await.unwrap().id;
+    let watcher = Watcher::start(&first.client, &id);
+    let seen = wait_until(&first.client, &watcher, &id, LONG, |e, _| {
+        e.status != Status::Queued
+    })
+    .await;
+    first.kill_9();
+    assert_eq!(seen.status, Status::Preparing, "the window was missed");
+
+    let second = world.serve(&[]);
+    let events = all_events(&second.client, &id).await;
+    let execution = second.client.execution(&id).await.unwrap();
+    assert_eq!(execution.status, Status::Failed);
+    assert!(
+        execution
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("supervisor_restarted"),
+        "{:?}",
+        execution.reason
+    );
+    assert_whole_log(&events);
+    assert_nothing_left(&id, &world.run_dir());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_while_collecting_is_collected_again() {
+    let world = World::new(json!({"turns": [
+        bash("head -c 200m /dev/urandom > \"$AGENTD_ARTIFACTS_DIR/big.bin\"; echo done > /workspace/repo/done.txt"),
+        done()
+    ]}));
+    let mut first = world.serve(&[]);
+    let id = first
+        .client
+        .submit(&world.request("big artifact"), None)
+        .await
+        .unwrap()
+        .id;
+    let watcher = Watcher::start(&first.client, &id);
+    let seen = wait_until(&first.client, &watcher, &id, LONG, |e, _| {
+        e.status == Status::Collecting || e.status.is_final()
+    })
+    .await;
+    first.kill_9();
+    assert_eq!(seen.status, Status::Collecting, "the window was missed");
+
+    let second = world.serve(&[]);
+    let events = all_events(&second.client, &id).await;
+    let execution = second.client.execution(&id).await.unwrap();
+    assert_eq!(execution.status, Status::Succeeded, "{}", second.log());
+    assert_whole_log(&events);
+    let artifacts = second.client.artifacts(&id).await.unwrap();
+    assert_eq!(artifacts.len(), 1);
+    assert_eq!(artifacts[0].size, 200 << 20);
+    assert_eq!(execution.files_changed.len(), 1);
+    assert_nothing_left(&id, &world.run_dir());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_survives_a_restart_in_order() {
+    let world = World::new(json!({"turns": [
+        bash("timeout 3 tail -f /dev/null; echo ok > /workspace/repo/ok.txt"),
+        done()
+    ]}));
+    let mut first = world.serve(&["--max-concurrent", "1"]);
+    let a = first
+        .client
+        .submit(&world.request("first"), None)
+        .await
+        .unwrap()
+        .id;
+    let b = first
+        .client
+        .submit(&world.request("second"), None)
+        .await
+        .unwrap()
+        .id;
+    let watcher = Watcher::start(&first.client, &a);
+    wait_until(&first.client, &watcher, &a, LONG, |_, events| {
+        has(events, "tool_call")
+    })
+    .await;
+    assert_eq!(
+        first.client.execution(&b).await.unwrap().status,
+        Status::Queued
+    );
+    first.kill_9();
+
+    let second = world.serve(&["--max-concurrent", "1"]);
+    let events_a = all_events(&second.client, &a).await;
+    let events_b = all_events(&second.client, &b).await;
+    let (ea, eb) = (
+        second.client.execution(&a).await.unwrap(),
+        second.client.execution(&b).await.unwrap(),
+    );
+    assert_eq!(ea.status, Status::Succeeded);
+    assert_eq!(eb.status, Status::Succeeded);
+    assert!(eb.started_at.unwrap() >= ea.started_at.unwrap());
+    assert_whole_log(&events_a);
+    assert_whole_log(&events_b);
+    assert_nothing_left(&a, &world.run_dir());
+    assert_nothing_left(&b, &world.run_dir());
+}

@@ -1,0 +1,277 @@
+//! The real `agentd serve` binary as a child process, restartable on the same
+//! data and run directories, and checks on what it recorded.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use agentd::agent::AgentEvent;
+use agentd::api::Execution;
+use agentd::client::Client;
+use agentd::execution::{Event, EventBody, ExecutionRequest};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+pub use crate::common::{bash, done, git, sample_repo};
+
+/// The agent image (built by the test script; `agentd image build` prints it).
+pub fn image() -> String {
+    std::env::var("AGENTD_TEST_IMAGE").unwrap_or_else(|_| {
+        let out = Command::new(env!("CARGO_BIN_EXE_agentd"))
+            .args(["image", "build"])
+            .output()
+            .expect("agentd image build");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    })
+}
+
+/// Directories that outlive one server process.
+pub struct World {
+    pub root: tempfile::TempDir,
+    pub repo: PathBuf,
+    pub scenario: PathBuf,
+}
+
+impl World {
+    pub fn new(scenario: Value) -> World {
+        let root = tempfile::Builder::new()
+            .prefix("sv")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let repo = root.path().join("sample");
+        sample_repo(&repo);
+        let path = root.path().join("scenario.json");
+        std::fs::write(&path, scenario.to_string()).unwrap();
+        World {
+            root,
+            repo,
+            scenario: path,
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    pub fn run_dir(&self) -> PathBuf {
+        self.root.path().join("run")
+    }
+
+    /// Starts `agentd serve` on a random port; returns once it listens.
+    pub fn serve(&self, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_agentd"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--image", &image()])
+            .arg("--scripted-model")
+            .arg(&self.scenario)
+            .args(extra)
+            .env("AGENTD_DATA_DIR", self.data_dir())
+            .env("AGENTD_RUN_DIR", self.run_dir())
+            .env("AGENTD_LOG", "info")
+            .env_remove("DATABASE_URL")
+            .env_remove("ANTHROPIC_API_KEY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let url = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    let _ = tx.send(url);
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("agentd serve did not start:\n{}", log.lock().unwrap()));
+        Server {
+            child,
+            client: Client::new(&url).unwrap(),
+            url,
+            log,
+        }
+    }
+
+    pub fn request(&self, prompt: &str) -> ExecutionRequest {
+        serde_json::from_value(json!({
+            "repo": self.repo, "prompt": prompt, "limits": {"timeout": "3m"}
+        }))
+        .unwrap()
+    }
+}
+
+/// A running `agentd serve`.
+pub struct Server {
+    pub child: Child,
+    pub client: Client,
+    pub url: String,
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    pub fn kill_9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// Waits for the process to leave; returns how long that took.
+    pub fn wait_exit(&mut self, limit: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            if self.child.try_wait().unwrap().is_some() {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < limit,
+                "agentd serve still running after {limit:?}:\n{}",
+                self.log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Follows an execution's events on one server in the background.
+pub struct Watcher {
+    pub events: Arc<Mutex<Vec<Event>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Watcher {
+    pub fn start(client: &Client, id: &str) -> Watcher {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = events.clone();
+        let mut stream = Box::pin(client.events(id, 0));
+        let task = tokio::spawn(async move {
+            while let Some(Ok(event)) = stream.next().await {
+                sink.lock().unwrap().push(event);
+            }
+        });
+        Watcher { events, task }
+    }
+
+    pub fn snapshot(&self) -> Vec<Event> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Polls the execution (and the watcher's events) until `done` says so.
+pub async fn wait_until(
+    client: &Client,
+    watcher: &Watcher,
+    id: &str,
+    limit: Duration,
+    done: impl Fn(&Execution, &[Event]) -> bool,
+) -> Execution {
+    let started = Instant::now();
+    loop {
+        let execution = client.execution(id).await.unwrap();
+        if done(&execution, &watcher.snapshot()) {
+            return execution;
+        }
+        assert!(started.elapsed() < limit, "gave up waiting: {execution:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every event of an execution, following the stream to its final status.
+pub async fn all_events(client: &Client, id: &str) -> Vec<Event> {
+    let mut stream = Box::pin(client.events(id, 0));
+    let mut events = Vec::new();
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(180), stream.next())
+        .await
+        .expect("the event stream stalled")
+    {
+        events.push(event.unwrap());
+    }
+    events
+}
+
+/// The event log is whole: numbered 1..=N, one session, one result, no tool
+/// call twice, and it ends with the final status.
+pub fn assert_whole_log(events: &[Event]) {
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=events.len() as u64).collect::<Vec<_>>(),
+        "gaps or repeats"
+    );
+    let sessions = events
+        .iter()
+        .filter(|e| matches!(e.body, EventBody::Agent(AgentEvent::SessionStarted { .. })))
+        .count();
+    assert!(sessions <= 1, "{sessions} session_started events");
+    let results = events
+        .iter()
+        .filter(|e| matches!(e.body, EventBody::Agent(AgentEvent::Result(_))))
+        .count();
+    assert!(results <= 1, "{results} result events");
+    let mut calls: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::Agent(AgentEvent::ToolCall { id, .. }) => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let total = calls.len();
+    calls.sort();
+    calls.dedup();
+    assert_eq!(calls.len(), total, "a tool call was recorded twice");
+    assert!(agentd::client::is_final(events.last().expect("events")));
+}
+
+/// True once an event of `kind` (its JSON "type") was stored.
+pub fn has(events: &[Event], kind: &str) -> bool {
+    events
+        .iter()
+        .any(|e| serde_json::to_value(e).unwrap()["type"] == kind)
+}
+
+/// Asserts nothing labelled for `execution` is left on the engine or in the run dir.
+pub fn assert_nothing_left(execution: &str, run_dir: &Path) {
+    crate::common::assert_nothing_left(execution, Some(run_dir));
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        crate::common::assert_run_dir_clean(&self.run_dir());
+    }
+}
