@@ -112,14 +112,9 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
 /// Asserts no container or volume labelled with `execution` remains on the
 /// engine, nor (with `run_dir`) any socket path naming it.
 pub fn assert_nothing_left(execution: &str, run_dir: Option<&Path>) {
-    let filter = format!("label=agentd.execution={execution}");
-    let containers = docker(&["ps", "-aq", "--filter", &filter]);
-    assert!(
-        containers.trim().is_empty(),
-        "containers left: {containers}"
-    );
-    let volumes = docker(&["volume", "ls", "-q", "--filter", &filter]);
-    assert!(volumes.trim().is_empty(), "volumes left: {volumes}");
+    let (containers, volumes) = labelled(&format!("agentd.execution={execution}"));
+    assert!(containers.is_empty(), "containers left: {containers}");
+    assert!(volumes.is_empty(), "volumes left: {volumes}");
     if let Some(run_dir) = run_dir {
         let sockets: Vec<_> = walk(run_dir)
             .into_iter()
@@ -136,23 +131,28 @@ pub fn assert_run_dir_clean(run_dir: &Path) {
     if std::thread::panicking() {
         return;
     }
-    let filter = format!("label=agentd.run-dir={}", run_dir.display());
+    let (containers, volumes) = labelled(&format!("agentd.run-dir={}", run_dir.display()));
+    assert!(
+        containers.is_empty() && volumes.is_empty(),
+        "left on the engine under {}: containers [{containers}] volumes [{volumes}]",
+        run_dir.display()
+    );
+}
+
+/// The containers (name and status) and volumes carrying a label, as the
+/// docker CLI lists them, trimmed: empty when there are none.
+fn labelled(label: &str) -> (String, String) {
+    let filter = format!("label={label}");
     let containers = docker(&[
         "ps",
         "-a",
         "--filter",
         &filter,
         "--format",
-        "{{.Names}} {{.Status}} {{.Command}}",
+        "{{.Names}} {{.Status}}",
     ]);
     let volumes = docker(&["volume", "ls", "-q", "--filter", &filter]);
-    assert!(
-        containers.trim().is_empty() && volumes.trim().is_empty(),
-        "left on the engine under {}: containers [{}] volumes [{}]",
-        run_dir.display(),
-        containers.trim(),
-        volumes.trim()
-    );
+    (containers.trim().to_string(), volumes.trim().to_string())
 }
 
 /// True when a status name is final.
