@@ -161,6 +161,7 @@ async fn gateway_socket(upstream: &str, path: &Path) -> agentd::gateway::Executi
             ModelLimits::default(),
             gateway.prices(),
             GatewayUsage::default(),
+            Default::default(),
         )),
         observer: Arc::new(NoObserver),
         recorder: None,

@@ -33,6 +33,7 @@ fn route(gateway: &Gateway, observer: Arc<dyn ExchangeObserver>, limits: ModelLi
             limits,
             gateway.prices(),
             GatewayUsage::default(),
+            Default::default(),
         )),
         observer,
         recorder: None,

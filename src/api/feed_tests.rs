@@ -77,6 +77,9 @@ fn record(id: &str, status: Status) -> ExecutionRecord {
         oom_killed: false,
         image: None,
         gateway: Default::default(),
+        conversation: Default::default(),
+        claimed: None,
+        left_out: Vec::new(),
         record: false,
         replay: None,
         has_diff: false,
@@ -102,6 +105,7 @@ impl Store for Log {
         &self,
         _: &str,
         _: &crate::store::GatewayUsage,
+        _: &crate::store::Conversation,
     ) -> Result<(), StoreError> {
         unimplemented!()
     }

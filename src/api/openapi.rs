@@ -49,6 +49,8 @@ use super::{error, events, executions, files, health, schemas, view};
         schemas::TimeoutSchema,
         schemas::UsageSchema,
         schemas::ChangedFileSchema,
+        schemas::LeftOutSchema,
+        schemas::AgentClaimSchema,
         schemas::StatusSchema,
         schemas::EventSchema,
         schemas::EventSourceSchema,

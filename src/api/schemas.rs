@@ -86,6 +86,10 @@ pub struct LimitsSchema {
     pub pids: u32,
     /// Cap on the artifacts brought back, in bytes (at most 64 GiB). Default: 1 GiB.
     pub max_artifact_bytes: u64,
+    /// Size of the workspace filesystem the agent works in, in bytes (64 MiB to
+    /// 1 TiB); a write beyond it fails with "no space left", and an execution that
+    /// ends with its workspace full fails with reason `disk_limit`. Default: 4 GiB.
+    pub workspace_bytes: u64,
     /// Tokens the model may use in all, every kind counted by the gateway; reaching
     /// it ends the execution `budget_exceeded`. Default: none.
     pub max_tokens: Option<u64>,
@@ -107,6 +111,7 @@ impl Default for LimitsSchema {
             memory_bytes: limits.memory_bytes,
             pids: limits.pids,
             max_artifact_bytes: limits.max_artifact_bytes,
+            workspace_bytes: limits.workspace_bytes,
             max_tokens: limits.max_tokens,
             max_requests: limits.max_requests,
             requests_per_minute: limits.requests_per_minute,
@@ -167,6 +172,40 @@ pub struct GatewayUsageSchema {
     pub usage: UsageSchema,
     /// Cost from the price table (absent while no answer's model was priced).
     pub cost_usd: Option<f64>,
+}
+
+/// A file the agent changed that agentd did not bring back whole.
+#[derive(Serialize, ToSchema)]
+#[schema(as = LeftOut)]
+pub struct LeftOutSchema {
+    /// Path inside the repository.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// `too_large` (not collected: not in the branch, bundle or diff) or
+    /// `too_large_for_diff` (in the branch and bundle, not shown in the diff).
+    pub reason: String,
+}
+
+/// What the agent reported about itself at the end: a claim from inside the
+/// sandbox, kept beside what agentd observed.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AgentClaim)]
+pub struct AgentClaimSchema {
+    /// The agent's result subtype (`success`, `error_max_turns`, …).
+    pub subtype: String,
+    /// The agent's own error flag.
+    pub is_error: bool,
+    /// Turns, as the agent counted them.
+    pub num_turns: u64,
+    /// Tokens, as the agent counted them.
+    pub usage: UsageSchema,
+    /// Cost, as the agent computed it.
+    pub cost_usd: Option<f64>,
+    /// Tool calls its output showed.
+    pub tool_calls: u64,
+    /// Its final text.
+    pub result: Option<String>,
 }
 
 /// Who an event comes from.
@@ -247,6 +286,26 @@ mod tests {
         );
         assert_eq!(documented::<LimitsSchema>(), serialised(Limits::default()));
         assert_eq!(documented::<UsageSchema>(), serialised(Usage::default()));
+        assert_eq!(
+            documented::<LeftOutSchema>(),
+            serialised(crate::execution::summary::LeftOut {
+                path: "a".into(),
+                size: 1,
+                reason: "too_large".into()
+            })
+        );
+        assert_eq!(
+            documented::<AgentClaimSchema>(),
+            serialised(crate::execution::summary::AgentClaim {
+                subtype: "success".into(),
+                is_error: false,
+                num_turns: 1,
+                usage: Usage::default(),
+                cost_usd: None,
+                tool_calls: 0,
+                result: None
+            })
+        );
         assert_eq!(
             documented::<ChangedFileSchema>(),
             serialised(ChangedFile {

@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::schemas::{
-    AgentOptionsSchema, ChangedFileSchema, GatewayUsageSchema, LimitsSchema, StatusSchema,
-    UsageSchema,
+    AgentClaimSchema, AgentOptionsSchema, ChangedFileSchema, GatewayUsageSchema, LeftOutSchema,
+    LimitsSchema, StatusSchema, UsageSchema,
 };
 use crate::agent::{AgentOptions, Usage};
-use crate::execution::summary::{Artifact, ChangedFile};
+use crate::execution::summary::{AgentClaim, Artifact, ChangedFile, LeftOut};
 use crate::execution::{Limits, Status};
 use crate::store::{ExecutionRecord, GatewayUsage};
 
@@ -52,17 +52,25 @@ pub struct Execution {
     pub head_commit: Option<String>,
     /// The agent's session id.
     pub session_id: Option<String>,
-    /// Agent turns, as the agent reported them.
+    /// Model answers, as agentd's gateway observed them.
     pub num_turns: u64,
-    /// Tokens, as the agent reported them.
+    /// Tokens, as the gateway metered them from the model's answers.
     #[schema(value_type = UsageSchema)]
     pub usage: Usage,
-    /// Cost in US dollars, as the agent computed it.
+    /// Cost in US dollars, priced by the gateway.
     pub cost_usd: Option<f64>,
-    /// Tool calls the agent made.
+    /// Tool calls the model asked for, as the gateway observed them.
     pub tool_calls: u64,
-    /// The agent's final text.
+    /// The model's last answer's text, as the gateway observed it.
     pub result: Option<String>,
+    /// What the agent reported about itself: a claim from inside the sandbox,
+    /// kept beside the observed figures (absent until final, or when the agent
+    /// reported nothing).
+    #[schema(value_type = Option<AgentClaimSchema>)]
+    pub claimed: Option<AgentClaim>,
+    /// Files not brought back whole (too large), and why.
+    #[schema(value_type = Vec<LeftOutSchema>)]
+    pub left_out: Vec<LeftOut>,
     /// Files changed against the base commit.
     #[schema(value_type = Vec<ChangedFileSchema>)]
     pub files_changed: Vec<ChangedFile>,
@@ -72,8 +80,7 @@ pub struct Execution {
     pub oom_killed: bool,
     /// The container image used.
     pub image: Option<String>,
-    /// What agentd's gateway metered (authoritative; `usage` and `cost_usd` are
-    /// what the agent reported).
+    /// What agentd's gateway metered: requests, tokens and cost.
     #[schema(value_type = GatewayUsageSchema)]
     pub gateway: GatewayUsage,
     /// The model exchanges are being recorded into a cassette.
@@ -157,6 +164,8 @@ impl From<ExecutionRecord> for Execution {
             cost_usd: record.cost_usd,
             tool_calls: record.tool_calls,
             result: record.result,
+            claimed: record.claimed,
+            left_out: record.left_out,
             files_changed: record.files_changed,
             exit_code: record.exit_code,
             oom_killed: record.oom_killed,

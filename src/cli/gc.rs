@@ -1,9 +1,12 @@
 //! `agentd gc`: remove what dead supervisors left on the Docker engine.
 
+use std::collections::HashSet;
+
 use clap::Args;
 
 use agentd::engine::Engine;
 use agentd::execution::instance::SupervisorInstance;
+use agentd::execution::sweep_workspaces;
 
 use super::common::{Failure, Global};
 use super::migrate::open_store;
@@ -26,23 +29,34 @@ pub struct GcArgs {
 
 pub async fn gc(global: &Global, args: &GcArgs) -> Result<i32, Failure> {
     let engine = Engine::connect().await?;
-    let removed = if args.all {
+    let data_dir = global.data_dir();
+    let (removed, live) = if args.all {
         let everything = engine.list_managed(None).await?;
         for error in engine.remove_all(&everything).await {
             eprintln!("agentd: {error}");
         }
-        everything
+        (everything, HashSet::new())
     } else {
-        let store = open_store(&global.data_dir(), args.database_url.as_deref()).await?;
+        let store = open_store(&data_dir, args.database_url.as_deref()).await?;
         let instance = SupervisorInstance::acquire(global.run_dir())?;
-        instance
+        let removed = instance
             .remove_orphans(&engine, Some(store.as_ref()))
-            .await?
+            .await?;
+        let live = store
+            .live_executions()
+            .await
+            .map_err(|e| Failure::fatal(e.to_string()))?
+            .into_iter()
+            .map(|record| record.id)
+            .collect();
+        (removed, live)
     };
+    let workspaces = sweep_workspaces(&engine, &data_dir, &live).await;
     eprintln!(
-        "removed {} containers and {} volumes",
+        "removed {} containers, {} volumes and {} workspace filesystems",
         removed.containers.len(),
-        removed.volumes.len()
+        removed.volumes.len(),
+        workspaces.len()
     );
     Ok(0)
 }

@@ -109,6 +109,8 @@ fn summary(
         tool_calls: execution.tool_calls,
         session_id: execution.session_id.clone(),
         result: execution.result.clone(),
+        claimed: execution.claimed.clone(),
+        left_out: execution.left_out.clone(),
         files_changed: execution.files_changed.clone(),
         diff_path: execution.has_diff.then(|| dir.diff().display().to_string()),
         bundle_path: execution

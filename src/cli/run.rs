@@ -11,6 +11,7 @@ use agentd::agent::AgentOptions;
 use agentd::engine::Engine;
 use agentd::execution::hub::EventHub;
 use agentd::execution::instance::SupervisorInstance;
+use agentd::execution::sweep_workspaces;
 use agentd::execution::{
     ExecutionRequest, Job, Limits, Runner, RunnerConfig, Summary, parse_bytes,
 };
@@ -22,6 +23,7 @@ use super::image::{ImageArgs, ensure_image};
 use super::migrate::open_store;
 use super::remote::run_remote;
 use super::render::Terminal;
+use super::sandbox::DiskArgs;
 use super::upstream::{GatewayArgs, upstream};
 
 /// Run one execution: clone the repository into a fresh hardened container, run
@@ -127,6 +129,15 @@ pub struct RunArgs {
     #[arg(long, default_value = "1g", value_parser = parse_bytes)]
     pub max_artifacts: u64,
 
+    /// Size of the workspace the agent works in (the repository and anything it
+    /// writes under /workspace), e.g. 512m, 10g. A write beyond it fails with
+    /// "no space left on device"; ending with it full fails with reason disk_limit.
+    #[arg(long, default_value = "4g", value_parser = parse_bytes)]
+    pub workspace_size: u64,
+
+    #[command(flatten)]
+    pub disk: DiskArgs,
+
     /// OCI runtime for the sandbox, e.g. runsc (gVisor) where installed.
     #[arg(long, env = "AGENTD_RUNTIME")]
     pub runtime: Option<String>,
@@ -198,6 +209,7 @@ impl RunArgs {
                 memory_bytes: self.memory,
                 pids: self.pids,
                 max_artifact_bytes: self.max_artifacts,
+                workspace_bytes: self.workspace_size,
                 max_tokens: self.max_tokens,
                 max_requests: self.max_requests,
                 requests_per_minute: self.requests_per_minute,
@@ -246,11 +258,16 @@ pub async fn run(global: &Global, args: &RunArgs) -> Result<i32, Failure> {
             orphans.volumes.len()
         );
     }
+    if let Ok(live) = store.live_executions().await {
+        let live = live.into_iter().map(|record| record.id).collect();
+        sweep_workspaces(&engine, &data_dir, &live).await;
+    }
     let image = ensure_image(&engine, &data_dir, &args.image).await?;
 
     let mut config = RunnerConfig::new(data_dir, image);
     config.runtime = args.runtime.clone();
     config.secrets = args.gateway.redact.clone();
+    args.disk.apply(&mut config);
     let owner = instance.id().to_string();
     let hub = Arc::new(EventHub::default());
     let runner = Runner::new(

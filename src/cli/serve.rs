@@ -11,6 +11,8 @@ use agentd::engine::Engine;
 use agentd::execution::hub::EventHub;
 use agentd::execution::instance::SupervisorInstance;
 use agentd::execution::{Runner, RunnerConfig};
+
+use super::sandbox::DiskArgs;
 use agentd::supervisor::{ShutdownMode, Supervisor, SupervisorConfig};
 
 use super::common::{Failure, Global};
@@ -83,6 +85,9 @@ pub struct ServeArgs {
     pub scripted_model: Option<PathBuf>,
 
     #[command(flatten)]
+    pub disk: DiskArgs,
+
+    #[command(flatten)]
     pub image: ImageArgs,
 
     #[command(flatten)]
@@ -104,6 +109,7 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     config.runtime = args.runtime.clone();
     config.lease = args.lease;
     config.secrets = args.gateway.redact.clone();
+    args.disk.apply(&mut config);
     let runner = Arc::new(Runner::new(
         engine,
         args.gateway.gateway(upstream)?,

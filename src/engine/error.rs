@@ -14,6 +14,9 @@ pub enum EngineError {
         #[source]
         source: bollard::errors::Error,
     },
+    /// Making or releasing a size-limited workspace filesystem failed.
+    #[error("workspace filesystem ({step}): {message}")]
+    Workspace { step: &'static str, message: String },
     /// Removing a volume failed.
     #[error("removing volume {name}: {source}")]
     RemoveVolume {

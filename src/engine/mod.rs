@@ -8,12 +8,14 @@ pub mod labels;
 mod logs;
 mod reconcile;
 pub mod spec;
+pub mod workspace;
 
 pub use docker::{Engine, ExitState};
 pub use error::EngineError;
 pub use logs::{DEFAULT_MAX_LINE_BYTES, LineSplitter, LogLine, LogStream};
 pub use reconcile::{ManagedResource, ManagedResources};
 pub use spec::{Bind, HardenedSpec};
+pub use workspace::WorkspaceKind;
 
 impl EngineError {
     /// True when the engine answered "no such container/volume/path".

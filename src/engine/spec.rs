@@ -14,6 +14,12 @@ use bollard::models::{
 pub const WORKSPACE: &str = "/workspace";
 /// The non-root uid (and gid) the agent runs as; the agent image creates it.
 pub const AGENT_UID: u32 = 10001;
+/// A group only agentd's collection step joins: it may use the workspace's
+/// reserved blocks, so work can be committed even when the agent filled the disk.
+pub const COLLECT_GID: u32 = 10002;
+/// The only capabilities a sandbox starts with, held by its init and driver
+/// (uid 0, no file, kill or trace powers) to drop to [`AGENT_UID`] with none.
+pub const DRIVER_CAPABILITIES: [&str; 3] = ["SETUID", "SETGID", "SETPCAP"];
 /// The agent's home directory (a size-capped tmpfs).
 pub const AGENT_HOME: &str = "/home/agent";
 
@@ -30,9 +36,12 @@ pub struct Bind {
 
 /// Everything needed to create one hardened container.
 ///
-/// Fixed, whatever the setters: all capabilities dropped, `no-new-privileges`,
-/// read-only root filesystem, `network_mode: none`, an init process as PID 1,
-/// no privileged mode, no devices, no Docker socket, a private IPC namespace.
+/// Fixed, whatever the setters: all capabilities dropped but the three the
+/// driver needs to switch users ([`DRIVER_CAPABILITIES`]; the agent itself runs
+/// as [`AGENT_UID`] with none, not even in its bounding set), `no-new-privileges`,
+/// read-only root filesystem, `network_mode: none`, an init process as PID 1
+/// that the agent's uid cannot trace or signal, no privileged mode, no devices,
+/// no Docker socket, a private IPC namespace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HardenedSpec {
     image: String,
@@ -64,8 +73,11 @@ pub const DEFAULT_NOFILE: i64 = 4096;
 pub const DEFAULT_TMP_BYTES: u64 = 64 << 20;
 /// Default size of the HOME tmpfs: 256 MiB (the CLI keeps its state and transcripts there).
 pub const DEFAULT_HOME_BYTES: u64 = 256 << 20;
-/// Default cap on the container's log file before Docker rotates it: 64 MiB.
-pub const DEFAULT_LOG_MAX_BYTES: u64 = 64 << 20;
+/// Default cap on the container's log file before Docker rotates it: 256 MiB.
+/// The driver's relay bounds what the agent prints (32 MiB, 100,000 lines), and
+/// the log file's JSON framing can make that several times larger; the cap is
+/// set so the log never rotates under a reader (a rotation loses lines).
+pub const DEFAULT_LOG_MAX_BYTES: u64 = 256 << 20;
 
 impl HardenedSpec {
     /// A spec running `cmd` in `image` with every default.
@@ -198,6 +210,7 @@ impl HardenedSpec {
         let host_config = HostConfig {
             network_mode: Some("none".to_string()),
             cap_drop: Some(vec!["ALL".to_string()]),
+            cap_add: Some(DRIVER_CAPABILITIES.iter().map(|c| c.to_string()).collect()),
             security_opt: Some(vec!["no-new-privileges:true".to_string()]),
             readonly_rootfs: Some(true),
             privileged: Some(false),
@@ -229,7 +242,7 @@ impl HardenedSpec {
             image: Some(self.image.clone()),
             cmd: Some(self.cmd.clone()),
             env: Some(self.env.clone()),
-            user: Some(format!("{uid}:{uid}")),
+            user: Some("0:0".to_string()),
             working_dir: Some(self.working_dir.clone()),
             labels: Some(self.labels.clone()),
             network_disabled: Some(true),
@@ -274,7 +287,7 @@ mod tests {
         assert_eq!(
             body,
             json!({
-                "User": "10001:10001",
+                "User": "0:0",
                 "AttachStdin": false,
                 "Tty": false,
                 "OpenStdin": false,
@@ -298,7 +311,7 @@ mod tests {
                     "Init": true,
                     "PidsLimit": 256,
                     "Ulimits": [{"Name": "nofile", "Soft": 4096, "Hard": 4096}],
-                    "LogConfig": {"Type": "json-file", "Config": {"max-size": "67108864", "max-file": "1"}},
+                    "LogConfig": {"Type": "json-file", "Config": {"max-size": "268435456", "max-file": "1"}},
                     "NetworkMode": "none",
                     "AutoRemove": false,
                     "Mounts": [
@@ -306,6 +319,7 @@ mod tests {
                         {"Target": "/mirror/repo.git", "Source": "/var/lib/agentd/mirrors/x.git", "Type": "bind", "ReadOnly": true}
                     ],
                     "CapDrop": ["ALL"],
+                    "CapAdd": ["SETUID", "SETGID", "SETPCAP"],
                     "IpcMode": "private",
                     "Privileged": false,
                     "ReadonlyRootfs": true,

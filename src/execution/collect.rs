@@ -11,7 +11,8 @@ use crate::engine::archive::{self, UnpackLimits, Unpacked};
 use crate::engine::{Engine, EngineError};
 use crate::execution::driver::{ARTIFACTS_DIR, OUTPUT_DIR};
 use crate::execution::layout::ExecutionDir;
-use crate::execution::summary::{Artifact, ChangedFile, RefusedEntry};
+use crate::execution::summary::{Artifact, ChangedFile, LeftOut, RefusedEntry};
+use crate::git::{VerifyLimits, verify_bundle};
 
 /// What can go wrong collecting.
 #[derive(Debug, thiserror::Error)]
@@ -38,21 +39,27 @@ pub enum CollectError {
     Task(String),
 }
 
-/// The driver's output, moved into the execution's folder.
+/// The driver's output, checked on the host and moved into the execution's folder.
 #[derive(Debug, Clone, Default)]
 pub struct Outputs {
     /// The driver finished collecting (its `done` marker was there).
     pub complete: bool,
-    /// The diff, if written.
+    /// The diff, if written (computed on the host from the verified bundle).
     pub diff: Option<PathBuf>,
-    /// The bundle, if the branch had commits.
+    /// The bundle, if the branch had commits and it passed verification.
     pub bundle: Option<PathBuf>,
-    /// The commit holding the changes.
+    /// The commit holding the changes (from the verified bundle, or the base).
     pub head: Option<String>,
-    /// Files changed against the base.
+    /// Files changed against the base (from the verified bundle).
     pub files: Vec<ChangedFile>,
+    /// Files not brought back whole.
+    pub left_out: Vec<LeftOut>,
     /// Entries refused while unpacking.
     pub refused: Vec<RefusedEntry>,
+    /// Why the work could not be brought back, when it could not.
+    pub error: Option<String>,
+    /// Things worth telling about the work brought back.
+    pub notes: Vec<String>,
 }
 
 /// The artifacts, unpacked into the execution's folder.
@@ -64,8 +71,22 @@ pub struct Artifacts {
     pub refused: Vec<RefusedEntry>,
 }
 
-/// Limits for the driver's output folder: the diff and bundle may be large, but
-/// not unbounded (a full disk is the classic failure of agent runners).
+/// Where a collection puts its checked results, and what it checks them against.
+pub struct Destination<'a> {
+    /// The execution's folder.
+    pub dir: &'a ExecutionDir,
+    /// The repository's mirror (holds the base commit).
+    pub mirror: &'a Path,
+    /// The commit the execution started from.
+    pub base: &'a str,
+    /// The branch the bundle must carry.
+    pub branch: &'a str,
+    /// Limits for reading the bundle back.
+    pub limits: &'a VerifyLimits,
+}
+
+/// Limits for the driver's output folder: the bundle may be large, but not
+/// unbounded (a full disk is the classic failure of agent runners).
 pub fn output_limits() -> UnpackLimits {
     UnpackLimits {
         max_entry_bytes: 2 << 30,
@@ -74,12 +95,17 @@ pub fn output_limits() -> UnpackLimits {
     }
 }
 
-/// Downloads the driver's output folder from `container` into `dir`.
+/// Most entries read from the sandbox's list of files left out.
+const MAX_LEFT_OUT: usize = 1000;
+
+/// Downloads the driver's output folder from `container`, verifies the bundle
+/// on the host and computes the changed files and the diff from it.
 pub async fn outputs(
     engine: &Engine,
     container: &str,
-    dir: &ExecutionDir,
+    to: &Destination<'_>,
 ) -> Result<Outputs, CollectError> {
+    let dir = to.dir;
     let staging = dir.staging();
     let _ = tokio::fs::remove_dir_all(&staging).await;
     let Some(unpacked) = download_into(
@@ -99,23 +125,95 @@ pub async fn outputs(
         refused: refused(&unpacked),
         ..Default::default()
     };
-    if let Some(path) = move_if_present(&staging.join("changes.diff"), &dir.diff()).await? {
-        outputs.diff = Some(path);
+    if let Ok(raw) = tokio::fs::read(staging.join("left-out")).await {
+        outputs.left_out = parse_left_out(&raw);
     }
-    if let Some(path) = move_if_present(&staging.join("branch.bundle"), &dir.bundle()).await? {
-        outputs.bundle = Some(path);
-    }
-    if let Ok(head) = tokio::fs::read_to_string(staging.join("head")).await {
-        let head = head.trim();
-        if head.len() >= 40 && head.chars().all(|c| c.is_ascii_hexdigit()) {
-            outputs.head = Some(head.to_string());
+    let claimed_head = tokio::fs::read_to_string(staging.join("head"))
+        .await
+        .ok()
+        .map(|head| head.trim().to_string())
+        .filter(|head| head.len() == 40 && head.bytes().all(|b| b.is_ascii_hexdigit()));
+    let _ = tokio::fs::remove_file(dir.diff()).await;
+    let _ = tokio::fs::remove_file(dir.bundle()).await;
+    let bundle = move_if_present(&staging.join("branch.bundle"), &dir.bundle()).await?;
+    match (bundle, claimed_head) {
+        (Some(bundle), _) => {
+            let verified = verify_bundle(
+                to.mirror,
+                &bundle,
+                to.branch,
+                to.base,
+                &dir.verify_scratch(),
+                &dir.diff(),
+                to.limits,
+            )
+            .await;
+            match verified {
+                Ok(verified) => {
+                    outputs.head = Some(verified.head);
+                    outputs.files = verified
+                        .files
+                        .iter()
+                        .map(|file| ChangedFile {
+                            path: file.path.clone(),
+                            change: file.status.clone(),
+                        })
+                        .collect();
+                    outputs.left_out.extend(verified.left_out_of_diff.iter().map(|file| LeftOut {
+                        path: file.path.clone(),
+                        size: file.size,
+                        reason: "too_large_for_diff".into(),
+                    }));
+                    outputs.diff = verified.diff_written.then(|| dir.diff());
+                    outputs.bundle = Some(bundle);
+                    if verified.unrelated {
+                        outputs.notes.push(
+                            "the branch does not descend from the base commit (its history \
+                             was rewritten); the diff compares the two trees"
+                                .into(),
+                        );
+                    }
+                }
+                Err(error) => {
+                    let _ = tokio::fs::remove_file(&bundle).await;
+                    outputs.error = Some(format!("the branch handed back failed verification: {error}"));
+                }
+            }
         }
-    }
-    if let Ok(files) = tokio::fs::read(staging.join("files")).await {
-        outputs.files = parse_name_status(&files);
+        (None, Some(head)) if head == to.base => {
+            outputs.head = Some(head);
+            tokio::fs::write(dir.diff(), b"")
+                .await
+                .map_err(|source| CollectError::Io {
+                    path: dir.diff().display().to_string(),
+                    source,
+                })?;
+            outputs.diff = Some(dir.diff());
+        }
+        (None, Some(_)) => {
+            outputs.error = Some("the sandbox reported commits but handed back no bundle".into());
+        }
+        (None, None) => {}
     }
     let _ = tokio::fs::remove_dir_all(&staging).await;
     Ok(outputs)
+}
+
+/// Parses the driver's `left-out` list: `size TAB path NUL` per file.
+pub fn parse_left_out(raw: &[u8]) -> Vec<LeftOut> {
+    raw.split(|b| *b == 0)
+        .filter(|entry| !entry.is_empty())
+        .take(MAX_LEFT_OUT)
+        .filter_map(|entry| {
+            let tab = entry.iter().position(|b| *b == b'\t')?;
+            let size = std::str::from_utf8(&entry[..tab]).ok()?.parse().ok()?;
+            Some(LeftOut {
+                path: String::from_utf8_lossy(&entry[tab + 1..]).into_owned(),
+                size,
+                reason: "too_large".into(),
+            })
+        })
+        .collect()
 }
 
 /// Downloads the artifacts folder from `container` into `dir` (replacing what a
@@ -215,45 +313,29 @@ async fn move_if_present(from: &Path, to: &Path) -> Result<Option<PathBuf>, Coll
     }
 }
 
-/// Parses `git diff --name-status -z` output: `status NUL path NUL …`.
-pub fn parse_name_status(raw: &[u8]) -> Vec<ChangedFile> {
-    let mut fields = raw.split(|b| *b == 0).filter(|f| !f.is_empty());
-    let mut files = Vec::new();
-    while let (Some(status), Some(path)) = (fields.next(), fields.next()) {
-        let change = String::from_utf8_lossy(status);
-        files.push(ChangedFile {
-            path: String::from_utf8_lossy(path).into_owned(),
-            change: change.chars().next().map(String::from).unwrap_or_default(),
-        });
-    }
-    files
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_nul_separated_name_status() {
-        let files = parse_name_status(b"A\0new file.txt\0M\0README.md\0D\0gone\0");
+    fn left_out_lists_are_read_defensively() {
+        let files = parse_left_out(b"167772160\thuge.bin\0bad-entry\0x\tnot-a-size\012\ta\nb\0");
         assert_eq!(
             files,
             vec![
-                ChangedFile {
-                    path: "new file.txt".into(),
-                    change: "A".into()
+                LeftOut {
+                    path: "huge.bin".into(),
+                    size: 167772160,
+                    reason: "too_large".into()
                 },
-                ChangedFile {
-                    path: "README.md".into(),
-                    change: "M".into()
-                },
-                ChangedFile {
-                    path: "gone".into(),
-                    change: "D".into()
+                LeftOut {
+                    path: "a\nb".into(),
+                    size: 12,
+                    reason: "too_large".into()
                 },
             ]
         );
-        assert!(parse_name_status(b"").is_empty());
-        assert_eq!(parse_name_status(b"M\0").len(), 0);
+        let many: Vec<u8> = (0..5000).flat_map(|i| format!("1\tf{i}\0").into_bytes()).collect();
+        assert_eq!(parse_left_out(&many).len(), MAX_LEFT_OUT);
     }
 }

@@ -49,7 +49,36 @@ pub fn collect_command() -> Vec<String> {
     ]
 }
 
-/// What the driver reported about itself on stderr.
+/// Bytes of the agent's output (stdout and stderr together) the driver's relay
+/// passes before keeping only the last lines: 32 MiB.
+pub const OUTPUT_BUDGET_BYTES: u64 = 32 << 20;
+/// Lines of the agent's output the relay passes before keeping only the last ones.
+pub const OUTPUT_BUDGET_LINES: u64 = 100_000;
+/// Files larger than this are not collected (GitHub refuses files over 100 MiB
+/// too): 100 MiB. They are listed as left out.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 100 << 20;
+
+/// The workspace's filesystem as the kernel reported it at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WorkspaceUse {
+    /// Size in bytes.
+    pub size: u64,
+    /// Bytes used.
+    pub used: u64,
+    /// Bytes still available to the agent.
+    pub avail: u64,
+}
+
+impl WorkspaceUse {
+    /// True when the agent had (almost) no space left: under 1% of the size.
+    pub fn is_full(&self) -> bool {
+        self.size > 0 && self.avail.saturating_mul(100) < self.size
+    }
+}
+
+/// What the driver reported about itself on stderr. Only the driver writes
+/// there (the agent's uid holds no descriptor of the container's stderr), so
+/// these are observations, not the agent's claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DriverMessage {
     /// Entered a phase (`cloning`, `agent`, `collecting`, `collected`).
@@ -60,6 +89,10 @@ pub enum DriverMessage {
     Error(String),
     /// Something went wrong but the run continues.
     Warning(String),
+    /// The relay dropped this much of the agent's output (bytes, lines).
+    OutputDropped { bytes: u64, lines: u64 },
+    /// The workspace's use at the end.
+    Workspace(WorkspaceUse),
 }
 
 /// Parses a stderr line; `None` for lines that are not the driver's.
@@ -72,6 +105,22 @@ pub fn parse_message(line: &str) -> Option<DriverMessage> {
         "agent_exit" => DriverMessage::AgentExit(value.trim().parse().ok()?),
         "error" => DriverMessage::Error(value),
         "warning" => DriverMessage::Warning(value),
+        "output_dropped" => {
+            let (bytes, lines) = value.split_once(' ')?;
+            DriverMessage::OutputDropped {
+                bytes: bytes.trim().parse().ok()?,
+                lines: lines.trim().parse().ok()?,
+            }
+        }
+        "workspace" => {
+            let mut numbers = value.split_whitespace().map(|n| n.parse::<u64>().ok());
+            let mut next = || numbers.next().flatten();
+            DriverMessage::Workspace(WorkspaceUse {
+                size: next()?,
+                used: next()?,
+                avail: next()?,
+            })
+        }
         _ => return None,
     })
 }
@@ -97,6 +146,25 @@ mod tests {
             ))
         );
         assert_eq!(parse_message("::agentd:: agent_exit=lots"), None);
+        assert_eq!(
+            parse_message("::agentd:: output_dropped=1200 30"),
+            Some(DriverMessage::OutputDropped {
+                bytes: 1200,
+                lines: 30
+            })
+        );
+        let full = WorkspaceUse {
+            size: 1000,
+            used: 995,
+            avail: 5,
+        };
+        assert_eq!(
+            parse_message("::agentd:: workspace=1000 995 5"),
+            Some(DriverMessage::Workspace(full))
+        );
+        assert!(full.is_full());
+        assert!(!WorkspaceUse { avail: 100, ..full }.is_full());
+        assert_eq!(parse_message("::agentd:: workspace=1 2"), None);
         assert_eq!(parse_message("plain stderr"), None);
         assert_eq!(parse_message("::agentd:: nonsense"), None);
     }

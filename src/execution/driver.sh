@@ -1,68 +1,249 @@
-# agentd's in-container driver. Runs as the sandbox's non-root user under the
-# container's init, with no network. Two modes:
+# agentd's in-container driver. It runs as the container's root user with only
+# the capabilities needed to switch users (SETUID, SETGID, SETPCAP; no file,
+# kill or trace powers), under the container's init, with no network. Every
+# step that touches the workspace or runs the agent runs as the agent's uid
+# with no capabilities at all, so the agent cannot trace, signal or write
+# through the driver, the init or the output relay.
+#
+# Modes:
 #   run <agent argv…>  connect the model socket, clone the repository from the
 #                      read-only mirror, run the agent, then collect
 #   collect            only collect (used after the agent container was killed)
-# Its own messages go to stderr as `::agentd:: key=value`; stdout is the agent's.
+#   collect-inside     (internal) the collection itself, as the agent's uid
+#
+# Channels: the container's stderr belongs to this driver alone (`::agentd::
+# key=value` lines); the agent's stdout and stderr both go through a relay
+# into the container's stdout, which bounds their volume and always keeps the
+# end of the stream.
 # Inputs (environment): AGENTD_BASE (commit), AGENTD_BRANCH, AGENTD_LLM_PORT,
-# AGENTD_COMMIT_MESSAGE, AGENTD_GIT_NAME, AGENTD_GIT_EMAIL, and optionally
-# AGENTD_CONTEXT (written to ~/.claude/CLAUDE.md).
+# AGENTD_COMMIT_MESSAGE, AGENTD_GIT_NAME, AGENTD_GIT_EMAIL, AGENTD_AGENT_UID,
+# AGENTD_COLLECT_GID, AGENTD_OUTPUT_BUDGET (bytes), AGENTD_MAX_FILE_BYTES, and
+# optionally AGENTD_CONTEXT (written to ~/.claude/CLAUDE.md).
 set -u
 
 repo=/workspace/repo
 state=/workspace/.agentd
 out=$state/out
+uid=${AGENTD_AGENT_UID:-10001}
+collect_gid=${AGENTD_COLLECT_GID:-10002}
 
 say() { printf '::agentd:: %s\n' "$*" >&2; }
 die() { say "error=$*"; exit 90; }
 
-collect() {
-  mkdir -p "$out" || { say "error=cannot create $out"; return 1; }
-  rm -f "$out/done" "$out/changes.diff" "$out/files" "$out/head" "$out/branch.bundle"
-  cd "$repo" 2>/dev/null || { say "error=no repository to collect from"; return 1; }
-  local g="git -c core.hooksPath=/dev/null -c core.fsmonitor=false"
-  $g add --all . >/dev/null 2>"$state/add.err" || say "warning=git add failed: $(head -c 300 "$state/add.err")"
-  if ! $g diff --cached --quiet --no-ext-diff 2>/dev/null; then
-    $g -c user.name="$AGENTD_GIT_NAME" -c user.email="$AGENTD_GIT_EMAIL" \
-      commit --quiet --no-verify --no-gpg-sign -m "$AGENTD_COMMIT_MESSAGE" >/dev/null \
-      || say "warning=git commit failed"
+# Runs a command as the agent: its uid, no supplementary groups, no capabilities.
+as_agent() {
+  setpriv --reuid="$uid" --regid="$uid" --clear-groups --inh-caps=-all --bounding-set=-all -- "$@"
+}
+
+# Runs a command as the collector: the agent's uid plus the group that may use
+# the workspace's reserved blocks (so a full workspace can still be committed).
+as_collector() {
+  setpriv --reuid="$uid" --regid="$uid" --groups="$collect_gid" --inh-caps=-all --bounding-set=-all -- "$@"
+}
+
+# Runs a setup step as the agent; on failure prints the end of its stderr.
+agent_step() {
+  local err
+  if ! err=$(as_agent "$@" 2>&1 >/dev/null </dev/null); then
+    printf '%s' "${err: -500}"
+    return 1
   fi
+}
+
+# Kills every process of the agent's uid (they may outlive the CLI and meddle
+# with the workspace or the output while results are collected).
+stop_agent_processes() {
+  as_agent /bin/bash -c 'for _ in $(seq 1 200); do kill -KILL -1 2>/dev/null || exit 0; sleep 0.01; done; exit 1' \
+    </dev/null >/dev/null 2>&1 || say "warning=agent processes survived being killed"
+}
+
+# Copies stdin to stdout until AGENTD_OUTPUT_BUDGET bytes (or AGENTD_OUTPUT_LINES
+# lines) have passed, then
+# keeps only the last lines (up to 1 MiB) and writes them at the end, so the
+# agent's final report is never lost however much it printed before.
+relay() {
+  perl -e '
+    use strict; use warnings;
+    my ($budget, $max_lines, $keep) = @ARGV;
+    binmode STDIN; binmode STDOUT;
+    my ($passed, $passed_lines, $tail, $dropped, $lines) = (0, 0, "", 0, 0);
+    sub put { my $b = shift; while (length $b) { my $n = syswrite(STDOUT, $b); return unless defined $n; substr($b, 0, $n) = ""; } }
+    sub trim { my $limit = shift; return if length $tail <= $limit;
+      my $cut = length($tail) - $limit; my $nl = index($tail, "\n", $cut);
+      $cut = $nl < 0 ? length $tail : $nl + 1;
+      my $gone = substr($tail, 0, $cut, ""); $dropped += length $gone; $lines += ($gone =~ tr/\n//); }
+    while (1) {
+      my $n = sysread(STDIN, my $buf, 65536);
+      if (!defined $n) { next if $!{EINTR}; last; }
+      last if $n == 0;
+      if ($passed < $budget) {
+        my $room = $budget - $passed;
+        my $count = ($buf =~ tr/\n//);
+        if (length $buf <= $room && $passed_lines + $count <= $max_lines) {
+          put($buf); $passed += length $buf; $passed_lines += $count; next;
+        }
+        my $end = length $buf < $room ? length $buf : $room;
+        my $nl = rindex($buf, "\n", $end - 1);
+        while ($nl >= 0 && $passed_lines + (substr($buf, 0, $nl + 1) =~ tr/\n//) > $max_lines) {
+          $nl = $nl > 0 ? rindex($buf, "\n", $nl - 1) : -1;
+        }
+        my $head = $nl < 0 ? "" : substr($buf, 0, $nl + 1);
+        put($head); $passed = $budget; $buf = substr($buf, length $head);
+      }
+      $tail .= $buf; trim(2 * $keep) if length $tail > 4 * $keep;
+    }
+    trim($keep);
+    print STDERR "::agentd:: output_dropped=$dropped $lines\n" if $dropped;
+    put($tail);
+  ' "${AGENTD_OUTPUT_BUDGET:-33554432}" "${AGENTD_OUTPUT_LINES:-100000}" 1048576
+}
+
+# The agent's HEAD commit, read without running git on its repository (whose
+# configuration the agent controls); fails when it cannot be read plainly.
+agent_head() {
+  local g=$repo/.git h ref
+  [ -d "$g" ] && [ -f "$g/HEAD" ] || return 1
+  h=$(head -c 256 "$g/HEAD")
+  case $h in
+    "ref: "*)
+      ref=${h#ref: }
+      ref=${ref%%[[:space:]]*}
+      case $ref in refs/heads/*) ;; *) return 1 ;; esac
+      case $ref in *..* | */.* | *//*) return 1 ;; esac
+      if [ -f "$g/$ref" ]; then
+        h=$(head -c 64 "$g/$ref")
+      elif [ -f "$g/packed-refs" ]; then
+        h=$(head -c 16777216 "$g/packed-refs" | awk -v r="$ref" '$2 == r { print $1; exit }')
+      else
+        return 1
+      fi
+      ;;
+  esac
+  h=${h%%[[:space:]]*}
+  [[ $h =~ ^[0-9a-f]{40}$ ]] || return 1
+  printf '%s' "$h"
+}
+
+# The collection, as the agent's uid with the collect group, in a git
+# directory of its own: the repository's configuration, hooks, attributes
+# filters, replace refs and fsmonitor never apply. Leaves in $out: head,
+# branch.bundle (when there are commits), left-out (size TAB path NUL per file
+# too large to collect) and done.
+collect_inside() {
+  export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_NO_REPLACE_OBJECTS=1 \
+    GIT_ATTR_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0 GIT_OPTIONAL_LOCKS=0 \
+    HOME=/nonexistent XDG_CONFIG_HOME=/nonexistent \
+    GIT_AUTHOR_NAME="$AGENTD_GIT_NAME" GIT_AUTHOR_EMAIL="$AGENTD_GIT_EMAIL" \
+    GIT_COMMITTER_NAME="$AGENTD_GIT_NAME" GIT_COMMITTER_EMAIL="$AGENTD_GIT_EMAIL"
+  unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES \
+    GIT_CONFIG GIT_CONFIG_PARAMETERS GIT_CONFIG_COUNT GIT_EXEC_PATH GIT_SSH GIT_SSH_COMMAND GIT_EXTERNAL_DIFF
+  if [ -L "$state" ] || [ ! -d "$state" ]; then
+    rm -rf "$state" && mkdir -p "$state" || { echo "cannot create $state"; return 1; }
+  fi
+  rm -rf "$out" "$state/collect.git"
+  mkdir -p "$out" || { echo "cannot create $out"; return 1; }
+  [ -d "$repo" ] || { echo "no repository to collect from"; return 1; }
+
+  local t=$state/collect.git
+  git init --quiet --bare "$t" || { echo "cannot create the collection repository"; return 1; }
+  printf '%s\n' "$repo/.git/objects" /mirror/repo.git/objects >"$t/objects/info/alternates"
+  local key value
+  while read -r key value; do
+    git --git-dir="$t" config "$key" "$value"
+  done <<'CONFIG'
+core.bare false
+core.hooksPath /dev/null
+core.fsmonitor false
+core.untrackedCache false
+core.autocrlf false
+core.safecrlf false
+core.symlinks true
+core.quotePath false
+gc.auto 0
+maintenance.auto false
+CONFIG
+  export GIT_DIR=$t GIT_WORK_TREE=$repo
+
   local head
-  head=$($g rev-parse --verify HEAD) || { say "error=repository has no HEAD"; return 1; }
-  if [ "$($g symbolic-ref -q HEAD)" != "refs/heads/$AGENTD_BRANCH" ]; then
-    $g update-ref "refs/heads/$AGENTD_BRANCH" "$head" || say "warning=cannot move $AGENTD_BRANCH"
+  head=$(agent_head) && git cat-file -e "$head^{commit}" 2>/dev/null || {
+    [ -e "$repo/.git" ] && echo "the agent's HEAD cannot be read; its work is committed on the base"
+    head=$AGENTD_BASE
+  }
+  git read-tree "$head" || { echo "cannot read the tree of $head"; return 1; }
+
+  # Files over the size limit are not collected (a file the base already had
+  # at the same size is taken as unchanged).
+  local max=${AGENTD_MAX_FILE_BYTES:-104857600} size path
+  : >"$out/left-out"
+  : >"$state/pathspec"
+  printf '.\0' >"$state/pathspec"
+  while IFS=$'\t' read -r -d '' size path; do
+    if [ "$(git cat-file -s "$head:$path" 2>/dev/null)" = "$size" ]; then continue; fi
+    printf '%s\t%s\0' "$size" "$path" >>"$out/left-out"
+    printf ':(exclude,literal)%s\0' "$path" >>"$state/pathspec"
+  done < <(cd "$repo" && find . \( -name .git -prune \) -o \( -type f -size "+${max}c" -printf '%s\t%P\0' \))
+
+  git add --all --ignore-errors --pathspec-from-file="$state/pathspec" --pathspec-file-nul \
+    2>"$state/add.err" || echo "git add: $(head -c 300 "$state/add.err"); what could be read was committed"
+  local tree commit
+  tree=$(git write-tree) || { echo "cannot write the tree"; return 1; }
+  if [ "$tree" = "$(git rev-parse "$head^{tree}")" ]; then
+    commit=$head
+  else
+    commit=$(printf '%s' "$AGENTD_COMMIT_MESSAGE" | git commit-tree "$tree" -p "$head") \
+      || { echo "cannot commit"; return 1; }
   fi
-  $g diff --binary --no-color --no-ext-diff --no-textconv --full-index "$AGENTD_BASE" "$head" \
-    >"$out/changes.diff" || say "warning=git diff failed"
-  $g diff --name-status -z --no-renames --no-ext-diff "$AGENTD_BASE" "$head" >"$out/files" \
-    || say "warning=git diff --name-status failed"
-  printf '%s\n' "$head" >"$out/head"
-  if [ "$head" != "$AGENTD_BASE" ]; then
-    $g bundle create --quiet "$out/branch.bundle" "refs/heads/$AGENTD_BRANCH" "^$AGENTD_BASE" \
-      2>"$state/bundle.err" || say "warning=git bundle failed: $(head -c 300 "$state/bundle.err")"
+  git update-ref "refs/heads/$AGENTD_BRANCH" "$commit" || { echo "cannot set the branch"; return 1; }
+  printf '%s\n' "$commit" >"$out/head"
+  if [ "$commit" != "$AGENTD_BASE" ]; then
+    git bundle create --quiet "$out/branch.bundle" "refs/heads/$AGENTD_BRANCH" "^$AGENTD_BASE" \
+      || { echo "cannot create the bundle"; return 1; }
   fi
   : >"$out/done"
-  say phase=collected
+}
+
+collect() {
+  stop_agent_processes
+  local messages rc line
+  messages=$(
+    as_collector /bin/bash -c "$BASH_EXECUTION_STRING" agentd-driver collect-inside 2>&1 </dev/null \
+      | head -c 4000
+    exit "${PIPESTATUS[0]}"
+  )
+  rc=$?
+  while IFS= read -r line; do
+    [ -n "$line" ] && say "warning=collecting: ${line:0:300}"
+  done <<<"$messages"
+  if [ "$rc" -eq 0 ]; then say phase=collected; else say "error=collecting results failed"; fi
+  report_workspace
+  return "$rc"
+}
+
+# The workspace's size, use and space left for the agent, as the kernel sees it.
+report_workspace() {
+  local fields
+  fields=$(df -B1 --output=size,used,avail /workspace 2>/dev/null | tail -n 1) \
+    && say "workspace=$(printf '%s' "$fields" | tr -s ' ' | sed 's/^ //')"
 }
 
 run() {
-  mkdir -p "$out" "$state/artifacts" || die "cannot create $state"
+  local err
+  err=$(agent_step mkdir -p "$out" "$state/artifacts") || die "cannot create $state: $err"
   # nodelay: without it socat's small writes of a streamed answer wait for the
   # client's delayed ACK, ~40 ms per model request (scripts/bench-gateway).
-  socat "TCP-LISTEN:$AGENTD_LLM_PORT,bind=127.0.0.1,fork,reuseaddr,nodelay" UNIX-CONNECT:/run/agentd/llm.sock \
-    2>"$state/socat.err" &
+  as_agent socat "TCP-LISTEN:$AGENTD_LLM_PORT,bind=127.0.0.1,fork,reuseaddr,nodelay" \
+    UNIX-CONNECT:/run/agentd/llm.sock </dev/null >/dev/null 2>&1 &
   say phase=cloning
-  git clone --quiet --shared --no-checkout /mirror/repo.git "$repo" 2>"$state/clone.err" \
-    || die "git clone from the mirror failed: $(head -c 500 "$state/clone.err")"
-  cd "$repo" || die "cannot enter $repo"
-  git checkout --quiet -b "$AGENTD_BRANCH" "$AGENTD_BASE" 2>"$state/checkout.err" \
-    || die "checkout of $AGENTD_BASE failed: $(head -c 500 "$state/checkout.err")"
-  git config user.name "$AGENTD_GIT_NAME"
-  git config user.email "$AGENTD_GIT_EMAIL"
+  err=$(agent_step git clone --quiet --shared --no-checkout /mirror/repo.git "$repo") \
+    || die "git clone from the mirror failed: $err"
+  err=$(agent_step git -C "$repo" checkout --quiet -b "$AGENTD_BRANCH" "$AGENTD_BASE") \
+    || die "checkout of $AGENTD_BASE failed: $err"
+  agent_step git -C "$repo" config user.name "$AGENTD_GIT_NAME" >/dev/null
+  agent_step git -C "$repo" config user.email "$AGENTD_GIT_EMAIL" >/dev/null
   if [ -n "${AGENTD_CONTEXT:-}" ]; then
     # Project instructions as user memory: the CLI reads it, the diff never sees it.
-    mkdir -p "$HOME/.claude" && printf '%s\n' "$AGENTD_CONTEXT" >"$HOME/.claude/CLAUDE.md" \
-      || die "cannot write the context file"
+    err=$(agent_step /bin/bash -c 'mkdir -p "$HOME/.claude" && printf "%s\n" "$AGENTD_CONTEXT" >"$HOME/.claude/CLAUDE.md"') \
+      || die "cannot write the context file: $err"
   fi
   unset AGENTD_CONTEXT
   local i
@@ -71,11 +252,19 @@ run() {
     sleep 0.02
   done
   say phase=agent
-  "$@"
-  local rc=$?
+  local relay_fd relay_pid agent rc
+  exec {relay_fd}> >(relay)
+  relay_pid=$!
+  as_agent "$@" </dev/null >&"$relay_fd" 2>&1 {relay_fd}>&- &
+  agent=$!
+  wait "$agent"
+  rc=$?
   say agent_exit=$rc
+  stop_agent_processes
+  exec {relay_fd}>&-
+  wait "$relay_pid"
   say phase=collecting
-  collect || say "error=collecting results failed"
+  collect
   exit "$rc"
 }
 
@@ -84,5 +273,6 @@ shift || true
 case "$mode" in
   run) run "$@" ;;
   collect) collect; exit $? ;;
+  collect-inside) collect_inside; exit $? ;;
   *) die "unknown driver mode '$mode'" ;;
 esac

@@ -5,6 +5,7 @@
 //!   executions/<id>/   events.jsonl  transcript.jsonl  summary.json
 //!                      changes.diff  branch.bundle  cassette.jsonl  artifacts/…
 //!   mirrors/           one bare mirror per repository
+//!   workspaces/        <execution>.img: each live sandbox's size-limited workspace filesystem
 //!   cache/             the extracted agent CLI, keyed by version
 //! <run_dir>/           0700; sockets and liveness locks (a tmpfs is ideal)
 //!   <supervisor>.lock  <supervisor>.detached (a serve that left work running)
@@ -51,6 +52,11 @@ impl DataDir {
     /// The mirror cache.
     pub fn mirrors(&self) -> PathBuf {
         self.root.join("mirrors")
+    }
+
+    /// The size-limited workspace filesystems of live executions.
+    pub fn workspaces(&self) -> PathBuf {
+        self.root.join("workspaces")
     }
 
     /// Download and build caches.
@@ -101,6 +107,10 @@ impl ExecutionDir {
     /// Scratch space for unpacking the driver's output.
     pub fn staging(&self) -> PathBuf {
         self.root.join(".staging")
+    }
+    /// Scratch repository where the bundle is verified on the host.
+    pub fn verify_scratch(&self) -> PathBuf {
+        self.root.join(".verify")
     }
 }
 

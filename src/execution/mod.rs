@@ -1,6 +1,7 @@
 //! The domain of one execution: what was asked, where it is, what it reported,
 //! and the runner that takes it from request to summary.
 
+pub mod bounds;
 pub mod collect;
 pub mod driver;
 mod event;
@@ -14,6 +15,7 @@ pub mod recorder;
 mod request;
 mod runner;
 mod sandbox;
+pub use sandbox::sweep_workspaces;
 mod status;
 pub mod summary;
 pub mod verdict;

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::agent::claude;
-use crate::engine::spec::{AGENT_HOME, WORKSPACE};
+use crate::engine::spec::{AGENT_HOME, AGENT_UID, COLLECT_GID, WORKSPACE};
+use crate::engine::workspace::{self, WorkspaceKind};
 use crate::engine::{Bind, HardenedSpec};
 use crate::execution::driver::{self, SOCKET_NAME};
 use crate::execution::recorder::Recorder;
@@ -14,7 +15,7 @@ use crate::execution::runner::{BudgetStop, Run, RunError, Runner, branch_name, s
 use crate::execution::sandbox::Sandbox;
 use crate::execution::{EventBody, Status, SupervisorEvent};
 use crate::gateway::{
-    Cassette, CassetteRecorder, CassetteWriter, Exchange, ExchangeObserver, ReplayModel, Route,
+    Account, Cassette, CassetteRecorder, CassetteWriter, Exchange, ExchangeObserver, ReplayModel, Route,
     Upstream,
 };
 use crate::git::{Mirror, RepoSource, ResolvedRef};
@@ -111,8 +112,19 @@ impl Runner {
 
         let volume = volume_name(&run.id);
         sandbox.add_volume(&volume).await;
+        let disks = self.config.data_dir.workspaces();
+        if self.config.workspace == WorkspaceKind::Limited {
+            sandbox.set_disk(workspace::image_path(&disks, &run.id));
+        }
         self.engine
-            .create_volume(&volume, self.labels(&run.id, "workspace"))
+            .create_workspace(
+                self.config.workspace,
+                &volume,
+                self.labels(&run.id, "workspace"),
+                &disks,
+                &run.id,
+                run.record.limits.workspace_bytes,
+            )
             .await?;
         let argv = claude::command(&run.record.prompt, &run.record.agent);
         let spec = self
@@ -195,6 +207,7 @@ impl Runner {
                 run.recorder.clone(),
                 self.store.clone(),
                 run.budget.clone(),
+                run.account.clone(),
             )),
             recorder,
         };
@@ -251,6 +264,11 @@ impl Runner {
             .env("AGENTD_BRANCH", &branch_name(&run.id))
             .env("AGENTD_LLM_PORT", &driver::LLM_PORT.to_string())
             .env("AGENTD_ARTIFACTS_DIR", driver::ARTIFACTS_DIR)
+            .env("AGENTD_AGENT_UID", &AGENT_UID.to_string())
+            .env("AGENTD_COLLECT_GID", &COLLECT_GID.to_string())
+            .env("AGENTD_OUTPUT_BUDGET", &driver::OUTPUT_BUDGET_BYTES.to_string())
+            .env("AGENTD_OUTPUT_LINES", &driver::OUTPUT_BUDGET_LINES.to_string())
+            .env("AGENTD_MAX_FILE_BYTES", &self.config.max_file_bytes.to_string())
             .env("AGENTD_GIT_NAME", &self.config.git_name)
             .env("AGENTD_GIT_EMAIL", &self.config.git_email)
             .env(
@@ -284,14 +302,23 @@ struct GatewayEvents {
 }
 
 impl GatewayEvents {
-    fn start(recorder: Arc<Recorder>, store: Arc<dyn Store>, budget: Arc<BudgetStop>) -> Self {
+    fn start(
+        recorder: Arc<Recorder>,
+        store: Arc<dyn Store>,
+        budget: Arc<BudgetStop>,
+        account: Arc<Account>,
+    ) -> Self {
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Exchange>();
         tokio::spawn(async move {
             let mut unpriced = std::collections::HashSet::new();
             while let Some(exchange) = receiver.recv().await {
+                let conversation = exchange
+                    .conversation
+                    .clone()
+                    .unwrap_or_else(|| account.conversation());
                 if let Some(totals) = &exchange.totals
                     && let Err(error) = store
-                        .record_gateway_usage(recorder.execution(), totals)
+                        .record_gateway_usage(recorder.execution(), totals, &conversation)
                         .await
                 {
                     tracing::warn!(%error, "cannot store the gateway's totals");

@@ -1,10 +1,16 @@
 //! Reading a running sandbox's output: agent lines become typed events, driver
-//! lines become progress, everything else is kept as log text.
+//! lines become progress and observations, everything else is kept as log text.
 //!
-//! Every line consumed advances a cursor stored with the line's events, so a
-//! supervisor that re-attaches after a crash re-reads the output from the start,
-//! skips what was recorded (re-parsing it silently to rebuild its tally), and
-//! neither loses nor repeats an event.
+//! The container's stdout carries the agent's output (through the driver's
+//! relay): what it says is the agent's *claim*. Its stderr belongs to the
+//! driver alone, which runs as another uid than the agent: what it reports
+//! (phases, the agent's exit code, the workspace's use) is observed.
+//!
+//! Lines are read in batches (whatever the engine has ready, up to
+//! [`BATCH_LINES`]) and each batch's events are stored in one transaction with a
+//! cursor: a supervisor that re-attaches after a crash re-reads the output from
+//! the start, skips what was recorded (re-parsing it silently to rebuild its
+//! tally and its event budget), and neither loses nor repeats an event.
 
 use std::sync::Arc;
 
@@ -13,27 +19,41 @@ use futures::StreamExt;
 use crate::agent::claude::StreamParser;
 use crate::agent::{AgentEvent, AgentResult};
 use crate::engine::{DEFAULT_MAX_LINE_BYTES, Engine, LogLine, LogStream};
-use crate::execution::driver::{self, DriverMessage};
+use crate::execution::bounds::EventBudget;
+use crate::execution::driver::{self, DriverMessage, WorkspaceUse};
 use crate::execution::recorder::Recorder;
 use crate::execution::{EventBody, SupervisorEvent};
+
+/// Most lines turned into events and stored in one transaction.
+pub const BATCH_LINES: usize = 1024;
 
 /// What the output told us, for the summary.
 #[derive(Debug, Clone, Default)]
 pub struct Pumped {
-    /// The agent's final report.
+    /// The agent's final report (its claim: the last `result` line it printed).
     pub result: Option<AgentResult>,
-    /// The agent's session id.
+    /// The agent's session id (its claim).
     pub session_id: Option<String>,
-    /// Tool calls made.
-    pub tool_calls: u64,
+    /// Tool calls the agent's output showed (its claim).
+    pub claimed_tool_calls: u64,
     /// The driver could not set the sandbox up.
     pub setup_error: Option<String>,
+    /// The driver could not collect the agent's work.
+    pub collect_error: Option<String>,
     /// The agent process's exit code, as the driver saw it.
     pub agent_exit: Option<i64>,
     /// The agent started (the driver reached its agent phase).
     pub agent_started: bool,
+    /// The driver entered its collecting phase.
+    pub collecting: bool,
+    /// The relay dropped this much of the agent's output (bytes, lines).
+    pub output_dropped: Option<(u64, u64)>,
+    /// The workspace's use at the end, as the kernel reported it to the driver.
+    pub workspace: Option<WorkspaceUse>,
     /// Lines consumed so far (both streams).
     pub lines: u64,
+    /// Agent events kept and dropped against the execution's budget.
+    pub budget: EventBudget,
 }
 
 impl Pumped {
@@ -42,7 +62,7 @@ impl Pumped {
             AgentEvent::SessionStarted { session_id, .. } => {
                 self.session_id.clone_from(session_id);
             }
-            AgentEvent::ToolCall { .. } => self.tool_calls += 1,
+            AgentEvent::ToolCall { .. } => self.claimed_tool_calls += 1,
             AgentEvent::Result(result) => {
                 if result.session_id.is_some() {
                     self.session_id.clone_from(&result.session_id);
@@ -65,8 +85,10 @@ impl Pumped {
                 .collect(),
             LogStream::Stderr => match driver::parse_message(&line.text) {
                 Some(DriverMessage::Phase(phase)) => {
-                    if phase == "agent" {
-                        self.agent_started = true;
+                    match phase.as_str() {
+                        "agent" => self.agent_started = true,
+                        "collecting" => self.collecting = true,
+                        _ => {}
                     }
                     vec![EventBody::progress(describe_phase(&phase))]
                 }
@@ -77,10 +99,25 @@ impl Pumped {
                 Some(DriverMessage::Error(message)) => {
                     if !self.agent_started && self.setup_error.is_none() {
                         self.setup_error = Some(message.clone());
+                    } else if self.collecting && self.collect_error.is_none() {
+                        self.collect_error = Some(message.clone());
                     }
                     vec![EventBody::warning(message)]
                 }
                 Some(DriverMessage::Warning(message)) => vec![EventBody::warning(message)],
+                Some(DriverMessage::OutputDropped { bytes, lines }) => {
+                    self.output_dropped = Some((bytes, lines));
+                    vec![EventBody::warning(format!(
+                        "the sandbox dropped {bytes} bytes ({lines} lines) of the agent's output \
+                         over its budget ({} MiB, {} lines); the end of the output was kept",
+                        driver::OUTPUT_BUDGET_BYTES >> 20,
+                        driver::OUTPUT_BUDGET_LINES
+                    ))]
+                }
+                Some(DriverMessage::Workspace(usage)) => {
+                    self.workspace = Some(usage);
+                    Vec::new()
+                }
                 None => vec![EventBody::Agentd(SupervisorEvent::Log {
                     line: line.text.clone(),
                 })],
@@ -94,34 +131,60 @@ impl Pumped {
 pub async fn pump(engine: Engine, container: String, recorder: Arc<Recorder>, skip: u64) -> Pumped {
     let mut parser = StreamParser::default();
     let mut pumped = Pumped::default();
-    let mut lines = Box::pin(engine.follow_lines(&container, DEFAULT_MAX_LINE_BYTES));
-    while let Some(line) = lines.next().await {
-        let mut line = match line {
-            Ok(line) => line,
-            Err(error) => {
-                recorder
-                    .emit(EventBody::warning(format!(
-                        "lost the container's output: {error}"
-                    )))
-                    .await;
-                break;
+    let mut batches = Box::pin(
+        engine
+            .follow_lines(&container, DEFAULT_MAX_LINE_BYTES)
+            .ready_chunks(BATCH_LINES),
+    );
+    let mut lost = None;
+    while let Some(batch) = batches.next().await {
+        let mut bodies = Vec::new();
+        let mut cursor = None;
+        for line in batch {
+            let mut line = match line {
+                Ok(line) => line,
+                Err(error) => {
+                    lost = Some(error);
+                    break;
+                }
+            };
+            if recorder.redactor().contains_secret(&line.text) {
+                line.text = recorder.redactor().redact_str(&line.text);
             }
-        };
-        if recorder.redactor().contains_secret(&line.text) {
-            line.text = recorder.redactor().redact_str(&line.text);
+            let produced = pumped.consume(&mut parser, &line);
+            let kept = pumped.budget.admit(produced);
+            if pumped.lines <= skip {
+                continue;
+            }
+            if line.stream == LogStream::Stdout {
+                recorder.transcript(&line.text);
+            }
+            // A line that produced no event needs no write: re-reading it after a
+            // restart produces nothing either, so the cursor may skip past it later.
+            if !kept.is_empty() {
+                bodies.extend(kept);
+                cursor = Some(pumped.lines);
+            }
         }
-        let bodies = pumped.consume(&mut parser, &line);
-        if pumped.lines <= skip {
-            continue;
-        }
-        if line.stream == LogStream::Stdout {
-            recorder.transcript(&line.text);
-        }
-        // A line that produced no event needs no write: re-reading it after a
-        // restart produces nothing either, so the cursor may skip past it later.
         if !bodies.is_empty() {
-            recorder.record(bodies, Some(pumped.lines)).await;
+            recorder.record(bodies, cursor).await;
         }
+        if let Some(error) = lost.take() {
+            recorder
+                .emit(EventBody::warning(format!(
+                    "lost the container's output: {error}"
+                )))
+                .await;
+            break;
+        }
+    }
+    let (dropped, bytes) = pumped.budget.dropped();
+    if dropped > 0 {
+        recorder
+            .emit(EventBody::warning(format!(
+                "dropped {dropped} events ({bytes} bytes) of the agent's output over agentd's budget"
+            )))
+            .await;
     }
     pumped
 }
@@ -131,7 +194,7 @@ fn describe_phase(phase: &str) -> String {
         "cloning" => "cloning the repository from the mirror".into(),
         "agent" => "agent started".into(),
         "collecting" => "committing the agent's work".into(),
-        "collected" => "diff and bundle ready".into(),
+        "collected" => "the agent's work is committed".into(),
         other => format!("sandbox: {other}"),
     }
 }

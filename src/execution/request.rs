@@ -55,6 +55,9 @@ pub struct Limits {
     pub pids: u32,
     /// Cap on the artifacts brought back, in bytes. Default: 1 GiB.
     pub max_artifact_bytes: u64,
+    /// Size of the workspace filesystem the agent works in, in bytes; writes
+    /// beyond it fail with "no space left on device". Default: 4 GiB.
+    pub workspace_bytes: u64,
     /// Tokens the model may use in all (input, output, cache writes and reads,
     /// as counted by the gateway); reaching it ends the execution
     /// `budget_exceeded`. Default: none.
@@ -75,12 +78,16 @@ impl Default for Limits {
             memory_bytes: spec::DEFAULT_MEMORY_BYTES as u64,
             pids: spec::DEFAULT_PIDS as u32,
             max_artifact_bytes: 1 << 30,
+            workspace_bytes: DEFAULT_WORKSPACE_BYTES,
             max_tokens: None,
             max_requests: None,
             requests_per_minute: None,
         }
     }
 }
+
+/// Default workspace size: 4 GiB.
+pub const DEFAULT_WORKSPACE_BYTES: u64 = 4 << 30;
 
 /// Default execution time limit: 30 minutes.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -189,6 +196,12 @@ impl Limits {
             return Err(invalid(
                 "limits.max_artifact_bytes",
                 "must be at most 64 GiB",
+            ));
+        }
+        if !(64 << 20..=1 << 40).contains(&self.workspace_bytes) {
+            return Err(invalid(
+                "limits.workspace_bytes",
+                "must be between 64 MiB and 1 TiB",
             ));
         }
         if self.max_tokens == Some(0) {
@@ -301,6 +314,10 @@ mod tests {
                 Box::new(|r| r.limits.memory_bytes = 1),
             ),
             ("limits.pids", Box::new(|r| r.limits.pids = 1)),
+            (
+                "limits.workspace_bytes",
+                Box::new(|r| r.limits.workspace_bytes = 1 << 20),
+            ),
             (
                 "limits.max_tokens",
                 Box::new(|r| r.limits.max_tokens = Some(0)),

@@ -17,7 +17,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{Engine, EngineError, ExitState};
-use crate::execution::collect::{self, Artifacts, Outputs};
+use crate::execution::collect::{self, Artifacts, Destination, Outputs};
+use crate::execution::summary::AgentClaim;
 use crate::execution::driver;
 use crate::execution::hub::EventHub;
 use crate::execution::instance::SupervisorInstance;
@@ -31,7 +32,8 @@ use crate::execution::verdict::{self, Observed, Stop};
 use crate::execution::{EventBody, Status, SupervisorEvent};
 use crate::gateway::Redactor;
 use crate::gateway::{Account, Gateway, GatewayError, ModelLimits};
-use crate::git::{GitError, MirrorCache, RepoSource, ResolvedRef};
+use crate::engine::WorkspaceKind;
+use crate::git::{GitError, MirrorCache, RepoSource, ResolvedRef, VerifyLimits};
 use crate::store::{ExecutionRecord, Outcome, Store, StoreError};
 
 /// How long the output pump may take to record what the container printed
@@ -66,6 +68,13 @@ pub struct RunnerConfig {
     /// streamed (the upstream credential and repository credentials are added
     /// automatically). Default: none.
     pub secrets: Vec<String>,
+    /// Files larger than this are not collected (listed as left out). Default: 100 MiB.
+    pub max_file_bytes: u64,
+    /// Limits for verifying the bundle and computing the diff on the host.
+    pub verify: VerifyLimits,
+    /// How each execution's workspace is made: a size-limited filesystem
+    /// (default), or a plain volume the agent can grow without bound.
+    pub workspace: WorkspaceKind,
 }
 
 impl RunnerConfig {
@@ -85,6 +94,9 @@ impl RunnerConfig {
             collect_timeout: Duration::from_secs(120),
             lease: crate::store::DEFAULT_LEASE,
             secrets: Vec::new(),
+            max_file_bytes: driver::DEFAULT_MAX_FILE_BYTES,
+            verify: VerifyLimits::default(),
+            workspace: WorkspaceKind::default(),
         }
     }
 }
@@ -145,6 +157,7 @@ struct Findings {
     outputs: Outputs,
     artifacts: Artifacts,
     internal_error: Option<String>,
+    collect_error: Option<String>,
 }
 
 /// One execution in progress.
@@ -265,6 +278,10 @@ impl Runner {
         let run = self.begin(record, observer, cancel, &[]);
         let records = self.store.resources(&run.id).await.unwrap_or_default();
         let mut sandbox = Sandbox::from_records(&run.id, self.store.clone(), &records);
+        let image = crate::engine::workspace::image_path(&self.config.data_dir.workspaces(), &run.id);
+        if image.exists() {
+            sandbox.set_disk(image);
+        }
         let mut findings = Findings::default();
         let outcome = self
             .guarded(&run, async {
@@ -330,6 +347,7 @@ impl Runner {
             model_limits(&record),
             self.gateway.prices(),
             record.gateway,
+            record.conversation.clone(),
         ));
         let budget = Arc::new(BudgetStop::default());
         if let Some(limit) = account.exceeded() {
@@ -505,8 +523,10 @@ impl Runner {
         Ok(())
     }
 
-    /// Brings out the diff, bundle and artifacts (through a collector container
-    /// if the agent's could not commit its work).
+    /// Brings out the bundle and artifacts (through a collector container if
+    /// the agent's could not commit its work), verifies the bundle and computes
+    /// the diff on the host. Any failure on the way is kept as the collection's
+    /// error: an execution whose work could not be brought back never succeeds.
     async fn collect(
         &self,
         run: &Run,
@@ -518,13 +538,18 @@ impl Runner {
             return;
         }
         let container = &prepared.container;
-        match collect::outputs(&self.engine, container, &run.dir).await {
+        let branch = branch_name(&run.id);
+        let destination = Destination {
+            dir: &run.dir,
+            mirror: prepared.mirror.path(),
+            base: &prepared.resolved.commit,
+            branch: &branch,
+            limits: &self.config.verify,
+        };
+        let mut error = None;
+        match collect::outputs(&self.engine, container, &destination).await {
             Ok(outputs) => findings.outputs = outputs,
-            Err(error) => {
-                run.recorder
-                    .emit(EventBody::warning(format!("collecting the diff: {error}")))
-                    .await
-            }
+            Err(failed) => error = Some(format!("collecting the results: {failed}")),
         }
         if !findings.outputs.complete {
             run.recorder
@@ -533,20 +558,42 @@ impl Runner {
                 ))
                 .await;
             match self.run_collector(run, sandbox, prepared).await {
-                Ok(collector) => match collect::outputs(&self.engine, &collector, &run.dir).await {
-                    Ok(outputs) => findings.outputs = outputs,
-                    Err(error) => {
-                        run.recorder
-                            .emit(EventBody::warning(format!("collecting the diff: {error}")))
-                            .await
+                Ok(collector) => match collect::outputs(&self.engine, &collector, &destination).await {
+                    Ok(outputs) => {
+                        findings.outputs = outputs;
+                        error = None;
                     }
+                    Err(failed) => error = Some(format!("collecting the results: {failed}")),
                 },
-                Err(error) => {
-                    run.recorder
-                        .emit(EventBody::warning(format!("collector container: {error}")))
-                        .await
-                }
+                Err(failed) => error = Some(format!("collector container: {failed}")),
             }
+            if error.is_none() && !findings.outputs.complete {
+                error = Some("the sandbox did not finish committing the agent's work".into());
+            }
+        }
+        let error = error.or_else(|| findings.outputs.error.clone());
+        if let Some(error) = &error {
+            run.recorder.emit(EventBody::warning(error.clone())).await;
+        }
+        findings.collect_error = error;
+        for note in &findings.outputs.notes {
+            run.recorder.emit(EventBody::warning(note.clone())).await;
+        }
+        for left in &findings.outputs.left_out {
+            run.recorder
+                .emit(EventBody::warning(match left.reason.as_str() {
+                    "too_large_for_diff" => format!(
+                        "{} ({} bytes) is in the branch but too large to show in the diff",
+                        left.path, left.size
+                    ),
+                    _ => format!(
+                        "{} ({} bytes) was left out: larger than the {} MiB collection limit",
+                        left.path,
+                        left.size,
+                        self.config.max_file_bytes >> 20
+                    ),
+                }))
+                .await;
         }
         match collect::artifacts(
             &self.engine,
@@ -616,26 +663,36 @@ impl Runner {
     }
 
     async fn finish(&self, run: Run, findings: Findings) -> Summary {
+        let conversation = run.account.conversation();
+        let claim = findings.pumped.result.as_ref();
+        let collect_error = findings
+            .collect_error
+            .clone()
+            .or_else(|| findings.pumped.collect_error.clone());
         let (status, reason) = verdict::decide(&Observed {
             internal_error: findings.internal_error.clone(),
             stop: findings.stop,
             exit: findings.exit,
+            agent_exit: findings.pumped.agent_exit,
             setup_error: findings.pumped.setup_error.clone(),
-            result: findings.pumped.result.as_ref(),
+            collect_error,
+            workspace: findings.pumped.workspace,
+            conversation: conversation.clone(),
+            claim,
         });
-        let result = findings.pumped.result.as_ref();
         let finished_at = Utc::now();
         let duration_ms = (finished_at - run.started_at).num_milliseconds().max(0) as u64;
+        let gateway = run.account.totals();
         let outcome = Outcome {
             status,
             reason: reason.clone(),
             head_commit: findings.outputs.head.clone(),
             session_id: findings.pumped.session_id.clone(),
-            num_turns: result.map(|r| r.num_turns).unwrap_or(0),
-            usage: result.map(|r| r.usage).unwrap_or_default(),
-            cost_usd: result.and_then(|r| r.total_cost_usd),
-            tool_calls: findings.pumped.tool_calls,
-            result: result.and_then(|r| r.result.clone()),
+            num_turns: conversation.answers,
+            usage: gateway.usage,
+            cost_usd: gateway.cost_usd,
+            tool_calls: conversation.tool_uses,
+            result: conversation.text.clone(),
             files_changed: findings.outputs.files.clone(),
             exit_code: findings.exit.map(|e| e.exit_code),
             oom_killed: findings.exit.is_some_and(|e| e.oom_killed),
@@ -643,7 +700,18 @@ impl Runner {
             has_bundle: findings.outputs.bundle.is_some(),
             artifacts: findings.artifacts.files.clone(),
             duration_ms,
-            gateway: run.account.totals(),
+            gateway,
+            claimed: claim.map(|claim| AgentClaim {
+                subtype: claim.subtype.clone(),
+                is_error: claim.is_error,
+                num_turns: claim.num_turns,
+                usage: claim.usage,
+                cost_usd: claim.total_cost_usd,
+                tool_calls: findings.pumped.claimed_tool_calls,
+                result: claim.result.clone(),
+            }),
+            conversation,
+            left_out: findings.outputs.left_out.clone(),
         };
         let mut attempt = 0;
         let record = loop {

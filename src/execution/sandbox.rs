@@ -19,6 +19,7 @@ pub struct Sandbox {
     socket: Option<ExecutionSocket>,
     socket_dir: Option<PathBuf>,
     replay: Option<ReplayModel>,
+    disk: Option<PathBuf>,
 }
 
 impl Sandbox {
@@ -32,6 +33,7 @@ impl Sandbox {
             socket: None,
             socket_dir: None,
             replay: None,
+            disk: None,
         }
     }
 
@@ -103,6 +105,11 @@ impl Sandbox {
         self.volume = Some(name.to_string());
     }
 
+    /// Keeps the workspace's filesystem image, released after its volume.
+    pub fn set_disk(&mut self, image: PathBuf) {
+        self.disk = Some(image);
+    }
+
     /// Records a container (before creating it).
     pub async fn add_container(&mut self, name: &str) {
         self.note(ResourceKind::Container, name).await;
@@ -148,6 +155,11 @@ impl Sandbox {
                 }
             }
         }
+        if let Some(image) = self.disk.take()
+            && let Err(error) = crate::engine::workspace::release_disk(&image).await
+        {
+            tracing::error!(%error, "workspace filesystem left behind");
+        }
         if let Some(socket) = self.socket.take() {
             socket.close().await;
         }
@@ -170,4 +182,20 @@ impl Sandbox {
             Err(error) => tracing::warn!(%error, "cannot check for leftovers"),
         }
     }
+}
+
+/// Releases the workspace filesystems a dead agentd left under `data_dir`: those
+/// of executions not in `live` whose volume is gone. Returns their ids.
+pub async fn sweep_workspaces(
+    engine: &Engine,
+    data_dir: &crate::execution::layout::DataDir,
+    live: &std::collections::HashSet<String>,
+) -> Vec<String> {
+    crate::engine::workspace::sweep_workspaces(
+        engine,
+        &data_dir.workspaces(),
+        live,
+        crate::execution::prepare::volume_name,
+    )
+    .await
 }

@@ -38,6 +38,40 @@ pub struct RefusedEntry {
     pub reason: String,
 }
 
+/// A file the agent changed that agentd did not bring back whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftOut {
+    /// Path inside the repository.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Why: `too_large` (not collected at all: not in the branch, the bundle or
+    /// the diff), or `too_large_for_diff` (in the branch and bundle, not shown
+    /// in the diff).
+    pub reason: String,
+}
+
+/// What the agent reported about itself at the end (its `result` line). Kept
+/// and shown as a claim: it comes from inside the sandbox, where anything the
+/// agent runs could have written it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentClaim {
+    /// The result subtype (`success`, `error_max_turns`, …).
+    pub subtype: String,
+    /// The agent's own error flag.
+    pub is_error: bool,
+    /// Turns, as the agent counted them.
+    pub num_turns: u64,
+    /// Tokens, as the agent counted them.
+    pub usage: Usage,
+    /// Cost, as the agent computed it.
+    pub cost_usd: Option<f64>,
+    /// Tool calls its output showed.
+    pub tool_calls: u64,
+    /// Its final text.
+    pub result: Option<String>,
+}
+
 /// How an execution ended and where its results are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -58,21 +92,27 @@ pub struct Summary {
     pub head_commit: Option<String>,
     /// Branch holding the agent's changes: `agent/<id>`.
     pub branch: String,
-    /// Agent turns, as the agent reported them.
+    /// Model answers, as agentd's gateway observed them.
     pub num_turns: u64,
-    /// Tokens, as the agent reported them.
+    /// Tokens, as the gateway metered them from the model's answers.
     pub usage: Usage,
-    /// Cost in US dollars, as the agent computed it.
+    /// Cost in US dollars, priced by the gateway.
     pub cost_usd: Option<f64>,
-    /// What agentd's gateway metered: requests, tokens and cost from the
-    /// model's own answers (authoritative; the two figures above are the agent's).
+    /// What agentd's gateway metered: requests, tokens and cost.
     pub gateway: GatewayUsage,
-    /// Number of tool calls the agent made.
+    /// Tool calls the model asked for, as the gateway observed them.
     pub tool_calls: u64,
     /// The agent's session id.
     pub session_id: Option<String>,
-    /// The agent's final text.
+    /// The model's last answer's text, as the gateway observed it.
     pub result: Option<String>,
+    /// What the agent reported about itself (turns, tokens, cost, result): a
+    /// claim from inside the sandbox, kept beside the observed figures above.
+    #[serde(default)]
+    pub claimed: Option<AgentClaim>,
+    /// Files not brought back whole (too large), and why.
+    #[serde(default)]
+    pub left_out: Vec<LeftOut>,
     /// Files changed against the base commit.
     pub files_changed: Vec<ChangedFile>,
     /// The diff against the base (text, binary-safe), when one was collected.
@@ -130,6 +170,8 @@ impl Summary {
             tool_calls: outcome.tool_calls,
             session_id: outcome.session_id.clone(),
             result: outcome.result.clone(),
+            claimed: outcome.claimed.clone(),
+            left_out: outcome.left_out.clone(),
             files_changed: outcome.files_changed.clone(),
             diff_path: outcome.has_diff.then(|| dir.diff().display().to_string()),
             bundle_path: outcome

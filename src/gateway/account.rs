@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::agent::Usage;
-use crate::store::GatewayUsage;
+use crate::store::{Conversation, GatewayUsage};
+
+use super::meter::Metered;
 
 use super::pricing::PriceTable;
 
@@ -56,6 +58,7 @@ pub struct Account {
 #[derive(Debug, Default)]
 struct State {
     totals: GatewayUsage,
+    conversation: Conversation,
     recent: VecDeque<Instant>,
     exceeded: Option<String>,
 }
@@ -63,14 +66,20 @@ struct State {
 const MINUTE: Duration = Duration::from_secs(60);
 
 impl Account {
-    /// An account with `limits`, priced by `prices`, starting from `totals`
-    /// (zero for a new execution; the stored figures after a restart).
-    pub fn new(limits: ModelLimits, prices: Arc<PriceTable>, totals: GatewayUsage) -> Account {
+    /// An account with `limits`, priced by `prices`, starting from `totals` and
+    /// `conversation` (empty for a new execution; the stored ones after a restart).
+    pub fn new(
+        limits: ModelLimits,
+        prices: Arc<PriceTable>,
+        totals: GatewayUsage,
+        conversation: Conversation,
+    ) -> Account {
         let account = Account {
             limits,
             prices,
             state: Mutex::new(State {
                 totals,
+                conversation,
                 ..State::default()
             }),
         };
@@ -86,6 +95,23 @@ impl Account {
     /// The totals so far.
     pub fn totals(&self) -> GatewayUsage {
         self.lock().totals
+    }
+
+    /// The conversation as observed so far.
+    pub fn conversation(&self) -> Conversation {
+        self.lock().conversation.clone()
+    }
+
+    /// Takes note of one complete, successful model answer and returns the
+    /// conversation after it.
+    pub fn observe(&self, answer: &Metered) -> Conversation {
+        let mut state = self.lock();
+        let conversation = &mut state.conversation;
+        conversation.answers += 1;
+        conversation.tool_uses += answer.tool_uses;
+        conversation.stop_reason.clone_from(&answer.stop_reason);
+        conversation.text = Some(answer.text.clone()).filter(|t| !t.is_empty());
+        conversation.clone()
     }
 
     /// The hard limit reached, if any.
@@ -196,6 +222,7 @@ mod tests {
             limits,
             Arc::new(PriceTable::builtin()),
             GatewayUsage::default(),
+            Conversation::default(),
         )
     }
 
@@ -306,6 +333,7 @@ mod tests {
             },
             Arc::new(PriceTable::builtin()),
             stored,
+            Conversation::default(),
         );
         assert!(matches!(account.admit(), Err(Refusal::Exceeded(_))));
     }

@@ -249,6 +249,9 @@ pub async fn forward(
             exchange.error = Some(format!("{}: {}", error.kind, error.message));
         }
         if billable {
+            if (200..300).contains(&status) && metered.complete && metered.error.is_none() {
+                exchange.conversation = Some(account.observe(&metered));
+            }
             let settled = account.settle(metered.model.as_deref(), &metered.usage);
             exchange.usage = Some(metered.usage);
             exchange.cost_usd = settled.cost_usd;

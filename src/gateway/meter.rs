@@ -44,7 +44,15 @@ pub struct Metered {
     /// True when the answer arrived whole: a `message_stop` event, or a full
     /// JSON body. False for a stream cut short, whose usage is what arrived.
     pub complete: bool,
+    /// Tool calls the model asked for in this answer (`tool_use` blocks).
+    pub tool_uses: u64,
+    /// The answer's text blocks, joined, up to [`MAX_ANSWER_TEXT`] bytes.
+    pub text: String,
 }
+
+/// The most text of one answer the meter keeps: 64 KiB. It is what agentd
+/// reports as the execution's result when this was the last answer.
+pub const MAX_ANSWER_TEXT: usize = 64 << 10;
 
 /// Reads one upstream response body, fed chunk by chunk (split anywhere).
 #[derive(Debug)]
@@ -180,6 +188,18 @@ impl UsageMeter {
                 }
             }
             "message_stop" => self.metered.complete = true,
+            "content_block_start" => {
+                if let Some(block) = data.get("content_block") {
+                    self.block(block);
+                }
+            }
+            "content_block_delta" => {
+                if data.pointer("/delta/type").and_then(Value::as_str) == Some("text_delta")
+                    && let Some(text) = data.pointer("/delta/text").and_then(Value::as_str)
+                {
+                    self.text(text);
+                }
+            }
             "error" => self.error(&data),
             _ => {}
         }
@@ -196,6 +216,33 @@ impl UsageMeter {
         if let Some(usage) = message.get("usage") {
             self.usage(usage);
         }
+        if let Some(blocks) = message.get("content").and_then(Value::as_array) {
+            for block in blocks {
+                self.block(block);
+            }
+        }
+    }
+
+    /// One content block (whole, or as a stream starts it).
+    fn block(&mut self, block: &Value) {
+        match block.get("type").and_then(Value::as_str) {
+            Some("tool_use" | "server_tool_use") => self.metered.tool_uses += 1,
+            Some("text") => {
+                if let Some(text) = block.get("text").and_then(Value::as_str) {
+                    self.text(text);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn text(&mut self, text: &str) {
+        let room = MAX_ANSWER_TEXT.saturating_sub(self.metered.text.len());
+        let mut end = room.min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.metered.text.push_str(&text[..end]);
     }
 
     /// Input and cache figures: the latest one sent wins. Output tokens are
@@ -312,6 +359,8 @@ mod tests {
             stop_reason: Some("tool_use".into()),
             error: None,
             complete: true,
+            tool_uses: 1,
+            text: "Écrit: 日本語 🦀".into(),
         }
     }
 
@@ -432,6 +481,8 @@ mod tests {
             stop_reason: Some("end_turn".into()),
             error: None,
             complete: true,
+            tool_uses: 0,
+            text: "hé".into(),
         };
         for split in 0..=body.len() {
             let (a, b) = body.split_at(split);

@@ -26,7 +26,9 @@ pub use cassette::{
 pub use forward::{
     GatewayBody, MAX_RECORDED_REQUEST, Recorder, RecordingExchange, Route, api_error, is_allowed,
 };
-pub use meter::{MAX_JSON_BODY, MAX_SSE_EVENT, Metered, UpstreamError, UsageMeter};
+pub use meter::{
+    MAX_ANSWER_TEXT, MAX_JSON_BODY, MAX_SSE_EVENT, Metered, UpstreamError, UsageMeter,
+};
 pub use metered::BodyTap;
 pub use pricing::{ModelPrice, PriceTable, PricingError, normalise_model};
 pub use recording::CassetteRecorder;
@@ -83,6 +85,8 @@ pub struct Exchange {
     pub unpriced: bool,
     /// The execution's totals after this exchange.
     pub totals: Option<crate::store::GatewayUsage>,
+    /// The conversation after this exchange, when it was a complete answer.
+    pub conversation: Option<crate::store::Conversation>,
     /// A hard limit this exchange reached or ran into.
     pub exceeded: Option<String>,
     /// The gateway refused the request (a limit) without calling upstream.

@@ -3,11 +3,13 @@
 
 mod mirror;
 mod source;
+pub mod verify;
 
 use std::path::Path;
 
 pub use mirror::{Mirror, MirrorCache, ResolvedRef};
 pub use source::RepoSource;
+pub use verify::{ChangedPath, Verified, VerifyError, VerifyLimits, verify_bundle};
 
 /// What can go wrong with a repository on the host.
 #[derive(Debug, thiserror::Error)]

@@ -144,7 +144,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records the gateway's running totals for a live execution (after each
     /// model request, so a restart resumes from them).
-    async fn record_gateway_usage(&self, id: &str, usage: &GatewayUsage) -> Result<(), StoreError>;
+    async fn record_gateway_usage(
+        &self,
+        id: &str,
+        usage: &GatewayUsage,
+        conversation: &Conversation,
+    ) -> Result<(), StoreError>;
 
     /// Writes the final status and figures (and the artifacts list) in one
     /// transaction; clears the owner. Refuses if the execution is already final.

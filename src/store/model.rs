@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{AgentOptions, Usage};
-use crate::execution::summary::{Artifact, ChangedFile};
+use crate::execution::summary::{AgentClaim, Artifact, ChangedFile, LeftOut};
 use crate::execution::{Limits, Status};
 
 /// The tenant every execution belongs to until tenants and API keys exist.
@@ -66,18 +66,28 @@ pub struct ExecutionRecord {
     pub base_commit: Option<String>,
     pub head_commit: Option<String>,
     pub session_id: Option<String>,
+    /// Model answers, as the gateway observed them.
     pub num_turns: u64,
+    /// Tokens, as the gateway metered them.
     pub usage: Usage,
+    /// Cost, as the gateway priced it.
     pub cost_usd: Option<f64>,
+    /// Tool calls the model asked for, as the gateway observed them.
     pub tool_calls: u64,
-    /// The agent's final text.
+    /// The model's last answer's text, as the gateway observed it.
     pub result: Option<String>,
     pub files_changed: Vec<ChangedFile>,
     pub exit_code: Option<i64>,
     pub oom_killed: bool,
     pub image: Option<String>,
-    /// The gateway's own metering (the figures above are the agent's).
+    /// The gateway's own metering.
     pub gateway: GatewayUsage,
+    /// The gateway's record of the conversation.
+    pub conversation: Conversation,
+    /// What the agent reported about itself (a claim), once final.
+    pub claimed: Option<AgentClaim>,
+    /// Files not brought back whole (too large).
+    pub left_out: Vec<LeftOut>,
     /// Whether a diff / bundle was collected (their bytes live in the data directory).
     pub has_diff: bool,
     pub has_bundle: bool,
@@ -107,6 +117,29 @@ pub struct GatewayUsage {
     pub usage: Usage,
     /// Cost from the price table (absent while no request had a priced model).
     pub cost_usd: Option<f64>,
+}
+
+/// What the gateway saw of the conversation itself: how many answers the model
+/// gave, how the last one ended and what it said. Observed outside the sandbox,
+/// so it is what agentd reports, whatever the agent claims.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// Complete model answers (successful `POST /v1/messages`).
+    pub answers: u64,
+    /// Tool calls the model asked for, over all answers.
+    pub tool_uses: u64,
+    /// How the last complete answer ended (`end_turn`, `tool_use`, `max_tokens`, …).
+    pub stop_reason: Option<String>,
+    /// The last complete answer's text (capped at 64 KiB).
+    pub text: Option<String>,
+}
+
+impl Conversation {
+    /// True when the model's last answer ended its turn rather than asking for
+    /// a tool or running out of tokens.
+    pub fn finished(&self) -> bool {
+        matches!(self.stop_reason.as_deref(), Some("end_turn" | "stop_sequence"))
+    }
 }
 
 /// What a create call did.
@@ -149,6 +182,12 @@ pub struct Outcome {
     pub duration_ms: u64,
     /// The gateway's own metering.
     pub gateway: GatewayUsage,
+    /// The gateway's record of the conversation.
+    pub conversation: Conversation,
+    /// What the agent reported about itself.
+    pub claimed: Option<AgentClaim>,
+    /// Files not brought back whole.
+    pub left_out: Vec<LeftOut>,
 }
 
 /// A listing request: newest first, filtered, paged by an opaque cursor.

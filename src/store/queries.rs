@@ -17,7 +17,7 @@ macro_rules! columns {
          log_cursor, created_at, started_at, finished_at, updated_at, duration_ms, \
          gateway_requests, gateway_input_tokens, gateway_output_tokens, \
          gateway_cache_creation_input_tokens, gateway_cache_read_input_tokens, gateway_cost_usd, \
-         record_model, replay_from"
+         record_model, replay_from, conversation, claimed, left_out"
     };
 }
 
@@ -146,11 +146,12 @@ pub(super) const UPDATE_FACTS: &str = "UPDATE executions \
          started_at = COALESCE($6, started_at), updated_at = $7 \
      WHERE id = $1 RETURNING id";
 
-/// The gateway's running totals of execution `$1`, at `$8`.
+/// The gateway's running totals of execution `$1`, at `$8`, and its record of
+/// the conversation (`$9`, JSON).
 pub(super) const GATEWAY_USAGE: &str = "UPDATE executions \
      SET gateway_requests = $2, gateway_input_tokens = $3, gateway_output_tokens = $4, \
          gateway_cache_creation_input_tokens = $5, gateway_cache_read_input_tokens = $6, \
-         gateway_cost_usd = $7, updated_at = $8 \
+         gateway_cost_usd = $7, updated_at = $8, conversation = $9 \
      WHERE id = $1 RETURNING id";
 
 pub(super) const FINISH: &str = concat!(
@@ -163,7 +164,7 @@ pub(super) const FINISH: &str = concat!(
          finished_at = $20, updated_at = $20, owner = NULL, lease_expires_at = NULL, \
          gateway_requests = $21, gateway_input_tokens = $22, gateway_output_tokens = $23, \
          gateway_cache_creation_input_tokens = $24, gateway_cache_read_input_tokens = $25, \
-         gateway_cost_usd = $26 \
+         gateway_cost_usd = $26, conversation = $27, claimed = $28, left_out = $29 \
      WHERE id = $1 AND status IN (",
     unfinished!(),
     ") RETURNING ",

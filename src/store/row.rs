@@ -60,6 +60,13 @@ where
             .transpose()
     }
 
+    /// A column holding JSON as text; `None` when NULL.
+    fn json_text<T: DeserializeOwned>(&self, column: &'static str) -> Result<Option<T>, StoreError> {
+        self.get::<Option<String>>(column)?
+            .map(|text| serde_json::from_str(&text).map_err(|err| corrupt(column, err.to_string())))
+            .transpose()
+    }
+
     fn json<T: DeserializeOwned>(&self, column: &'static str) -> Result<T, StoreError> {
         let Json(value) = self.get::<Json<Value>>(column)?;
         serde_json::from_value(value).map_err(|err| corrupt(column, err.to_string()))
@@ -121,6 +128,11 @@ where
                 },
                 cost_usd: self.get("executions.gateway_cost_usd")?,
             },
+            conversation: self
+                .json_text("executions.conversation")?
+                .unwrap_or_default(),
+            claimed: self.json_text("executions.claimed")?,
+            left_out: self.json_text("executions.left_out")?.unwrap_or_default(),
             has_diff: self.get("executions.has_diff")?,
             has_bundle: self.get("executions.has_bundle")?,
             owner: self.get("executions.owner")?,

@@ -23,7 +23,7 @@ use super::dialect::{Dialect, Field};
 use super::queries as q;
 use super::row::Reader;
 use super::{
-    CancelOutcome, Created, ExecutionRecord, Facts, GatewayUsage, ListQuery, NewExecution, Outcome,
+    CancelOutcome, Conversation, Created, ExecutionRecord, Facts, GatewayUsage, ListQuery, NewExecution, Outcome,
     Page, ResourceKind, ResourceRecord, Store, StoreError,
 };
 use crate::execution::summary::Artifact;
@@ -45,6 +45,12 @@ impl<DB: Dialect> SqlStore<DB> {
 }
 
 /// A value as a JSON column takes it.
+/// A value as JSON text, for the columns kept as text (agent text may hold
+/// `\u0000`, which PostgreSQL's jsonb refuses).
+fn json_text<T: Serialize>(column: &'static str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|err| corrupt(column, err.to_string()))
+}
+
 fn json<T: Serialize>(column: &'static str, value: &T) -> Result<Json<Value>, StoreError> {
     serde_json::to_value(value)
         .map(Json)
@@ -355,7 +361,12 @@ where
             .ok_or_else(|| StoreError::NotFound(id.to_string()))
     }
 
-    async fn record_gateway_usage(&self, id: &str, usage: &GatewayUsage) -> Result<(), StoreError> {
+    async fn record_gateway_usage(
+        &self,
+        id: &str,
+        usage: &GatewayUsage,
+        conversation: &Conversation,
+    ) -> Result<(), StoreError> {
         let done = sqlx::query(q::GATEWAY_USAGE)
             .bind(id)
             .bind(to_db_count(usage.requests))
@@ -365,6 +376,7 @@ where
             .bind(to_db_count(usage.usage.cache_read_input_tokens))
             .bind(usage.cost_usd)
             .bind(DB::to_time(now()))
+            .bind(json_text("executions.conversation", conversation)?)
             .fetch_optional(&self.pool)
             .await?;
         done.map(|_| ())
@@ -378,6 +390,11 @@ where
         let usage = &outcome.usage;
         let reason = storable_text(outcome.reason.as_deref());
         let result = storable_text(outcome.result.as_deref());
+        let claimed = outcome
+            .claimed
+            .as_ref()
+            .map(|claimed| json_text("executions.claimed", claimed))
+            .transpose()?;
         let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
         let row = sqlx::query(q::FINISH)
             .bind(id)
@@ -408,6 +425,9 @@ where
             ))
             .bind(to_db_count(outcome.gateway.usage.cache_read_input_tokens))
             .bind(outcome.gateway.cost_usd)
+            .bind(json_text("executions.conversation", &outcome.conversation)?)
+            .bind(claimed.as_deref())
+            .bind(json_text("executions.left_out", &outcome.left_out)?)
             .fetch_optional(&mut *tx)
             .await?;
         let Some(row) = row else {

@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::{Supervisor, SupervisorError};
+use crate::execution::sweep_workspaces;
 use crate::engine::{ManagedResource, ManagedResources};
 use crate::execution::Status;
 use crate::store::ExecutionRecord;
@@ -66,6 +67,11 @@ impl Supervisor {
         }
         for error in engine.remove_all(&orphans).await {
             tracing::warn!(%error, "removing an orphan");
+        }
+        let live_set: HashSet<String> = live_ids.iter().map(|id| id.to_string()).collect();
+        let released = sweep_workspaces(engine, &self.runner.config.data_dir, &live_set).await;
+        if !released.is_empty() {
+            tracing::info!(?released, "released orphaned workspace filesystems");
         }
         reconciled.containers_removed = orphans.containers.len();
         reconciled.volumes_removed = orphans.volumes.len();

@@ -6,6 +6,9 @@ mod common;
 
 mod artifacts;
 mod cleanup;
+mod collection;
+mod exhaustion;
+mod forgery;
 mod gateway;
 mod happy_path;
 mod limits;

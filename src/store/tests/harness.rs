@@ -195,6 +195,7 @@ pub fn new_execution(tenant: &str) -> NewExecution {
             memory_bytes: 3 << 30,
             pids: 512,
             max_artifact_bytes: 1 << 20,
+            workspace_bytes: 10 << 30,
             max_tokens: Some(2_000_000),
             max_requests: Some(400),
             requests_per_minute: Some(30),

@@ -68,6 +68,26 @@ pub fn outcome(status: Status) -> Outcome {
             },
             cost_usd: Some(0.0451),
         },
+        conversation: crate::store::Conversation {
+            answers: 4,
+            tool_uses: 9,
+            stop_reason: Some("end_turn".into()),
+            text: Some("Done.\0 (with a NUL)".into()),
+        },
+        claimed: Some(crate::execution::summary::AgentClaim {
+            subtype: "success".into(),
+            is_error: false,
+            num_turns: 5,
+            usage: Usage::default(),
+            cost_usd: Some(0.0001),
+            tool_calls: 9,
+            result: Some("claimed \0 text".into()),
+        }),
+        left_out: vec![crate::execution::summary::LeftOut {
+            path: "big\nfile.bin".into(),
+            size: 5 << 30,
+            reason: "too_large".into(),
+        }],
     }
 }
 
