@@ -39,24 +39,16 @@ pub async fn gc(global: &Global, args: &GcArgs) -> Result<i32, Failure> {
     } else {
         let store = open_store(&data_dir, args.database_url.as_deref()).await?;
         let instance = SupervisorInstance::acquire(global.run_dir())?;
-        let removed = instance
+        instance
             .remove_orphans(&engine, Some(store.as_ref()))
-            .await?;
-        let live = store
-            .live_executions()
-            .await
-            .map_err(|e| Failure::fatal(e.to_string()))?
-            .into_iter()
-            .map(|record| record.id)
-            .collect();
-        (removed, live)
+            .await?
     };
     let workspaces = sweep_workspaces(&engine, &data_dir, &live).await;
     eprintln!(
-        "removed {} containers, {} volumes and {} workspace filesystems",
+        "removed {} containers and {} volumes",
         removed.containers.len(),
-        removed.volumes.len(),
-        workspaces.len()
+        removed.volumes.len()
     );
+    eprintln!("released {} workspace filesystems", workspaces.len());
     Ok(0)
 }

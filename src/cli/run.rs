@@ -248,19 +248,16 @@ pub async fn run(global: &Global, args: &RunArgs) -> Result<i32, Failure> {
     let store = open_store(&data_dir, args.database_url.as_deref()).await?;
     let engine = Engine::connect().await?;
     let instance = Arc::new(SupervisorInstance::acquire(global.run_dir())?);
-    let orphans = instance
+    let (orphans, live) = instance
         .remove_orphans(&engine, Some(store.as_ref()))
         .await?;
+    sweep_workspaces(&engine, &data_dir, &live).await;
     if !orphans.is_empty() {
         eprintln!(
             "agentd: removed {} containers and {} volumes left by a dead agentd",
             orphans.containers.len(),
             orphans.volumes.len()
         );
-    }
-    if let Ok(live) = store.live_executions().await {
-        let live = live.into_iter().map(|record| record.id).collect();
-        sweep_workspaces(&engine, &data_dir, &live).await;
     }
     let image = ensure_image(&engine, &data_dir, &args.image).await?;
 

@@ -139,7 +139,10 @@ async fn make_disk(dir: &Path, id: &str, bytes: u64) -> Result<String, EngineErr
         let device = tool("losetup", &["--find", "--show", "--nooverlap", &image_arg]).await?;
         let device = device.trim().to_string();
         if !device.starts_with("/dev/loop") {
-            return Err(workspace_error("losetup", format!("unexpected answer `{device}`")));
+            return Err(workspace_error(
+                "losetup",
+                format!("unexpected answer `{device}`"),
+            ));
         }
         Ok(device)
     }
@@ -157,10 +160,17 @@ pub async fn release_disk(image: &Path) -> Result<(), EngineError> {
         return Ok(());
     }
     let image_arg = image.display().to_string();
-    let attached = tool("losetup", &["--noheadings", "--output", "NAME", "-j", &image_arg])
-        .await
-        .unwrap_or_default();
-    for device in attached.lines().map(str::trim).filter(|d| d.starts_with("/dev/loop")) {
+    let attached = tool(
+        "losetup",
+        &["--noheadings", "--output", "NAME", "-j", &image_arg],
+    )
+    .await
+    .unwrap_or_default();
+    for device in attached
+        .lines()
+        .map(str::trim)
+        .filter(|d| d.starts_with("/dev/loop"))
+    {
         tool("losetup", &["-d", device]).await?;
     }
     tokio::fs::remove_file(image)
@@ -190,7 +200,9 @@ pub async fn sweep_workspaces(
         }
         match release_disk(&entry.path()).await {
             Ok(()) => released.push(id.to_string()),
-            Err(error) => tracing::warn!(%error, image = %entry.path().display(), "cannot release a workspace"),
+            Err(error) => {
+                tracing::warn!(%error, image = %entry.path().display(), "cannot release a workspace")
+            }
         }
     }
     released

@@ -43,7 +43,9 @@ impl EventBudget {
                 kept.push(body);
                 continue;
             };
-            let size = serde_json::to_vec(agent).map(|v| v.len() as u64).unwrap_or(0);
+            let size = serde_json::to_vec(agent)
+                .map(|v| v.len() as u64)
+                .unwrap_or(0);
             let essential = matches!(
                 agent,
                 AgentEvent::Result(_) | AgentEvent::SessionStarted { .. }
@@ -159,7 +161,11 @@ fn cap_strings(value: Value) -> Value {
     match value {
         Value::String(text) => Value::String(cap_text(text)),
         Value::Array(items) => Value::Array(items.into_iter().map(cap_strings).collect()),
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (cap_text(k), cap_strings(v))).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (cap_text(k), cap_strings(v)))
+                .collect(),
+        ),
         other => other,
     }
 }
@@ -188,7 +194,11 @@ mod tests {
 
     #[test]
     fn a_huge_tool_input_is_kept_cut_down() {
-        let input = Value::Array((0..100_000).map(|i| Value::String(format!("item {i}"))).collect());
+        let input = Value::Array(
+            (0..100_000)
+                .map(|i| Value::String(format!("item {i}")))
+                .collect(),
+        );
         let body = cap_event(EventBody::Agent(AgentEvent::ToolCall {
             id: "t1".into(),
             name: "Bash".into(),
@@ -204,7 +214,11 @@ mod tests {
         let mut budget = EventBudget::default();
         let flood: Vec<EventBody> = (0..MAX_AGENT_EVENTS + 500).map(|_| text(10)).collect();
         let kept = budget.admit(flood);
-        assert_eq!(kept.len() as u64, MAX_AGENT_EVENTS + 1, "the budget plus one warning");
+        assert_eq!(
+            kept.len() as u64,
+            MAX_AGENT_EVENTS + 1,
+            "the budget plus one warning"
+        );
         assert_eq!(budget.dropped().0, 500);
         let result = EventBody::Agent(AgentEvent::Result(crate::agent::AgentResult {
             subtype: "success".into(),
@@ -219,7 +233,11 @@ mod tests {
             permission_denials: 0,
             session_id: None,
         }));
-        let kept = budget.admit(vec![text(10), result.clone(), EventBody::progress("agentd's own")]);
+        let kept = budget.admit(vec![
+            text(10),
+            result.clone(),
+            EventBody::progress("agentd's own"),
+        ]);
         assert_eq!(kept.len(), 2, "{kept:?}");
         assert_eq!(kept[0], result);
         assert_eq!(budget.dropped().0, 501);

@@ -159,11 +159,13 @@ pub async fn outputs(
                             change: file.status.clone(),
                         })
                         .collect();
-                    outputs.left_out.extend(verified.left_out_of_diff.iter().map(|file| LeftOut {
-                        path: file.path.clone(),
-                        size: file.size,
-                        reason: "too_large_for_diff".into(),
-                    }));
+                    outputs
+                        .left_out
+                        .extend(verified.left_out_of_diff.iter().map(|file| LeftOut {
+                            path: file.path.clone(),
+                            size: file.size,
+                            reason: "too_large_for_diff".into(),
+                        }));
                     outputs.diff = verified.diff_written.then(|| dir.diff());
                     outputs.bundle = Some(bundle);
                     if verified.unrelated {
@@ -176,7 +178,9 @@ pub async fn outputs(
                 }
                 Err(error) => {
                     let _ = tokio::fs::remove_file(&bundle).await;
-                    outputs.error = Some(format!("the branch handed back failed verification: {error}"));
+                    outputs.error = Some(format!(
+                        "the branch handed back failed verification: {error}"
+                    ));
                 }
             }
         }
@@ -335,7 +339,9 @@ mod tests {
                 },
             ]
         );
-        let many: Vec<u8> = (0..5000).flat_map(|i| format!("1\tf{i}\0").into_bytes()).collect();
+        let many: Vec<u8> = (0..5000)
+            .flat_map(|i| format!("1\tf{i}\0").into_bytes())
+            .collect();
         assert_eq!(parse_left_out(&many).len(), MAX_LEFT_OUT);
     }
 }

@@ -169,6 +169,78 @@ mod tests {
         assert_eq!(parse_message("::agentd:: nonsense"), None);
     }
 
+    /// Runs the driver's relay on `input` with a budget; returns (stdout, stderr).
+    fn relay(input: &[u8], bytes: u64, lines: u64) -> (Vec<u8>, String) {
+        use std::io::Write;
+        let mut child = std::process::Command::new("bash")
+            .args(["-c", SCRIPT, "agentd-driver", "relay"])
+            .env("AGENTD_OUTPUT_BUDGET", bytes.to_string())
+            .env("AGENTD_OUTPUT_LINES", lines.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let output = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        assert!(output.status.success());
+        (
+            output.stdout,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    #[test]
+    fn the_relay_passes_small_output_whole() {
+        let input = b"{\"type\":\"system\"}\nline two\nno newline at the end";
+        let (out, err) = relay(input, 1 << 20, 1000);
+        assert_eq!(out, input);
+        assert_eq!(err, "");
+    }
+
+    #[test]
+    fn a_flood_is_cut_to_the_budget_and_its_end_is_kept() {
+        let mut input = Vec::new();
+        for i in 0..400_000 {
+            input.extend_from_slice(format!("flood line {i}\n").as_bytes());
+        }
+        input.extend_from_slice(b"{\"type\":\"result\",\"subtype\":\"success\"}\n");
+        let (out, err) = relay(&input, 64 << 10, 1_000);
+        assert!(
+            out.len() < (64 << 10) + (1 << 20) + 100,
+            "{} bytes passed",
+            out.len()
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("flood line 0\n"));
+        assert!(text.ends_with("{\"type\":\"result\",\"subtype\":\"success\"}\n"));
+        assert!(
+            text.lines()
+                .all(|l| l.starts_with("flood line ") || l.starts_with('{'))
+        );
+        let numbers: Vec<usize> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("flood line ")?.parse().ok())
+            .collect();
+        let passed = numbers
+            .iter()
+            .enumerate()
+            .take_while(|(i, n)| i == *n)
+            .count();
+        assert_eq!(passed, 1000, "the line budget holds");
+        assert_eq!(numbers.last(), Some(&399_999));
+        let Some(DriverMessage::OutputDropped { bytes, lines }) = parse_message(err.trim()) else {
+            panic!("no drop report: {err}")
+        };
+        assert!(lines > 300_000, "{lines}");
+        assert_eq!(bytes as usize + text.len(), input.len());
+    }
+
     #[test]
     fn script_is_valid_bash() {
         let status = std::process::Command::new("bash")

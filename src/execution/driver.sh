@@ -10,6 +10,7 @@
 #                      read-only mirror, run the agent, then collect
 #   collect            only collect (used after the agent container was killed)
 #   collect-inside     (internal) the collection itself, as the agent's uid
+#   relay              (internal, and for tests) the output relay on stdin
 #
 # Channels: the container's stderr belongs to this driver alone (`::agentd::
 # key=value` lines); the agent's stdout and stderr both go through a relay
@@ -51,10 +52,31 @@ agent_step() {
 }
 
 # Kills every process of the agent's uid (they may outlive the CLI and meddle
-# with the workspace or the output while results are collected).
+# with the workspace or the output while results are collected), until none is
+# left alive (zombies waiting to be reaped do not count).
 stop_agent_processes() {
-  as_agent /bin/bash -c 'for _ in $(seq 1 200); do kill -KILL -1 2>/dev/null || exit 0; sleep 0.01; done; exit 1' \
-    </dev/null >/dev/null 2>&1 || say "warning=agent processes survived being killed"
+  as_agent /bin/bash -c '
+    me=$(id -u)
+    for _ in $(seq 1 200); do
+      kill -KILL -1 2>/dev/null || exit 0
+      alive=0
+      for status in /proc/[0-9]*/status; do
+        [ "$status" = "/proc/$$/status" ] && continue
+        while read -r key value _; do
+          case $key in
+            State:) [ "$value" = Z ] && break ;;
+            Uid:) [ "$value" = "$me" ] && alive=1; break ;;
+          esac
+        done <"$status" 2>/dev/null
+      done
+      [ "$alive" -eq 0 ] && exit 0
+      sleep 0.01
+    done
+    exit 1' </dev/null >/dev/null 2>&1 || say "warning=agent processes survived being killed"
+  if [ -n "${socat_pid:-}" ]; then
+    wait "$socat_pid" 2>/dev/null
+    socat_pid=
+  fi
 }
 
 # Copies stdin to stdout until AGENTD_OUTPUT_BUDGET bytes (or AGENTD_OUTPUT_LINES
@@ -233,6 +255,7 @@ run() {
   # client's delayed ACK, ~40 ms per model request (scripts/bench-gateway).
   as_agent socat "TCP-LISTEN:$AGENTD_LLM_PORT,bind=127.0.0.1,fork,reuseaddr,nodelay" \
     UNIX-CONNECT:/run/agentd/llm.sock </dev/null >/dev/null 2>&1 &
+  socat_pid=$!
   say phase=cloning
   err=$(agent_step git clone --quiet --shared --no-checkout /mirror/repo.git "$repo") \
     || die "git clone from the mirror failed: $err"
@@ -274,5 +297,6 @@ case "$mode" in
   run) run "$@" ;;
   collect) collect; exit $? ;;
   collect-inside) collect_inside; exit $? ;;
+  relay) relay; exit $? ;;
   *) die "unknown driver mode '$mode'" ;;
 esac

@@ -10,7 +10,7 @@ use std::fs::{File, TryLockError};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::engine::labels::Owner;
 use crate::engine::{Engine, EngineError, ManagedResources};
@@ -177,30 +177,36 @@ impl SupervisorInstance {
 
     /// Removes every labelled container and volume, and every socket folder,
     /// left by dead supervisors of this host — except those of executions the
-    /// store still holds live (another supervisor took them over). Returns what
-    /// was removed.
+    /// store holds live under another supervisor (taken over). Returns what was
+    /// removed, and the executions still live for someone (whose other
+    /// resources, such as workspace filesystems, must stay).
     pub async fn remove_orphans(
         &self,
         engine: &Engine,
         store: Option<&dyn Store>,
-    ) -> Result<ManagedResources, InstanceError> {
+    ) -> Result<(ManagedResources, HashSet<String>), InstanceError> {
         let all = engine.list_managed(None).await?;
-        let live: HashSet<String> = match store {
+        // Executions the store holds live, with their owner: one taken over by
+        // another supervisor is spared; one still owned by the dead supervisor
+        // that made its resources is as orphaned as they are.
+        let live: HashMap<String, Option<String>> = match store {
             Some(store) => store
                 .live_executions()
                 .await
                 .map_err(|e| InstanceError::Store(e.to_string()))?
                 .into_iter()
-                .map(|record| record.id)
+                .map(|record| (record.id, record.owner))
                 .collect(),
-            None => HashSet::new(),
+            None => HashMap::new(),
         };
         let owner = self.owner();
         let dead = |resource: &crate::engine::ManagedResource| {
-            !resource
+            let taken_over = resource
                 .execution
                 .as_ref()
-                .is_some_and(|id| live.contains(id))
+                .and_then(|id| live.get(id))
+                .is_some_and(|owner| owner.as_deref() != resource.supervisor.as_deref());
+            !taken_over
                 && resource.host.as_deref() == Some(owner.host.as_str())
                 && resource.run_dir.as_deref() == Some(owner.run_dir.as_str())
                 && resource
@@ -215,8 +221,19 @@ impl SupervisorInstance {
         for error in engine.remove_all(&orphans).await {
             tracing::warn!(%error, "could not remove an orphaned resource");
         }
-        self.remove_dead_socket_dirs(&live);
-        Ok(orphans)
+        let spared: HashSet<String> = live
+            .keys()
+            .filter(|id| {
+                !orphans
+                    .containers
+                    .iter()
+                    .chain(&orphans.volumes)
+                    .any(|r| r.execution.as_deref() == Some(id.as_str()))
+            })
+            .cloned()
+            .collect();
+        self.remove_dead_socket_dirs(&spared);
+        Ok((orphans, spared))
     }
 
     /// Removes the socket folders of dead supervisors, except those of

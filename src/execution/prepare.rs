@@ -15,8 +15,8 @@ use crate::execution::runner::{BudgetStop, Run, RunError, Runner, branch_name, s
 use crate::execution::sandbox::Sandbox;
 use crate::execution::{EventBody, Status, SupervisorEvent};
 use crate::gateway::{
-    Account, Cassette, CassetteRecorder, CassetteWriter, Exchange, ExchangeObserver, ReplayModel, Route,
-    Upstream,
+    Account, Cassette, CassetteRecorder, CassetteWriter, Exchange, ExchangeObserver, ReplayModel,
+    Route, Upstream,
 };
 use crate::git::{Mirror, RepoSource, ResolvedRef};
 use crate::store::{Facts, Store};
@@ -266,9 +266,18 @@ impl Runner {
             .env("AGENTD_ARTIFACTS_DIR", driver::ARTIFACTS_DIR)
             .env("AGENTD_AGENT_UID", &AGENT_UID.to_string())
             .env("AGENTD_COLLECT_GID", &COLLECT_GID.to_string())
-            .env("AGENTD_OUTPUT_BUDGET", &driver::OUTPUT_BUDGET_BYTES.to_string())
-            .env("AGENTD_OUTPUT_LINES", &driver::OUTPUT_BUDGET_LINES.to_string())
-            .env("AGENTD_MAX_FILE_BYTES", &self.config.max_file_bytes.to_string())
+            .env(
+                "AGENTD_OUTPUT_BUDGET",
+                &driver::OUTPUT_BUDGET_BYTES.to_string(),
+            )
+            .env(
+                "AGENTD_OUTPUT_LINES",
+                &driver::OUTPUT_BUDGET_LINES.to_string(),
+            )
+            .env(
+                "AGENTD_MAX_FILE_BYTES",
+                &self.config.max_file_bytes.to_string(),
+            )
             .env("AGENTD_GIT_NAME", &self.config.git_name)
             .env("AGENTD_GIT_EMAIL", &self.config.git_email)
             .env(

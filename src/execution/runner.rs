@@ -16,9 +16,9 @@ use futures::FutureExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::WorkspaceKind;
 use crate::engine::{Engine, EngineError, ExitState};
 use crate::execution::collect::{self, Artifacts, Destination, Outputs};
-use crate::execution::summary::AgentClaim;
 use crate::execution::driver;
 use crate::execution::hub::EventHub;
 use crate::execution::instance::SupervisorInstance;
@@ -27,12 +27,12 @@ use crate::execution::prepare::{Prepared, collector_name, container_name};
 use crate::execution::pump::{Pumped, pump};
 use crate::execution::recorder::{EventObserver, Recorder};
 use crate::execution::sandbox::Sandbox;
+use crate::execution::summary::AgentClaim;
 use crate::execution::summary::Summary;
 use crate::execution::verdict::{self, Observed, Stop};
 use crate::execution::{EventBody, Status, SupervisorEvent};
 use crate::gateway::Redactor;
 use crate::gateway::{Account, Gateway, GatewayError, ModelLimits};
-use crate::engine::WorkspaceKind;
 use crate::git::{GitError, MirrorCache, RepoSource, ResolvedRef, VerifyLimits};
 use crate::store::{ExecutionRecord, Outcome, Store, StoreError};
 
@@ -278,7 +278,8 @@ impl Runner {
         let run = self.begin(record, observer, cancel, &[]);
         let records = self.store.resources(&run.id).await.unwrap_or_default();
         let mut sandbox = Sandbox::from_records(&run.id, self.store.clone(), &records);
-        let image = crate::engine::workspace::image_path(&self.config.data_dir.workspaces(), &run.id);
+        let image =
+            crate::engine::workspace::image_path(&self.config.data_dir.workspaces(), &run.id);
         if image.exists() {
             sandbox.set_disk(image);
         }
@@ -558,13 +559,15 @@ impl Runner {
                 ))
                 .await;
             match self.run_collector(run, sandbox, prepared).await {
-                Ok(collector) => match collect::outputs(&self.engine, &collector, &destination).await {
-                    Ok(outputs) => {
-                        findings.outputs = outputs;
-                        error = None;
+                Ok(collector) => {
+                    match collect::outputs(&self.engine, &collector, &destination).await {
+                        Ok(outputs) => {
+                            findings.outputs = outputs;
+                            error = None;
+                        }
+                        Err(failed) => error = Some(format!("collecting the results: {failed}")),
                     }
-                    Err(failed) => error = Some(format!("collecting the results: {failed}")),
-                },
+                }
                 Err(failed) => error = Some(format!("collector container: {failed}")),
             }
             if error.is_none() && !findings.outputs.complete {

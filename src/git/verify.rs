@@ -144,7 +144,10 @@ async fn read_back(
     )
     .await?;
     let head = git
-        .run("reading the branch", &["rev-parse", "--verify", "refs/heads/result^{commit}"])
+        .run(
+            "reading the branch",
+            &["rev-parse", "--verify", "refs/heads/result^{commit}"],
+        )
         .await?;
     let head = String::from_utf8_lossy(&head).trim().to_string();
     let unrelated = !git
@@ -153,7 +156,15 @@ async fn read_back(
     let raw = git
         .run(
             "listing the changes",
-            &["diff-tree", "-r", "-z", "--no-renames", "--raw", base, &head],
+            &[
+                "diff-tree",
+                "-r",
+                "-z",
+                "--no-renames",
+                "--raw",
+                base,
+                &head,
+            ],
         )
         .await?;
     let mut files = parse_raw(&raw);
@@ -165,7 +176,11 @@ async fn read_back(
     if left_out.len() > MAX_EXCLUDED {
         left_out = files.iter().map(|(file, _)| file.clone()).collect();
     }
-    let shown = if left_out.len() == files.len() { Vec::new() } else { shown };
+    let shown = if left_out.len() == files.len() {
+        Vec::new()
+    } else {
+        shown
+    };
     let mut args: Vec<String> = [
         "diff",
         "--binary",
@@ -277,8 +292,11 @@ impl ScratchGit {
                 .map_err(|source| io(path, source))?;
         }
         let git = ScratchGit { dir, home, timeout };
-        git.run("creating the scratch repository", &["init", "--quiet", "--bare"])
-            .await?;
+        git.run(
+            "creating the scratch repository",
+            &["init", "--quiet", "--bare"],
+        )
+        .await?;
         let alternates = git.dir.join("objects/info/alternates");
         let objects = mirror.join("objects");
         tokio::fs::write(&alternates, format!("{}\n", objects.display()))
@@ -291,7 +309,10 @@ impl ScratchGit {
         let mut command = Command::new("git");
         command
             .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+            .env(
+                "PATH",
+                std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+            )
             .env("HOME", &self.home)
             .env("XDG_CONFIG_HOME", &self.home)
             .env("LC_ALL", "C")
@@ -394,8 +415,14 @@ impl ScratchGit {
     }
 
     /// The size of each file's new blob (0 for deletions and submodules).
-    async fn blob_sizes(&self, files: &[(ChangedPath, Option<String>)]) -> Result<Vec<u64>, VerifyError> {
-        let blobs: Vec<&str> = files.iter().filter_map(|(_, blob)| blob.as_deref()).collect();
+    async fn blob_sizes(
+        &self,
+        files: &[(ChangedPath, Option<String>)],
+    ) -> Result<Vec<u64>, VerifyError> {
+        let blobs: Vec<&str> = files
+            .iter()
+            .filter_map(|(_, blob)| blob.as_deref())
+            .collect();
         if blobs.is_empty() {
             return Ok(vec![0; files.len()]);
         }
@@ -425,10 +452,18 @@ impl ScratchGit {
         })?;
         let output = output.map_err(VerifyError::Spawn)?;
         let text = String::from_utf8_lossy(&output.stdout);
-        let mut sizes = text.lines().map(|line| line.trim().parse::<u64>().unwrap_or(0));
+        let mut sizes = text
+            .lines()
+            .map(|line| line.trim().parse::<u64>().unwrap_or(0));
         Ok(files
             .iter()
-            .map(|(_, blob)| if blob.is_some() { sizes.next().unwrap_or(0) } else { 0 })
+            .map(|(_, blob)| {
+                if blob.is_some() {
+                    sizes.next().unwrap_or(0)
+                } else {
+                    0
+                }
+            })
             .collect())
     }
 }

@@ -138,7 +138,10 @@ impl Conversation {
     /// True when the model's last answer ended its turn rather than asking for
     /// a tool or running out of tokens.
     pub fn finished(&self) -> bool {
-        matches!(self.stop_reason.as_deref(), Some("end_turn" | "stop_sequence"))
+        matches!(
+            self.stop_reason.as_deref(),
+            Some("end_turn" | "stop_sequence")
+        )
     }
 }
 

@@ -61,7 +61,10 @@ where
     }
 
     /// A column holding JSON as text; `None` when NULL.
-    fn json_text<T: DeserializeOwned>(&self, column: &'static str) -> Result<Option<T>, StoreError> {
+    fn json_text<T: DeserializeOwned>(
+        &self,
+        column: &'static str,
+    ) -> Result<Option<T>, StoreError> {
         self.get::<Option<String>>(column)?
             .map(|text| serde_json::from_str(&text).map_err(|err| corrupt(column, err.to_string())))
             .transpose()

@@ -23,8 +23,8 @@ use super::dialect::{Dialect, Field};
 use super::queries as q;
 use super::row::Reader;
 use super::{
-    CancelOutcome, Conversation, Created, ExecutionRecord, Facts, GatewayUsage, ListQuery, NewExecution, Outcome,
-    Page, ResourceKind, ResourceRecord, Store, StoreError,
+    CancelOutcome, Conversation, Created, ExecutionRecord, Facts, GatewayUsage, ListQuery,
+    NewExecution, Outcome, Page, ResourceKind, ResourceRecord, Store, StoreError,
 };
 use crate::execution::summary::Artifact;
 use crate::execution::{Event, EventBody, Status, branch_name};

@@ -11,9 +11,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::{Supervisor, SupervisorError};
-use crate::execution::sweep_workspaces;
 use crate::engine::{ManagedResource, ManagedResources};
 use crate::execution::Status;
+use crate::execution::sweep_workspaces;
 use crate::store::ExecutionRecord;
 
 /// What one reconciliation did.

@@ -278,7 +278,7 @@ impl App {
             assert_nothing_left(&id);
         }
         crate::common::assert_run_dir_clean(&self.run_dir());
-        let _ = &self.root;
+        crate::common::assert_no_workspaces(self.root.path());
     }
 
     /// The run directory (sockets), for leak checks.

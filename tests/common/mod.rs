@@ -139,6 +139,28 @@ pub fn assert_run_dir_clean(run_dir: &Path) {
     );
 }
 
+/// Asserts no workspace filesystem is left under `root` (a test world's
+/// folder): no image file in a data directory's `workspaces/`, and no loop
+/// device backed by a file below `root`, even a deleted one.
+pub fn assert_no_workspaces(root: &Path) {
+    if std::thread::panicking() {
+        return;
+    }
+    let images: Vec<_> = walk(root)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "img"))
+        .filter(|p| p.parent().is_some_and(|d| d.ends_with("workspaces")))
+        .collect();
+    assert!(images.is_empty(), "workspace images left: {images:?}");
+    let out = Command::new("losetup").arg("-a").output();
+    if let Ok(out) = out {
+        let listing = String::from_utf8_lossy(&out.stdout);
+        let root = root.display().to_string();
+        let loops: Vec<_> = listing.lines().filter(|l| l.contains(&root)).collect();
+        assert!(loops.is_empty(), "loop devices left: {loops:?}");
+    }
+}
+
 /// The containers (name and status) and volumes carrying a label, as the
 /// docker CLI lists them, trimmed: empty when there are none.
 fn labelled(label: &str) -> (String, String) {

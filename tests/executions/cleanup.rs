@@ -93,6 +93,7 @@ async fn a_killed_agentd_is_cleaned_up_by_gc() {
     let gc = std::process::Command::new(env!("CARGO_BIN_EXE_agentd"))
         .arg("gc")
         .env("AGENTD_RUN_DIR", world.run_dir())
+        .env("AGENTD_DATA_DIR", world.data_dir())
         .output()
         .unwrap();
     assert!(gc.status.success(), "{gc:?}");
@@ -101,5 +102,6 @@ async fn a_killed_agentd_is_cleaned_up_by_gc() {
         said.contains("removed 1 containers and 1 volumes"),
         "{said}"
     );
+    assert!(said.contains("released 1 workspace filesystems"), "{said}");
     assert_nothing_left(&id, &world.run_dir());
 }

@@ -23,9 +23,21 @@ fn bundle_tree(bundle: &Path, branch: &str, base_repo: &Path) -> String {
         assert!(out.status.success(), "git {args:?}: {out:?}");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
-    run(&["clone", "--quiet", "--bare", &base_repo.display().to_string(), &repo.display().to_string()]);
+    run(&[
+        "clone",
+        "--quiet",
+        "--bare",
+        &base_repo.display().to_string(),
+        &repo.display().to_string(),
+    ]);
     let git_dir = format!("--git-dir={}", repo.display());
-    run(&[&git_dir, "fetch", "--quiet", &bundle.display().to_string(), &format!("{branch}:refs/heads/result")]);
+    run(&[
+        &git_dir,
+        "fetch",
+        "--quiet",
+        &bundle.display().to_string(),
+        &format!("{branch}:refs/heads/result"),
+    ]);
     run(&[&git_dir, "rev-parse", "refs/heads/result^{tree}"])
 }
 
@@ -33,9 +45,15 @@ fn bundle_tree(bundle: &Path, branch: &str, base_repo: &Path) -> String {
 fn applied_tree(diff: &Path, base_repo: &Path, base: &str) -> String {
     let scratch = tempfile::tempdir().unwrap();
     let work = scratch.path().join("w");
-    git(scratch.path(), &["clone", "--quiet", &base_repo.display().to_string(), "w"]);
+    git(
+        scratch.path(),
+        &["clone", "--quiet", &base_repo.display().to_string(), "w"],
+    );
     git(&work, &["checkout", "--quiet", base]);
-    git(&work, &["apply", "--index", "--binary", &diff.display().to_string()]);
+    git(
+        &work,
+        &["apply", "--index", "--binary", &diff.display().to_string()],
+    );
     git(&work, &["write-tree"]).trim().to_string()
 }
 
@@ -55,14 +73,19 @@ git diff HEAD~1 HEAD | grep -c 'os.system' || echo hidden-from-git-diff"#;
     command.arg("--scripted-model").arg(&file);
     let ran = finish(command);
     assert!(
-        ran.tool_results().iter().any(|r| r.contains("hidden-from-git-diff")),
+        ran.tool_results()
+            .iter()
+            .any(|r| r.contains("hidden-from-git-diff")),
         "the replace trick worked inside: {:?}",
         ran.tool_results()
     );
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let diff_path = ran.summary.diff_path.clone().expect("a diff");
     let diff = std::fs::read_to_string(&diff_path).unwrap();
-    assert!(diff.contains("os.system"), "the diff hides the backdoor:\n{diff}");
+    assert!(
+        diff.contains("os.system"),
+        "the diff hides the backdoor:\n{diff}"
+    );
     assert!(!diff.contains("# benign"), "{diff}");
     let bundle = ran.summary.bundle_path.clone().expect("a bundle");
     let base = ran.summary.base_commit.clone().unwrap();
@@ -112,7 +135,10 @@ echo armed"#;
         .iter()
         .filter(|a| a.ends_with("-ran"))
         .collect();
-    assert!(ran_markers.is_empty(), "ran during collection: {ran_markers:?}");
+    assert!(
+        ran_markers.is_empty(),
+        "ran during collection: {ran_markers:?}"
+    );
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert!(ran.elapsed < Duration::from_secs(45), "{:?}", ran.elapsed);
     let diff = std::fs::read_to_string(ran.summary.diff_path.clone().expect("a diff")).unwrap();
@@ -135,18 +161,29 @@ echo written"#;
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let left_out = ran.json["left_out"].as_array().cloned().unwrap_or_default();
     assert!(
-        left_out.iter().any(|entry| entry["path"] == "huge.bin"
-            && entry["size"].as_u64() == Some(160 << 20)),
+        left_out
+            .iter()
+            .any(|entry| entry["path"] == "huge.bin" && entry["size"].as_u64() == Some(160 << 20)),
         "left_out: {left_out:?}"
     );
     let diff = std::fs::read_to_string(ran.summary.diff_path.clone().expect("a diff")).unwrap();
     assert!(diff.contains("+small change"), "{diff}");
-    assert!(!diff.contains("huge.bin"), "the huge file is not in the diff");
     assert!(
-        ran.summary.files_changed.iter().all(|f| f.path != "huge.bin"),
+        !diff.contains("huge.bin"),
+        "the huge file is not in the diff"
+    );
+    assert!(
+        ran.summary
+            .files_changed
+            .iter()
+            .all(|f| f.path != "huge.bin"),
         "{:?}",
         ran.summary.files_changed
     );
-    assert!(ran.stderr.contains("huge.bin"), "the operator is told: {}", ran.stderr);
+    assert!(
+        ran.stderr.contains("huge.bin"),
+        "the operator is told: {}",
+        ran.stderr
+    );
     assert_nothing_left(&ran.summary.id, &world.run_dir());
 }

@@ -8,10 +8,12 @@ use serde_json::json;
 
 use crate::support::*;
 
-/// Finds the CLI's pid from inside the sandbox (its executable is the CLI binary).
-const FIND_CLI: &str = r#"cli=""
-for p in /proc/[0-9]*; do
-  [ "$(readlink "$p/exe" 2>/dev/null)" = /usr/local/bin/claude ] && { cli=${p#/proc/}; break; }
+/// Finds the CLI's pid from inside the sandbox: the process running the CLI
+/// binary whose stdout is a pipe (its helpers write to files).
+pub const FIND_CLI: &str = r#"cli=""
+for p in $(ls /proc | grep -E '^[0-9]+$' | sort -n); do
+  [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = /usr/local/bin/claude ] || continue
+  case "$(readlink "/proc/$p/fd/1" 2>/dev/null)" in pipe:*) cli=$p; break ;; esac
 done
 echo "cli=$cli""#;
 
@@ -93,7 +95,12 @@ echo attacked"#;
         .into_iter()
         .find(|r| r.contains("attacked"))
         .unwrap_or_else(|| panic!("the attack's output: {}", ran.stderr));
-    for expected in ["ptrace=refused", "stop=refused", "term=refused", "fds=refused"] {
+    for expected in [
+        "ptrace=refused",
+        "stop=refused",
+        "term=refused",
+        "fds=refused",
+    ] {
         assert!(report.contains(expected), "{expected}: {report}");
     }
     assert_eq!(ran.code, 0, "{}", ran.stderr);

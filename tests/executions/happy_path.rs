@@ -45,9 +45,11 @@ async fn writes_and_edits_and_brings_back_diff_bundle_and_artifacts() {
     assert_eq!(ran.code, 0, "stderr:\n{}", ran.stderr);
     assert_eq!(summary.status.as_str(), "succeeded");
     assert_eq!(ran.json["status"], "succeeded");
-    // Claude Code counts a turn per tool round trip (two tools in one answer count
-    // twice), so four scripted answers with one double make five.
-    assert_eq!(summary.num_turns, 5);
+    // Turns are the model's answers as the gateway saw them: four. Claude Code
+    // itself counts a turn per tool round trip (two tools in one answer count
+    // twice), so its own claim is five.
+    assert_eq!(summary.num_turns, 4);
+    assert_eq!(summary.claimed.as_ref().map(|c| c.num_turns), Some(5));
     assert_eq!(summary.tool_calls, 4, "{}", ran.stderr);
     assert_eq!(summary.branch, format!("agent/{}", summary.id));
     assert_eq!(
@@ -69,6 +71,11 @@ async fn writes_and_edits_and_brings_back_diff_bundle_and_artifacts() {
     // The gateway's own metering agrees with the agent's report.
     assert_eq!(summary.gateway.requests, 4);
     assert_eq!(summary.gateway.usage, summary.usage);
+    let claimed = summary.claimed.as_ref().expect("the agent's own report");
+    assert_eq!(claimed.subtype, "success");
+    assert_eq!(claimed.usage, summary.usage);
+    assert!((claimed.cost_usd.expect("claimed cost") - expected_cost).abs() < 1e-9);
+    assert_eq!(claimed.tool_calls, summary.tool_calls);
     let metered = summary.gateway.cost_usd.expect("gateway cost");
     assert!(
         (metered - expected_cost).abs() < 1e-9,

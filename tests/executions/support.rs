@@ -20,6 +20,7 @@ pub struct World {
 impl Drop for World {
     fn drop(&mut self) {
         crate::common::assert_run_dir_clean(&self.run_dir());
+        crate::common::assert_no_workspaces(self.root.path());
     }
 }
 

@@ -41,9 +41,15 @@ fn fixture() -> Fixture {
     git(&origin, &["commit", "-qm", "base"]);
     let base = git(&origin, &["rev-parse", "HEAD"]);
     let mirror = root.path().join("mirror.git");
-    git(root.path(), &["clone", "-q", "--mirror", "origin", "mirror.git"]);
+    git(
+        root.path(),
+        &["clone", "-q", "--mirror", "origin", "mirror.git"],
+    );
     let work = root.path().join("work");
-    git(root.path(), &["clone", "-q", "--shared", "mirror.git", "work"]);
+    git(
+        root.path(),
+        &["clone", "-q", "--shared", "mirror.git", "work"],
+    );
     git(&work, &["checkout", "-q", "-b", "agent/x"]);
     Fixture {
         scratch: root.path().join("scratch"),
@@ -88,9 +94,17 @@ impl Fixture {
 #[tokio::test]
 async fn the_diff_shows_the_real_objects_not_their_replacements() {
     let f = fixture();
-    std::fs::write(f.work.join("auth.py"), "def check():\n    return True  # benign\n").unwrap();
+    std::fs::write(
+        f.work.join("auth.py"),
+        "def check():\n    return True  # benign\n",
+    )
+    .unwrap();
     let benign = git(&f.work, &["hash-object", "-w", "auth.py"]);
-    std::fs::write(f.work.join("auth.py"), "def check():\n    import os; os.system('x')\n").unwrap();
+    std::fs::write(
+        f.work.join("auth.py"),
+        "def check():\n    import os; os.system('x')\n",
+    )
+    .unwrap();
     git(&f.work, &["commit", "-qam", "tidy"]);
     let evil = git(&f.work, &["rev-parse", "HEAD:auth.py"]);
     git(&f.work, &["replace", &evil, &benign]);
@@ -142,12 +156,19 @@ async fn files_over_the_diff_limit_stay_in_the_bundle_and_are_listed() {
         ..VerifyLimits::default()
     };
     let verified = f.verify(limits).await.unwrap();
-    let left: Vec<_> = verified.left_out_of_diff.iter().map(|f| f.path.as_str()).collect();
+    let left: Vec<_> = verified
+        .left_out_of_diff
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
     assert_eq!(left, ["big.bin"]);
     assert_eq!(verified.left_out_of_diff[0].size, 300_000);
     assert_eq!(verified.files.len(), 2);
     let diff = std::fs::read_to_string(&f.diff).unwrap();
-    assert!(diff.contains("small.txt") && !diff.contains("big.bin"), "{diff}");
+    assert!(
+        diff.contains("small.txt") && !diff.contains("big.bin"),
+        "{diff}"
+    );
 
     // When nothing fits, no diff is written at all (never an empty one).
     let limits = VerifyLimits {
@@ -181,7 +202,14 @@ async fn a_damaged_or_foreign_bundle_is_refused() {
     git(&f.work, &["branch", "-q", "other"]);
     git(
         &f.work,
-        &["bundle", "create", "-q", &f.bundle.display().to_string(), "refs/heads/other", &format!("^{}", f.base)],
+        &[
+            "bundle",
+            "create",
+            "-q",
+            &f.bundle.display().to_string(),
+            "refs/heads/other",
+            &format!("^{}", f.base),
+        ],
     );
     assert!(f.verify(VerifyLimits::default()).await.is_err());
 }
@@ -190,9 +218,17 @@ async fn a_damaged_or_foreign_bundle_is_refused() {
 fn raw_diff_records_are_parsed_with_odd_names() {
     let raw = b":100644 100644 aaaa bbbb M\0a\nb.txt\0:000000 100644 0000 cccc A\0new\0:100644 000000 dddd 0000 D\0gone\0:160000 160000 e f M\0sub\0";
     let files = parse_raw(raw);
-    let names: Vec<_> = files.iter().map(|(f, blob)| (f.path.as_str(), f.status.as_str(), blob.is_some())).collect();
+    let names: Vec<_> = files
+        .iter()
+        .map(|(f, blob)| (f.path.as_str(), f.status.as_str(), blob.is_some()))
+        .collect();
     assert_eq!(
         names,
-        [("a\nb.txt", "M", true), ("new", "A", true), ("gone", "D", false), ("sub", "M", false)]
+        [
+            ("a\nb.txt", "M", true),
+            ("new", "A", true),
+            ("gone", "D", false),
+            ("sub", "M", false)
+        ]
     );
 }
