@@ -27,7 +27,7 @@ pub use forward::{
     GatewayBody, MAX_RECORDED_REQUEST, Recorder, RecordingExchange, Route, api_error, is_allowed,
 };
 pub use meter::{MAX_JSON_BODY, MAX_SSE_EVENT, Metered, UpstreamError, UsageMeter};
-pub use metered::BodyTap;
+pub use metered::{BodyEnd, BodyTap};
 pub use pricing::{ModelPrice, PriceTable, PricingError, normalise_model};
 pub use recording::CassetteRecorder;
 pub use redact::{MIN_SECRET_LEN, REDACTED, RedactError, RedactStream, Redactor};
