@@ -44,7 +44,14 @@ const DROPPED_REQUEST_HEADERS: &[&str] = &[
     "accept-encoding",
 ];
 
+/// Response headers never forwarded: those of one hop, and `content-length`,
+/// because the gateway frames its answer to the sandbox itself (chunked). Hyper
+/// then reads the body until the upstream's body ends, whatever its framing,
+/// and that end is what settles the account and completes a recording (with the
+/// length forwarded, hyper stops reading once it is reached and drops the body
+/// as if the answer had been cut short).
 const DROPPED_RESPONSE_HEADERS: &[&str] = &[
+    "content-length",
     "connection",
     "keep-alive",
     "proxy-connection",

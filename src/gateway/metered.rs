@@ -19,8 +19,32 @@ use super::meter::{Metered, UsageMeter};
 pub trait BodyTap: Send {
     /// One more chunk of the answer, as sent to the sandbox.
     fn chunk(&mut self, chunk: &[u8]);
-    /// The answer is over (`complete` is false when it was cut short).
-    fn finish(self: Box<Self>, complete: bool);
+    /// The answer is over, and how.
+    fn finish(self: Box<Self>, end: BodyEnd);
+}
+
+/// How an answer's body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyEnd {
+    /// The upstream's body ended as its framing says (last chunk, declared
+    /// length, or close) and every byte was passed on.
+    Complete,
+    /// The upstream's body broke off (reset, timeout, shorter than declared).
+    UpstreamBroke,
+    /// The body was dropped before its end: the sandbox hung up, or the
+    /// gateway closed the execution's socket.
+    Abandoned,
+}
+
+impl BodyEnd {
+    /// Why the answer is incomplete, for a recording; `None` when it is complete.
+    pub fn interruption(self) -> Option<&'static str> {
+        match self {
+            BodyEnd::Complete => None,
+            BodyEnd::UpstreamBroke => Some("the upstream answer broke off"),
+            BodyEnd::Abandoned => Some("the answer was abandoned before its end"),
+        }
+    }
 }
 
 /// Called once when the body is over, with what the meter saw.
@@ -57,9 +81,9 @@ where
 }
 
 impl<S> MeteredStream<S> {
-    fn done(&mut self, complete: bool) {
+    fn done(&mut self, end: BodyEnd) {
         if let Some(tap) = self.tap.take() {
-            tap.finish(complete);
+            tap.finish(end);
         }
         if let Some(on_done) = self.on_done.take() {
             let metered = self
@@ -90,11 +114,11 @@ where
                 Poll::Ready(Some(Ok(Frame::data(chunk))))
             }
             Poll::Ready(Some(Err(error))) => {
-                self.done(false);
+                self.done(BodyEnd::UpstreamBroke);
                 Poll::Ready(Some(Err(error)))
             }
             Poll::Ready(None) => {
-                self.done(true);
+                self.done(BodyEnd::Complete);
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,
@@ -104,6 +128,6 @@ where
 
 impl<S> Drop for MeteredStream<S> {
     fn drop(&mut self) {
-        self.done(false);
+        self.done(BodyEnd::Abandoned);
     }
 }

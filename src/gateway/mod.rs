@@ -29,7 +29,7 @@ pub use forward::{
 pub use meter::{
     MAX_ANSWER_TEXT, MAX_JSON_BODY, MAX_SSE_EVENT, Metered, UpstreamError, UsageMeter,
 };
-pub use metered::BodyTap;
+pub use metered::{BodyEnd, BodyTap};
 pub use pricing::{ModelPrice, PriceTable, PricingError, normalise_model};
 pub use recording::CassetteRecorder;
 pub use redact::{MIN_SECRET_LEN, REDACTED, RedactError, RedactStream, Redactor};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::cassette::{CassetteWriter, ExchangeRecorder};
 use super::forward::{Recorder, RecordingExchange};
-use super::metered::BodyTap;
+use super::metered::{BodyEnd, BodyTap};
 use super::redact::{RedactStream, Redactor};
 
 /// Records into one cassette.
@@ -89,11 +89,11 @@ impl BodyTap for Tap {
         self.recorder.on_chunk(&safe);
     }
 
-    fn finish(mut self: Box<Self>, complete: bool) {
+    fn finish(mut self: Box<Self>, end: BodyEnd) {
         let tail = self.stream.finish();
         self.recorder.on_chunk(&tail);
-        if !complete {
-            self.recorder.on_error("the answer was cut short");
+        if let Some(reason) = end.interruption() {
+            self.recorder.on_error(reason);
         }
         write(&self.writer, self.recorder);
     }
@@ -104,3 +104,7 @@ fn write(writer: &CassetteWriter, recorder: ExchangeRecorder) {
         tracing::warn!(%error, "cannot append to the cassette");
     }
 }
+
+#[cfg(test)]
+#[path = "recording_tests.rs"]
+mod tests;

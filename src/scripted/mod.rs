@@ -20,5 +20,7 @@ mod tests;
 pub(crate) use background::BackgroundServer;
 pub(crate) use request::MessagesRequest;
 pub use request::RecordedRequest;
-pub use scenario::{AfterLast, Block, ErrorAnswer, Scenario, ScenarioError, StopReason, Turn};
+pub use scenario::{
+    AfterLast, Block, ErrorAnswer, Framing, Scenario, ScenarioError, StopReason, Turn,
+};
 pub use server::ScriptedModel;

@@ -24,6 +24,9 @@ pub struct Scenario {
     /// What to answer when asked for a turn past the last one. Default: [`AfterLast::End`].
     #[serde(default)]
     pub after_last: AfterLast,
+    /// How streamed answers are framed on the wire. Default: [`Framing::Chunked`].
+    #[serde(default)]
+    pub framing: Framing,
 }
 
 /// One assistant message of the script.
@@ -137,6 +140,19 @@ pub enum AfterLast {
     /// Replay the last turn (its content, usage and delay; not its errors), for
     /// clients that keep asking, e.g. to exercise a max-turns limit.
     RepeatLast,
+}
+
+/// How the model frames a streamed answer's body, so a gateway (or any client)
+/// can be tested against each framing a real upstream may use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Framing {
+    /// `Transfer-Encoding: chunked`, one chunk per event, sent as they are made.
+    #[default]
+    Chunked,
+    /// The whole event stream in one body with a `Content-Length`, on a
+    /// connection kept alive for the next request.
+    ContentLength,
 }
 
 /// Why a scenario could not be loaded.

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::background::BackgroundServer;
 use super::reply::Reply;
 use super::request::{MessagesRequest, RecordedRequest, estimate_tokens};
-use super::scenario::{AfterLast, ErrorAnswer, Scenario};
+use super::scenario::{AfterLast, ErrorAnswer, Framing, Scenario};
 use super::sse;
 
 /// Largest request body accepted: long conversations with many tools stay far below.
@@ -152,7 +152,7 @@ async fn messages(shared: &Shared, body: &[u8], record: &mut RecordedRequest) ->
     let model = scenario.model.clone().unwrap_or(request.model.clone());
     if !request.tools {
         let reply = Reply::plain_text(format!("msg_side_{serial:06}"), model, SIDE_TEXT);
-        return reply_response(&reply, request.stream, serial);
+        return reply_response(&reply, request.stream, scenario.framing, serial);
     }
 
     let index = request.assistant_messages;
@@ -169,7 +169,7 @@ async fn messages(shared: &Shared, body: &[u8], record: &mut RecordedRequest) ->
             _ => {
                 let id = format!("msg_{index}_{serial:06}");
                 let reply = Reply::plain_text(id, model, FINISHED_TEXT);
-                return reply_response(&reply, request.stream, serial);
+                return reply_response(&reply, request.stream, scenario.framing, serial);
             }
         },
     };
@@ -180,7 +180,7 @@ async fn messages(shared: &Shared, body: &[u8], record: &mut RecordedRequest) ->
         }
     }
     let reply = Reply::from_turn(turn, index, serial, model);
-    reply_response(&reply, request.stream, serial)
+    reply_response(&reply, request.stream, scenario.framing, serial)
 }
 
 /// Counts one more attempt at turn `index`; the scripted error for that attempt, if any.
@@ -207,10 +207,16 @@ fn count_tokens(body: &[u8], record: &mut RecordedRequest) -> Response {
     }
 }
 
-fn reply_response(reply: &Reply, stream: bool, serial: u64) -> Response {
+fn reply_response(reply: &Reply, stream: bool, framing: Framing, serial: u64) -> Response {
     let mut response = if stream {
-        let events = sse::events(reply).into_iter().map(Ok::<_, Infallible>);
-        let mut response = Response::new(Body::from_stream(futures::stream::iter(events)));
+        let events = sse::events(reply);
+        let body = match framing {
+            Framing::Chunked => Body::from_stream(futures::stream::iter(
+                events.into_iter().map(Ok::<_, Infallible>),
+            )),
+            Framing::ContentLength => Body::from(events.concat()),
+        };
+        let mut response = Response::new(body);
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

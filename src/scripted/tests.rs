@@ -289,6 +289,49 @@ async fn past_the_script_it_can_repeat_the_last_turn() {
 }
 
 #[tokio::test]
+async fn frames_streams_with_a_content_length_when_asked() {
+    let script = r#"{"turns":[{"content":[{"type":"text","text":"same bytes"}]}]}"#;
+    let chunked = serve(script).await;
+    let framed = serve(
+        r#"{"framing":"content_length","turns":[{"content":[{"type":"text","text":"same bytes"}]}]}"#,
+    )
+    .await;
+    let expected = post(&chunked, "/v1/messages", body(0, Some(true), true))
+        .await
+        .text()
+        .await
+        .unwrap();
+    // Two answers on one kept-alive connection, each framed by its length.
+    let client = client();
+    for _ in 0..2 {
+        let response = client
+            .post(format!("{}/v1/messages", framed.base_url()))
+            .body(body(0, Some(true), true))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/event-stream; charset=utf-8"
+        );
+        let length = response.headers()["content-length"].to_str().unwrap();
+        assert_eq!(length, expected.len().to_string());
+        assert!(response.headers().get("transfer-encoding").is_none());
+        let text = response.text().await.unwrap();
+        // Message ids carry a per-server serial; the rest is byte for byte the same.
+        assert_eq!(text.replace("_000002", "_000001"), expected);
+    }
+    assert!(
+        Scenario::from_json(
+            r#"{"framing":"gzip","turns":[{"content":[{"type":"text","text":"x"}]}]}"#
+        )
+        .is_err(),
+        "an unknown framing is refused"
+    );
+}
+
+#[tokio::test]
 async fn answers_a_whole_message_when_not_streaming() {
     let model = serve(TOOL_TURN).await;
     for stream in [None, Some(false)] {

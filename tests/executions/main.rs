@@ -12,5 +12,6 @@ mod forgery;
 mod gateway;
 mod happy_path;
 mod limits;
+mod recording;
 mod security;
 mod support;
