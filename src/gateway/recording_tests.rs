@@ -255,6 +255,7 @@ fn recording_gateway(dir: &Path, url: &str) -> (ExecutionSocket, Arc<Account>) {
         ModelLimits::default(),
         gateway.prices(),
         GatewayUsage::default(),
+        Default::default(),
     ));
     let route = Route {
         upstream: gateway.upstream().clone(),

@@ -26,6 +26,10 @@ pub use recorder::{
 pub use replay::{ReplayModel, ReplayTiming};
 pub use writer::CassetteWriter;
 
+/// Largest cassette written: 1 GiB. Keeps a recording agent from filling
+/// agentd's data directory with requests.
+pub const MAX_CASSETTE_BYTES: u64 = 1 << 30;
+
 /// What can go wrong reading or writing a cassette.
 #[derive(Debug, thiserror::Error)]
 pub enum CassetteError {
@@ -43,6 +47,10 @@ pub enum CassetteError {
         #[source]
         source: std::io::Error,
     },
+    /// The cassette reached its size cap ([`MAX_CASSETTE_BYTES`]); later
+    /// exchanges are not recorded.
+    #[error("the cassette {path} reached its {} MiB cap; later exchanges are not recorded", MAX_CASSETTE_BYTES >> 20)]
+    Full { path: String },
     /// An exchange could not be turned into JSON.
     #[error("cannot encode a cassette line: {0}")]
     Encode(#[source] serde_json::Error),

@@ -28,6 +28,10 @@ pub struct CassetteWriter {
     next_seq: AtomicU64,
     /// When the execution's first request started; `started_ms` counts from it.
     epoch: OnceLock<Instant>,
+    /// Bytes in the file so far.
+    written: AtomicU64,
+    /// Most bytes the file may hold: [`super::MAX_CASSETTE_BYTES`].
+    cap: u64,
 }
 
 impl CassetteWriter {
@@ -51,6 +55,8 @@ impl CassetteWriter {
             file: Mutex::new(file),
             next_seq: AtomicU64::new(0),
             epoch: OnceLock::new(),
+            written: AtomicU64::new(line.len() as u64),
+            cap: super::MAX_CASSETTE_BYTES,
         })
     }
 
@@ -81,6 +87,8 @@ impl CassetteWriter {
             file: Mutex::new(file),
             next_seq: AtomicU64::new(next),
             epoch: OnceLock::new(),
+            written: AtomicU64::new(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)),
+            cap: super::MAX_CASSETTE_BYTES,
         })
     }
 
@@ -122,6 +130,13 @@ impl CassetteWriter {
             .file
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let size = line.len() as u64;
+        if self.written.load(Ordering::Relaxed).saturating_add(size) > self.cap {
+            return Err(CassetteError::Full {
+                path: self.path.display().to_string(),
+            });
+        }
+        self.written.fetch_add(size, Ordering::Relaxed);
         file.write_all(line.as_bytes())
             .and_then(|()| file.flush())
             .map_err(|source| CassetteError::Write {
@@ -137,6 +152,20 @@ mod tests {
 
     use super::*;
     use crate::gateway::cassette::Cassette;
+
+    #[test]
+    fn a_full_cassette_refuses_more_and_stays_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cassette.jsonl");
+        let mut writer = CassetteWriter::create(&path).unwrap();
+        writer.cap = 250_000;
+        writer.append(&exchange(0, 100_000)).unwrap();
+        writer.append(&exchange(1, 100_000)).unwrap();
+        let error = writer.append(&exchange(2, 100_000)).unwrap_err();
+        assert!(matches!(error, CassetteError::Full { .. }), "{error}");
+        assert!(std::fs::metadata(&path).unwrap().len() <= 250_000);
+        assert_eq!(Cassette::load(&path).unwrap().exchanges.len(), 2);
+    }
 
     fn exchange(seq: u64, size: usize) -> Exchange {
         Exchange {
