@@ -9,5 +9,6 @@ pub mod model;
 pub mod remote;
 pub mod render;
 pub mod run;
+pub mod safe_text;
 pub mod serve;
 pub mod upstream;

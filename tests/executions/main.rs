@@ -11,3 +11,4 @@ mod happy_path;
 mod limits;
 mod security;
 mod support;
+mod terminal;
