@@ -12,3 +12,4 @@ mod limits;
 mod security;
 mod support;
 mod terminal;
+mod tool_calls;
