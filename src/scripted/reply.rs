@@ -111,7 +111,8 @@ impl Reply {
         let mut raw = Vec::new();
         for (index, part) in self.content.iter().enumerate() {
             if let Some(text) = part.input_json() {
-                // A JSON string token holding NULs: no escaped text can spell it.
+                // A whole JSON string token (quotes inside strings are escaped, so
+                // only a scripted string equal to it, NULs included, could match).
                 let stand_in = json!(format!("\u{0}agentd input_json {index}\u{0}"));
                 message["content"][index]["input"] = stand_in.clone();
                 raw.push((stand_in.to_string(), text));
