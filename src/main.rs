@@ -92,7 +92,8 @@ fn main() {
     let code = match outcome {
         Ok(code) => code,
         Err(failure) => {
-            eprintln!("agentd: {}", failure.message);
+            // An error may quote the sandbox, a remote server or a git host.
+            eprintln!("agentd: {}", cli::safe_text::multi_line(&failure.message));
             failure.code
         }
     };

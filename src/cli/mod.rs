@@ -9,6 +9,7 @@ pub mod model;
 pub mod remote;
 pub mod render;
 pub mod run;
+pub mod safe_text;
 pub mod sandbox;
 pub mod serve;
 pub mod upstream;

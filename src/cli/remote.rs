@@ -16,6 +16,7 @@ use agentd::execution::{EventBody, EventObserver, ExecutionRequest, SupervisorEv
 
 use super::common::Failure;
 use super::render::Terminal;
+use super::safe_text::one_line;
 
 /// Submits `request` to `server`, follows it to the end, and downloads its results.
 pub async fn run_remote(
@@ -29,7 +30,11 @@ pub async fn run_remote(
     let key = uuid::Uuid::new_v4().to_string();
     let submitted = client.submit(request, Some(&key)).await?;
     let id = submitted.id.clone();
-    eprintln!("agentd: execution {id} on {server}");
+    eprintln!(
+        "agentd: execution {} on {}",
+        one_line(&id),
+        one_line(server)
+    );
     let dir = data_dir.execution(&id);
     std::fs::create_dir_all(dir.root())?;
     let mut log = std::fs::File::create(dir.events())?;
@@ -40,7 +45,10 @@ pub async fn run_remote(
         tokio::spawn(async move {
             cancel.cancelled().await;
             if let Err(error) = client.cancel(&id).await {
-                eprintln!("agentd: cancelling failed: {error}");
+                eprintln!(
+                    "agentd: cancelling failed: {}",
+                    one_line(&error.to_string())
+                );
             }
         })
     };

@@ -1,10 +1,15 @@
 //! Live, human-readable rendering of an execution's events and summary on stderr.
+//!
+//! Nearly everything shown comes from the agent, the model or the sandbox, and
+//! is escaped by [`super::safe_text`] before it reaches the terminal.
 
 use std::io::{IsTerminal, Write};
 
 use agentd::agent::AgentEvent;
 use agentd::agent::claude::describe_tool_call;
 use agentd::execution::{Event, EventBody, EventObserver, Status, Summary, SupervisorEvent};
+
+use super::safe_text::{lines, one_line};
 
 /// Prints events as they happen. Colour only on a terminal, and never with `NO_COLOR`.
 pub struct Terminal {
@@ -27,13 +32,23 @@ impl Terminal {
         }
     }
 
-    fn line(&self, text: String) {
+    fn print(&self, rows: impl IntoIterator<Item = String>) {
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{text}");
+        for row in rows {
+            let _ = writeln!(err, "{row}");
+        }
     }
 
-    /// The final block: status, figures and where the results are.
+    /// Prints the final block: status, figures and where the results are.
     pub fn summary(&self, summary: &Summary) {
+        self.print(self.summary_lines(summary));
+    }
+
+    /// The final block's lines. Every text in it that agentd did not write itself
+    /// (reason, file names, artifact names, refusals) is shown by [`one_line`],
+    /// so it can neither act on the terminal nor forge a row.
+    fn summary_lines(&self, summary: &Summary) -> Vec<String> {
+        let mut rows = Vec::new();
         let mark = match summary.status {
             Status::Succeeded => self.paint("1;32", "✔ succeeded"),
             other => self.paint("1;31", &format!("✘ {other}")),
@@ -50,65 +65,102 @@ impl Terminal {
         }
         let gateway = &summary.gateway;
         if gateway.requests > 0 {
-            figures.push(format!(
-                "gateway: {} requests, {} in / {} out, {}",
-                gateway.requests,
-                gateway.usage.input_tokens,
-                gateway.usage.output_tokens,
-                gateway
-                    .cost_usd
-                    .map(|c| format!("${c:.4}"))
-                    .unwrap_or_else(|| "cost unknown".into())
-            ));
+            figures.push(format!("{} model requests", gateway.requests));
+            if gateway.cost_usd.is_none() {
+                figures.push("cost unknown".into());
+            }
         }
         figures.push(format!("{} tool calls", summary.tool_calls));
         figures.push(format!("{} files changed", summary.files_changed.len()));
         figures.push(format!("{:.1} s", summary.duration_ms as f64 / 1000.0));
-        self.line(format!("{mark} · {}", figures.join(" · ")));
+        rows.push(format!("{mark} · {}", figures.join(" · ")));
         if let Some(reason) = &summary.reason {
-            self.line(format!("  reason     {reason}"));
+            rows.push(format!("  reason     {}", one_line(reason)));
+        }
+        if let Some(claimed) = &summary.claimed {
+            let cost = claimed
+                .cost_usd
+                .map(|c| format!(", ${c:.4}"))
+                .unwrap_or_default();
+            let differs = claimed.num_turns != summary.num_turns
+                || claimed.cost_usd.map(|c| format!("{c:.4}"))
+                    != summary.cost_usd.map(|c| format!("{c:.4}"))
+                || (claimed.subtype == "success") != (summary.status == Status::Succeeded);
+            if differs {
+                rows.push(format!(
+                    "  claimed    {} after {} turns{cost} (the agent's own report)",
+                    one_line(&claimed.subtype),
+                    claimed.num_turns
+                ));
+            }
         }
         for file in &summary.files_changed {
-            self.line(format!("  {}          {}", file.change, file.path));
-        }
-        self.line(format!("  branch     {}", summary.branch));
-        if let Some(diff) = &summary.diff_path {
-            self.line(format!("  diff       {diff}"));
-        }
-        if let Some(bundle) = &summary.bundle_path {
-            self.line(format!("  bundle     {bundle}"));
-        }
-        for artifact in &summary.artifacts {
-            self.line(format!("  artifact   {artifact}"));
-        }
-        for refused in &summary.refused {
-            self.line(format!(
-                "  refused    {} ({})",
-                refused.path, refused.reason
+            rows.push(format!(
+                "  {}          {}",
+                one_line(&file.change),
+                one_line(&file.path)
             ));
         }
-        self.line(format!("  events     {}", summary.events_path));
+        rows.push(format!("  branch     {}", one_line(&summary.branch)));
+        if let Some(diff) = &summary.diff_path {
+            rows.push(format!("  diff       {}", one_line(diff)));
+        }
+        if let Some(bundle) = &summary.bundle_path {
+            rows.push(format!("  bundle     {}", one_line(bundle)));
+        }
+        for artifact in &summary.artifacts {
+            rows.push(format!("  artifact   {}", one_line(artifact)));
+        }
+        for left in &summary.left_out {
+            rows.push(format!(
+                "  left out   {} ({} bytes, {})",
+                one_line(&left.path),
+                left.size,
+                one_line(&left.reason)
+            ));
+        }
+        for refused in &summary.refused {
+            rows.push(format!(
+                "  refused    {} ({})",
+                one_line(&refused.path),
+                one_line(&refused.reason)
+            ));
+        }
+        rows.push(format!("  events     {}", one_line(&summary.events_path)));
+        rows
     }
-}
 
-impl EventObserver for Terminal {
-    fn on_event(&self, event: &Event) {
+    /// The line (possibly several, for the agent's prose) one event is shown as,
+    /// or `None` for events not shown live. Every text from the agent, the
+    /// sandbox or the model is escaped by [`one_line`] (prose line by line, by
+    /// [`lines`]); only the colours are agentd's.
+    fn event_line(&self, event: &Event) -> Option<String> {
         let text = match &event.body {
             EventBody::Agentd(supervisor) => match supervisor {
-                SupervisorEvent::Status { status, .. } if status.is_final() => return,
+                SupervisorEvent::Status { status, .. } if status.is_final() => return None,
                 SupervisorEvent::Status { status, .. } => self.paint("2", &format!("· {status}")),
-                SupervisorEvent::Progress { message } => self.paint("2", &format!("· {message}")),
-                SupervisorEvent::Log { line } => self.paint("2", &format!("  stderr: {line}")),
-                SupervisorEvent::Refused { path, reason } => {
-                    self.paint("33", &format!("! refused {path}: {reason}"))
+                SupervisorEvent::Progress { message } => {
+                    self.paint("2", &format!("· {}", one_line(message)))
                 }
-                SupervisorEvent::Warning { message } => self.paint("33", &format!("! {message}")),
+                SupervisorEvent::Log { line } => {
+                    self.paint("2", &format!("  stderr: {}", one_line(line)))
+                }
+                SupervisorEvent::Refused { path, reason } => self.paint(
+                    "33",
+                    &format!("! refused {}: {}", one_line(path), one_line(reason)),
+                ),
+                SupervisorEvent::Warning { message } => {
+                    self.paint("33", &format!("! {}", one_line(message)))
+                }
                 SupervisorEvent::ModelCall {
                     error: Some(error),
                     status,
                     ..
-                } => self.paint("33", &format!("  ↯ model request {status}: {error}")),
-                SupervisorEvent::ModelCall { .. } => return,
+                } => self.paint(
+                    "33",
+                    &format!("  ↯ model request {status}: {}", one_line(error)),
+                ),
+                SupervisorEvent::ModelCall { .. } => return None,
             },
             EventBody::Agent(agent) => match agent {
                 AgentEvent::SessionStarted {
@@ -120,22 +172,21 @@ impl EventObserver for Terminal {
                     "36",
                     &format!(
                         "● session {} · {} · Claude Code {}",
-                        session_id.as_deref().unwrap_or("?"),
-                        model.as_deref().unwrap_or("?"),
-                        version.as_deref().unwrap_or("?")
+                        one_line(session_id.as_deref().unwrap_or("?")),
+                        one_line(model.as_deref().unwrap_or("?")),
+                        one_line(version.as_deref().unwrap_or("?"))
                     ),
                 ),
                 AgentEvent::Text { text, .. } => {
-                    let body = text.trim_end().replace('\n', "\n  │ ");
-                    format!("  │ {body}")
+                    format!("  │ {}", lines(text.trim_end()).join("\n  │ "))
                 }
                 AgentEvent::Thinking { text, .. } => {
                     self.paint("2;3", &format!("  ∴ {}", first_line(text, 120)))
                 }
                 AgentEvent::ToolCall { name, input, .. } => format!(
                     "  {} {}",
-                    self.paint("1;35", &format!("⚙ {name}")),
-                    describe_tool_call(name, input)
+                    self.paint("1;35", &format!("⚙ {}", one_line(name))),
+                    one_line(&describe_tool_call(name, input))
                 ),
                 AgentEvent::ToolResult {
                     content, is_error, ..
@@ -160,7 +211,7 @@ impl EventObserver for Terminal {
                         error_status.map(|s| s.to_string()).unwrap_or_default(),
                         error
                             .as_deref()
-                            .map(|e| format!(" {e}"))
+                            .map(|e| format!(" {}", one_line(e)))
                             .unwrap_or_default(),
                         attempt.unwrap_or(0),
                         max_retries.unwrap_or(0),
@@ -171,19 +222,30 @@ impl EventObserver for Terminal {
                     "36",
                     &format!(
                         "● agent finished: {} after {} turns",
-                        result.subtype, result.num_turns
+                        one_line(&result.subtype),
+                        result.num_turns
                     ),
                 ),
                 AgentEvent::Raw { line } => {
                     self.paint("2", &format!("  raw: {}", first_line(line, 160)))
                 }
-                AgentEvent::Usage { .. } | AgentEvent::Unknown { .. } => return,
+                AgentEvent::Usage { .. } | AgentEvent::Unknown { .. } => return None,
             },
         };
-        self.line(text);
+        Some(text)
     }
 }
 
+impl EventObserver for Terminal {
+    fn on_event(&self, event: &Event) {
+        if let Some(line) = self.event_line(event) {
+            self.print([line]);
+        }
+    }
+}
+
+/// The first non-blank line of `text`, cut to `max_chars` (`…` when anything was
+/// left out), made safe by [`one_line`].
 fn first_line(text: &str, max_chars: usize) -> String {
     let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     let more = text.lines().filter(|l| !l.trim().is_empty()).count() > 1;
@@ -191,5 +253,8 @@ fn first_line(text: &str, max_chars: usize) -> String {
     if line.chars().count() > max_chars || more {
         out.push('…');
     }
-    out
+    one_line(&out)
 }
+
+#[cfg(test)]
+mod tests;

@@ -28,6 +28,8 @@ pub(crate) enum Part {
         id: String,
         name: String,
         input: Value,
+        /// The input as the script wrote it, sent instead of `input`.
+        input_json: Option<String>,
     },
     Thinking {
         thinking: String,
@@ -45,10 +47,16 @@ impl Reply {
             .enumerate()
             .map(|(b, block)| match block {
                 Block::Text { text } => Part::Text { text: text.clone() },
-                Block::ToolUse { id, name, input } => Part::ToolUse {
+                Block::ToolUse {
+                    id,
+                    name,
+                    input,
+                    input_json,
+                } => Part::ToolUse {
                     id: id.clone().unwrap_or_else(|| format!("toolu_{index}_{b}")),
                     name: name.clone(),
                     input: input.clone(),
+                    input_json: input_json.clone(),
                 },
                 Block::Thinking {
                     thinking,
@@ -95,14 +103,56 @@ impl Reply {
             "usage": usage_json(&self.usage, self.usage.output_tokens),
         })
     }
+
+    /// The non-streaming response body: [`Reply::to_message`] as text, with each
+    /// tool input the script gave as `input_json` written exactly as given.
+    pub fn to_message_text(&self) -> String {
+        let mut message = self.to_message();
+        let mut raw = Vec::new();
+        for (index, part) in self.content.iter().enumerate() {
+            if let Some(text) = part.input_json() {
+                // A whole JSON string token (quotes inside strings are escaped, so
+                // only a scripted string equal to it, NULs included, could match).
+                let stand_in = json!(format!("\u{0}agentd input_json {index}\u{0}"));
+                message["content"][index]["input"] = stand_in.clone();
+                raw.push((stand_in.to_string(), text));
+            }
+        }
+        let mut body = message.to_string();
+        for (stand_in, text) in raw {
+            body = body.replacen(&stand_in, text, 1);
+        }
+        body
+    }
 }
 
 impl Part {
+    /// A tool input to send as written, if the script gave one.
+    pub fn input_json(&self) -> Option<&str> {
+        match self {
+            Part::ToolUse { input_json, .. } => input_json.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// A tool input's JSON text as it is sent: as the script wrote it, or
+    /// `input` serialised.
+    pub fn input_text(&self) -> Option<String> {
+        match self {
+            Part::ToolUse {
+                input, input_json, ..
+            } => Some(input_json.clone().unwrap_or_else(|| input.to_string())),
+            _ => None,
+        }
+    }
+
     /// The block as a complete message carries it.
     pub fn to_json(&self) -> Value {
         match self {
             Part::Text { text } => json!({"type": "text", "text": text}),
-            Part::ToolUse { id, name, input } => {
+            Part::ToolUse {
+                id, name, input, ..
+            } => {
                 json!({"type": "tool_use", "id": id, "name": name, "input": input})
             }
             Part::Thinking {

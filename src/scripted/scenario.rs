@@ -71,6 +71,12 @@ pub enum Block {
         /// The tool's arguments; a JSON object. Default: `{}`.
         #[serde(default = "empty_object")]
         input: Value,
+        /// The tool's arguments as JSON text, sent exactly as written instead of
+        /// `input`: for JSON a parsed value cannot hold, such as a lone surrogate
+        /// escape (`"\udc80"`) that a JavaScript client reads without complaint.
+        /// Default: none (`input` is sent).
+        #[serde(default)]
+        input_json: Option<String>,
     },
     /// Extended-thinking text, so adapters can be tested on it.
     Thinking {
@@ -262,7 +268,13 @@ impl Scenario {
                 ));
             }
             for (b, block) in turn.content.iter().enumerate() {
-                if let Block::ToolUse { id, name, input } = block {
+                if let Block::ToolUse {
+                    id,
+                    name,
+                    input,
+                    input_json,
+                } = block
+                {
                     let at = format!("turns[{t}].content[{b}]");
                     if name.is_empty() {
                         return Err(invalid(format!("{at}.name"), "must not be empty"));
@@ -272,6 +284,20 @@ impl Scenario {
                     }
                     if !input.is_object() {
                         return Err(invalid(format!("{at}.input"), "must be a JSON object"));
+                    }
+                    if let Some(text) = input_json {
+                        if !text.trim_start().starts_with('{') {
+                            return Err(invalid(
+                                format!("{at}.input_json"),
+                                "must be the text of a JSON object",
+                            ));
+                        }
+                        if input.as_object().is_some_and(|input| !input.is_empty()) {
+                            return Err(invalid(
+                                format!("{at}.input_json"),
+                                "give `input` or `input_json`, not both",
+                            ));
+                        }
                     }
                 }
             }
@@ -438,6 +464,28 @@ mod tests {
         );
         assert_eq!(field, "turns[1].content[0].type");
         assert!(message.contains("unknown variant `image`"), "{message}");
+    }
+
+    #[test]
+    fn raw_tool_input_must_look_like_an_object_and_stand_alone() {
+        let scenario = Scenario::from_json(
+            r#"{"turns":[{"content":[{"type":"tool_use","name":"Bash","input_json":"{\"command\":\"echo \\udc80\"}"}]}]}"#,
+        )
+        .unwrap();
+        let Block::ToolUse { input_json, .. } = &scenario.turns[0].content[0] else {
+            panic!("a tool call");
+        };
+        assert_eq!(input_json.as_deref(), Some(r#"{"command":"echo \udc80"}"#));
+        let (field, message) = field_error(
+            r#"{"turns":[{"content":[{"type":"tool_use","name":"Bash","input_json":"ls"}]}]}"#,
+        );
+        assert_eq!(field, "turns[0].content[0].input_json");
+        assert!(message.contains("JSON object"), "{message}");
+        let (field, message) = field_error(
+            r#"{"turns":[{"content":[{"type":"tool_use","name":"Bash","input":{"a":1},"input_json":"{}"}]}]}"#,
+        );
+        assert_eq!(field, "turns[0].content[0].input_json");
+        assert!(message.contains("not both"), "{message}");
     }
 
     #[test]

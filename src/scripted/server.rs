@@ -225,7 +225,7 @@ fn reply_response(reply: &Reply, stream: bool, framing: Framing, serial: u64) ->
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         response
     } else {
-        json_response(StatusCode::OK, &reply.to_message())
+        json_text_response(StatusCode::OK, reply.to_message_text())
     };
     if let Ok(id) = HeaderValue::from_str(&format!("req_scripted_{serial:06}")) {
         response.headers_mut().insert("request-id", id);
@@ -253,7 +253,11 @@ fn error_response(status: StatusCode, kind: &str, message: &str) -> Response {
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut response = Response::new(Body::from(body.to_string()));
+    json_text_response(status, body.to_string())
+}
+
+fn json_text_response(status: StatusCode, body: String) -> Response {
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

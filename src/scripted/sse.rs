@@ -37,9 +37,9 @@ pub(crate) fn events(reply: &Reply) -> Vec<Bytes> {
                     .map(|piece| json!({"type": "text_delta", "text": piece}))
                     .collect::<Vec<_>>(),
             ),
-            Part::ToolUse { id, name, input } => (
+            Part::ToolUse { id, name, .. } => (
                 json!({"type": "tool_use", "id": id, "name": name, "input": {}}),
-                pieces(&input.to_string(), JSON_PIECES)
+                pieces(&part.input_text().unwrap_or_default(), JSON_PIECES)
                     .into_iter()
                     .map(|piece| json!({"type": "input_json_delta", "partial_json": piece}))
                     .collect(),

@@ -352,6 +352,35 @@ async fn answers_a_whole_message_when_not_streaming() {
     }
 }
 
+/// A tool input a parsed value cannot hold: a lone surrogate escape.
+const RAW_INPUT_TURN: &str = r#"{"turns":[{"content":[
+    {"type":"tool_use","name":"Bash","input_json":"{\"command\":\"echo \\udc80\"}"}]}]}"#;
+
+#[tokio::test]
+async fn sends_a_raw_tool_input_exactly_as_written() {
+    let raw = r#"{"command":"echo \udc80"}"#;
+    let model = serve(RAW_INPUT_TURN).await;
+    let events = stream(&model, 0).await;
+    let pieces: Vec<&str> = events
+        .iter()
+        .filter(|(name, data)| name == "content_block_delta" && data["index"] == 0)
+        .map(|(_, data)| data["delta"]["partial_json"].as_str().unwrap())
+        .collect();
+    assert!(pieces.len() >= 2, "{pieces:?}");
+    assert_eq!(pieces.concat(), raw);
+
+    let response = post(&model, "/v1/messages", body(0, None, true)).await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(text.contains(&format!(r#""input":{raw}"#)), "{text}");
+    assert!(!text.contains("agentd input_json"), "{text}");
+    // The same body with the escape repaired is the message the script describes.
+    let answer: Value = serde_json::from_str(&text.replace(r"\udc80", r"\ufffd")).unwrap();
+    assert_eq!(answer["content"][0]["input"]["command"], "echo \u{fffd}");
+    assert_eq!(answer["content"][0]["name"], "Bash");
+    assert_eq!(answer["stop_reason"], "tool_use");
+}
+
 #[tokio::test]
 async fn side_requests_get_zero_usage_and_play_no_turn() {
     let model = serve(

@@ -15,3 +15,5 @@ mod limits;
 mod recording;
 mod security;
 mod support;
+mod terminal;
+mod tool_calls;

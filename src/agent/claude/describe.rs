@@ -11,7 +11,9 @@ const MAX_SHOWN_CHARS: usize = 100;
 /// for file tools (`path (N bytes)` for Write), the command's first line for Bash,
 /// the pattern for Grep/Glob, the URL for WebFetch, the description for Task,
 /// `N items` for TodoWrite, and compact JSON for anything else. Each shown value is
-/// cut to about 100 characters; the result never contains a line break.
+/// cut to about 100 characters. The values are the agent's own text, control
+/// characters and line breaks within a path included: escape the summary before
+/// it reaches a terminal (the CLI's renderer shows them as visible escapes).
 pub fn describe_tool_call(name: &str, input: &Value) -> String {
     known_tool_summary(name, input).unwrap_or_else(|| shown(&compact_json(input)))
 }
@@ -61,13 +63,9 @@ fn known_tool_summary(name: &str, input: &Value) -> Option<String> {
     }
 }
 
-/// Puts a value on one line (control characters become spaces) and shortens it.
+/// A value shortened for display, its characters kept for the caller to escape.
 fn shown(value: &str) -> String {
-    let one_line: String = value
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    ellipsize(&one_line, MAX_SHOWN_CHARS)
+    ellipsize(value, MAX_SHOWN_CHARS)
 }
 
 fn compact_json(value: &Value) -> String {
@@ -167,8 +165,13 @@ mod tests {
     }
 
     #[test]
-    fn summaries_stay_on_one_line() {
-        let input = json!({"file_path": "a\nb\r\tc"});
-        assert_eq!(describe_tool_call("Read", &input), "a b  c");
+    fn control_characters_are_left_for_the_caller_to_escape() {
+        let input = json!({"file_path": "a\nb\r\tc\u{1b}]0;t\u{7}"});
+        assert_eq!(
+            describe_tool_call("Read", &input),
+            "a\nb\r\tc\u{1b}]0;t\u{7}"
+        );
+        let input = json!({"command": "echo a\rb\u{9b}\nrm -rf /"});
+        assert_eq!(describe_tool_call("Bash", &input), "echo a\rb\u{9b} …");
     }
 }

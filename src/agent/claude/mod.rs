@@ -9,6 +9,7 @@
 mod command;
 mod describe;
 mod parse;
+mod surrogates;
 mod text;
 
 pub use command::command;

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
+use super::surrogates::replace_lone_surrogates;
 use super::text::{cap_bytes, ellipsize};
 use crate::agent::{AgentEvent, AgentResult, Usage};
 
@@ -31,15 +32,15 @@ impl StreamParser {
     /// [`AgentEvent::Raw`], and a JSON line of a type, subtype or shape this parser
     /// does not know is kept whole as [`AgentEvent::Unknown`]. Within a known line,
     /// a content block of an unknown kind is kept as `Unknown` with that block.
-    /// Never panics.
+    /// A lone surrogate escape (`\udc80`, which JavaScript writes and serde_json
+    /// refuses) is read as U+FFFD rather than losing the line. Never panics.
     pub fn parse_line(&mut self, line: &str) -> Vec<AgentEvent> {
         let line = line.trim_end_matches(['\r', '\n']);
         if line.trim().is_empty() {
             return Vec::new();
         }
-        let value: Value = match serde_json::from_str(line) {
-            Ok(value) => value,
-            Err(_) => return vec![raw(line)],
+        let Some(value) = json_value(line) else {
+            return vec![raw(line)];
         };
         let Some(object) = value.as_object() else {
             return vec![raw(line)];
@@ -92,6 +93,15 @@ impl StreamParser {
         }
         if recognised { events } else { Vec::new() }
     }
+}
+
+/// The JSON value of a line, read leniently: a line serde_json refuses only for
+/// its lone surrogate escapes (which JavaScript writes) is read with each of them
+/// replaced by U+FFFD, so the events in it are not lost.
+fn json_value(line: &str) -> Option<Value> {
+    serde_json::from_str(line)
+        .ok()
+        .or_else(|| serde_json::from_str(&replace_lone_surrogates(line)?).ok())
 }
 
 fn raw(line: &str) -> AgentEvent {

@@ -354,6 +354,77 @@ fn huge_tool_results_and_raw_lines_are_capped_with_a_marker() {
     assert!(line.len() < 66_000 && line.ends_with("[… truncated by agentd: 134464 more bytes]"));
 }
 
+/// A tool call whose input holds a lone surrogate, as Claude Code prints it:
+/// `JSON.stringify` escapes the unpaired `\udc80`, which serde_json refuses.
+const LONE_SURROGATE_CALL: &str = r#"{"type":"assistant","message":{"id":"msg_4","type":"message","role":"assistant","model":"claude-opus-5-5","content":[{"type":"tool_use","id":"toolu_04","name":"Bash","input":{"command":"printf '\udc80' > x; echo \\udc80 \ud83d\ude00","description":"lone \udc80"}}],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":7,"output_tokens":2,"cache_creation_input_tokens":0,"cache_read_input_tokens":0},"context_management":null},"parent_tool_use_id":null,"session_id":"c4b55b77-1e5f-4777-bfe5-680b810b2092","uuid":"b8cc47a1-4b93-45ea-aa74-a71d08907a21"}"#;
+
+#[test]
+fn a_lone_surrogate_does_not_lose_the_tool_call() {
+    assert!(serde_json::from_str::<Value>(LONE_SURROGATE_CALL).is_err());
+    assert_eq!(
+        StreamParser::default().parse_line(LONE_SURROGATE_CALL),
+        vec![
+            AgentEvent::ToolCall {
+                id: "toolu_04".into(),
+                name: "Bash".into(),
+                // The lone one becomes U+FFFD; the escaped backslash's text and
+                // the pair (😀) are read as they are.
+                input: json!({
+                    "command": "printf '\u{fffd}' > x; echo \\udc80 😀",
+                    "description": "lone \u{fffd}"
+                }),
+                parent_tool_use_id: None,
+            },
+            AgentEvent::Usage {
+                message_id: Some("msg_4".into()),
+                usage: Usage {
+                    input_tokens: 7,
+                    output_tokens: 2,
+                    ..Usage::default()
+                },
+            },
+        ]
+    );
+}
+
+#[test]
+fn every_tool_call_is_counted_whatever_its_surrogates() {
+    let calls = [
+        LONE_SURROGATE_CALL.replace("toolu_04", "toolu_a"),
+        LONE_SURROGATE_CALL
+            .replace("toolu_04", "toolu_b")
+            .replace(r"\udc80", r"\ud800"),
+        LONE_SURROGATE_CALL
+            .replace("toolu_04", "toolu_c")
+            .replace(r"\udc80", r"\ud83d\ude00"),
+        LONE_SURROGATE_CALL.replace("toolu_04", "toolu_d"),
+    ];
+    // A tool output cut in the middle of an emoji leaves a lone high surrogate.
+    let result = r#"{"type":"user","message":{"role":"user","content":[{"tool_use_id":"toolu_a","type":"tool_result","content":"cut \ud83d"}]}}"#;
+    let mut parser = StreamParser::default();
+    let mut events: Vec<AgentEvent> = calls
+        .iter()
+        .flat_map(|line| parser.parse_line(line))
+        .collect();
+    events.extend(parser.parse_line(result));
+    let ids: Vec<&str> = events
+        .iter()
+        .filter_map(|event| match event {
+            AgentEvent::ToolCall { id, .. } => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, ["toolu_a", "toolu_b", "toolu_c", "toolu_d"]);
+    assert_eq!(
+        events.last(),
+        Some(&AgentEvent::ToolResult {
+            tool_use_id: "toolu_a".into(),
+            content: "cut \u{fffd}".into(),
+            is_error: false,
+        })
+    );
+}
+
 /// A small deterministic generator, so a failure can be replayed.
 struct XorShift(u64);
 
@@ -436,6 +507,33 @@ fn hostile_inputs() -> Vec<String> {
         inputs.push(
             (0..len)
                 .map(|_| alphabet[rng.below(alphabet.len())])
+                .collect(),
+        );
+    }
+    let fragments = [
+        r"\ud800",
+        r"\udbff",
+        r"\udc80",
+        r"\udfff",
+        r"\u",
+        r"\\",
+        r"\",
+        "\"",
+        "{",
+        "}",
+        ":",
+        ",",
+        "[",
+        "]",
+        "x",
+        "😀",
+        r#"{"type":"assistant","message":{"content":[{"type":"tool_use","id":"t","name":"n","input":{"a":""#,
+        r#""}}]}}"#,
+    ];
+    for _ in 0..3_000 {
+        inputs.push(
+            (0..rng.below(16))
+                .map(|_| fragments[rng.below(fragments.len())])
                 .collect(),
         );
     }
