@@ -12,7 +12,9 @@ use agentd::api::Execution;
 use agentd::client::Client;
 use agentd::execution::layout::DataDir;
 use agentd::execution::summary::{Artifact, RefusedEntry, Summary};
-use agentd::execution::{EventBody, EventObserver, ExecutionRequest, SupervisorEvent};
+use agentd::execution::{
+    EventBody, EventObserver, ExecutionRequest, SupervisorEvent, is_execution_id,
+};
 
 use super::common::Failure;
 use super::render::Terminal;
@@ -30,6 +32,13 @@ pub async fn run_remote(
     let key = uuid::Uuid::new_v4().to_string();
     let submitted = client.submit(request, Some(&key)).await?;
     let id = submitted.id.clone();
+    // The id becomes a local folder name: only a real execution id is accepted.
+    if !is_execution_id(&id) {
+        return Err(Failure::fatal(format!(
+            "the server answered with an invalid execution id `{}`",
+            one_line(&id)
+        )));
+    }
     eprintln!(
         "agentd: execution {} on {}",
         one_line(&id),
@@ -70,17 +79,26 @@ pub async fn run_remote(
 
     let execution = client.execution(&id).await?;
     let mut artifacts = Vec::new();
+    // Download paths are built here, never taken from the server's answer: a
+    // link to another host would be fetched with this client's credentials.
+    let links = agentd::api::ExecutionLinks::of(&id);
     if execution.has_diff {
-        client.download(&execution.links.diff, &dir.diff()).await?;
+        client.download(&links.diff, &dir.diff()).await?;
     }
     if execution.has_bundle {
-        client
-            .download(&execution.links.bundle, &dir.bundle())
-            .await?;
+        client.download(&links.bundle, &dir.bundle()).await?;
     }
     for entry in client.artifacts(&id).await? {
+        let Some(local) = safe_relative(&entry.path) else {
+            refused.push(RefusedEntry {
+                path: entry.path.clone(),
+                reason: "the server named an artifact path outside the artifacts folder".into(),
+            });
+            continue;
+        };
+        let download = format!("{}/{}", links.artifacts, encode_path(&local));
         if client
-            .download(&entry.download, &dir.artifacts().join(&entry.path))
+            .download(&download, &dir.artifacts().join(&local))
             .await?
         {
             artifacts.push(Artifact {
@@ -94,6 +112,30 @@ pub async fn run_remote(
     summary.refused = refused;
     std::fs::write(dir.summary(), serde_json::to_vec_pretty(&summary)?)?;
     Ok(summary)
+}
+
+/// `path` as a plain relative path (only normal components), or `None`.
+fn safe_relative(path: &str) -> Option<std::path::PathBuf> {
+    use std::path::Component;
+    let parsed = std::path::Path::new(path);
+    let plain = !path.is_empty()
+        && !path.contains('\0')
+        && parsed
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
+    plain.then(|| parsed.to_path_buf())
+}
+
+/// A relative path as URL path segments, each percent-encoded.
+fn encode_path(path: &std::path::Path) -> String {
+    path.components()
+        .map(|c| {
+            url::form_urlencoded::byte_serialize(c.as_os_str().as_encoded_bytes())
+                .collect::<String>()
+                .replace('+', "%20")
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn summary(
@@ -138,5 +180,32 @@ fn summary(
         started_at: execution.started_at.unwrap_or(execution.created_at),
         finished_at: execution.finished_at.unwrap_or(execution.updated_at),
         duration_ms: execution.duration_ms.unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_relative_artifact_paths_are_accepted() {
+        for good in ["a.txt", "sub/dir/file", "..dots", "spaced name"] {
+            assert!(safe_relative(good).is_some(), "{good}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "./a",
+            "a\0b",
+            "a/./b/..",
+        ] {
+            assert!(safe_relative(bad).is_none(), "{bad:?}");
+        }
+        assert_eq!(
+            encode_path(std::path::Path::new("sub dir/a+b?.txt")),
+            "sub%20dir/a%2Bb%3F.txt"
+        );
     }
 }

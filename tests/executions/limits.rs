@@ -32,13 +32,13 @@ async fn the_time_limit_kills_the_sandbox() {
     let file = world.scenario(json!({
         "turns": [bash("echo started > /workspace/repo/partial.txt; sleep 600"), done()]
     }));
-    let limit = Duration::from_secs(8);
+    let limit = Duration::from_secs(12);
     let mut command = world.agentd_run("take forever").await;
     command
         .arg("--scripted-model")
         .arg(&file)
         .arg("--timeout")
-        .arg("8s");
+        .arg("12s");
     let ran = finish(command);
     assert_eq!(ran.code, 124, "{}", ran.stderr);
     assert_eq!(ran.summary.status.as_str(), "timed_out");
