@@ -9,5 +9,6 @@ mod cleanup;
 mod gateway;
 mod happy_path;
 mod limits;
+mod narrow_door;
 mod security;
 mod support;
