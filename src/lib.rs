@@ -13,6 +13,7 @@
 //! - [`image`]: building the agent image offline.
 //! - [`scripted`]: the scripted model server used by tests and the offline demo.
 //! - [`metrics`]: Prometheus counters.
+//! - [`open_files`]: raising agentd's own descriptor limit at start-up.
 //! - [`store`]: persistence (SQLite or PostgreSQL), the source of truth.
 //! - [`supervisor`]: the long-running service: queue, scheduler, reconciliation.
 
@@ -25,6 +26,7 @@ pub mod gateway;
 pub mod git;
 pub mod image;
 pub mod metrics;
+pub mod open_files;
 pub mod scripted;
 pub mod store;
 pub mod supervisor;

@@ -49,6 +49,16 @@ enum Command {
     Gc(cli::gc::GcArgs),
 }
 
+/// Gives the gateway, the engine client and the API room: a sandbox flooding
+/// its socket must not run agentd out of descriptors (the gateway caps each
+/// execution's connections too).
+fn raise_open_files_limit() {
+    match agentd::open_files::raise_to_hard_limit() {
+        Ok(limit) => tracing::debug!(soft = limit.soft, hard = limit.hard, "open-files limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open-files limit"),
+    }
+}
+
 /// Parses the command line, with a config file's values as defaults.
 fn parse() -> Result<Cli, String> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -69,6 +79,9 @@ fn main() {
         }
     };
     cli.global.init_logging();
+    if matches!(cli.command, Command::Run(_) | Command::Serve(_)) {
+        raise_open_files_limit();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,11 +1,15 @@
 //! Forwarding one request from the sandbox to the upstream Messages API.
 //!
-//! Bodies stream both ways (nothing is buffered whole, so the first byte of a
-//! streamed answer reaches the CLI as soon as upstream sends it; only a request
-//! being recorded is read whole first). The sandbox's own credential headers
-//! are dropped and the real one is added here. Before a model request goes out
-//! the execution's account must admit it; its answer is metered as it streams
-//! and settled when it ends.
+//! A request passes only if its target is an exact route of the table (see
+//! [`super::routes`]); the upstream URL is rebuilt from that route, the
+//! headers are cut down to an allow-list (see [`super::headers`]) and the real
+//! credential is added here. Its body is read whole (bounded, see
+//! [`super::body`]) and must be a Messages request before a byte goes
+//! upstream; a request refused on any of these grounds is never counted. The
+//! answer streams back unbuffered, so the first byte of a streamed answer
+//! reaches the CLI as soon as upstream sends it. Before a model request goes
+//! out the execution's account must admit it; its answer is metered as it
+//! streams and settled when it ends.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -13,36 +17,27 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
-use http_body_util::{BodyDataStream, BodyExt, Full, Limited, combinators::UnsyncBoxBody};
+use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 
+use super::Gateway;
 use super::account::{Account, Refusal};
+use super::body::{self, BodyBudget};
+use super::headers;
 use super::meter::{Metered, UsageMeter};
 use super::metered::{BodyTap, OnDone, metered};
+use super::routes::{self, Allowed};
 use super::upstream::{Credential, Upstream};
 use super::{Exchange, ExchangeObserver};
 
 /// The body type the gateway answers with.
 pub type GatewayBody = UnsyncBoxBody<Bytes, std::io::Error>;
 
-/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus the
-/// ones the gateway owns.
-const DROPPED_REQUEST_HEADERS: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "x-api-key",
-    "authorization",
-    "accept-encoding",
-];
+/// Longest request target kept in an [`Exchange`] and the log: 256 characters
+/// (a refused target is the sandbox's text).
+const MAX_REPORTED_TARGET: usize = 256;
 
 /// Response headers never forwarded: those of one hop, and `content-length`,
 /// because the gateway frames its answer to the sandbox itself (chunked). Hyper
@@ -60,17 +55,6 @@ const DROPPED_RESPONSE_HEADERS: &[&str] = &[
     "transfer-encoding",
     "upgrade",
 ];
-
-/// True for the request paths the sandbox may reach: the Messages API family and
-/// the model list. Everything else is refused.
-pub fn is_allowed(method: &Method, path: &str) -> bool {
-    let path = path.split('?').next().unwrap_or_default();
-    match *method {
-        Method::POST => path == "/v1/messages" || path == "/v1/messages/count_tokens",
-        Method::GET => path == "/v1/models" || path.starts_with("/v1/models/"),
-        _ => false,
-    }
-}
 
 /// An answer in the Messages API error shape, so the CLI's own error handling
 /// and retry logic apply to gateway failures too.
@@ -132,29 +116,22 @@ pub trait RecordingExchange: Send {
     fn failed(self: Box<Self>, status: u16, body: &str);
 }
 
-/// Largest request body buffered for a recording: 32 MiB (model requests are
-/// JSON of a few MB at most); larger ones are refused while recording.
-pub const MAX_RECORDED_REQUEST: usize = 32 << 20;
-
-/// True for requests that cost model tokens (and count against the limits).
-fn is_billable(method: &Method, path: &str) -> bool {
-    *method == Method::POST && path.split('?').next() == Some("/v1/messages")
-}
-
 /// Forwards one request and reports the exchange to the observer.
-pub async fn forward(
-    client: &reqwest::Client,
+pub(super) async fn forward(
+    gateway: &Gateway,
     route: &Route,
+    bodies: &BodyBudget,
     request: Request<Incoming>,
 ) -> Response<GatewayBody> {
     let started = Instant::now();
     let method = request.method().clone();
-    let path = request
+    let target: String = request
         .uri()
-        .path_and_query()
-        .map(|pq| pq.as_str().to_string())
-        .unwrap_or_else(|| "/".to_string());
-    let mut exchange = Exchange::new(&method, &path);
+        .to_string()
+        .chars()
+        .take(MAX_REPORTED_TARGET)
+        .collect();
+    let mut exchange = Exchange::new(&method, &target);
     let report = |mut exchange: Exchange, status: StatusCode, kind: &str, message: String| {
         exchange.status = Some(status.as_u16());
         exchange.error = Some(message.clone());
@@ -162,16 +139,52 @@ pub async fn forward(
         route.observer.exchanged(&exchange);
         api_error(status, kind, &format!("agentd gateway: {message}"))
     };
-    if !is_allowed(&method, &path) {
-        tracing::warn!(%method, %path, "gateway refused a request outside the Messages API");
-        return report(
-            exchange,
-            StatusCode::FORBIDDEN,
-            "permission_error",
-            format!("{method} {path} is not allowed"),
-        );
-    }
-    let billable = is_billable(&method, &path);
+    let allowed = match routes::admit(&method, request.uri()) {
+        Ok(allowed) => allowed,
+        Err(refusal) => {
+            tracing::warn!(%method, %target, %refusal, "gateway refused a request target");
+            return report(
+                exchange,
+                refusal.status(),
+                refusal.kind(),
+                refusal.to_string(),
+            );
+        }
+    };
+    let forwarded = match headers::forwarded(request.headers()) {
+        Ok(forwarded) => forwarded,
+        Err(refusal) => {
+            tracing::warn!(%method, %target, %refusal, "gateway refused a request's headers");
+            return report(
+                exchange,
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                refusal.to_string(),
+            );
+        }
+    };
+    let limits = gateway.limits();
+    let budgets = [bodies, &gateway.inner.bodies];
+    let body = match body::read(
+        request.into_body(),
+        allowed.endpoint,
+        &budgets,
+        limits.body_read_timeout,
+    )
+    .await
+    {
+        Ok(body) => body,
+        Err(refusal) => {
+            tracing::warn!(%method, %target, %refusal, "gateway refused a request body");
+            return report(
+                exchange,
+                refusal.status(),
+                refusal.kind(),
+                refusal.to_string(),
+            );
+        }
+    };
+    let billable = allowed.is_billable();
     if billable {
         match route.account.admit() {
             Ok(()) => {}
@@ -202,26 +215,24 @@ pub async fn forward(
         }
     }
 
-    let (parts, body) = request.into_parts();
-    let (body, recording) = match &route.recorder {
-        Some(recorder) => {
-            let bytes = match Limited::new(body, MAX_RECORDED_REQUEST).collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(_) => {
-                    return report(
-                        exchange,
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "request_too_large",
-                        "request too large to record".into(),
-                    );
-                }
-            };
-            let recording = recorder.begin(method.as_str(), &path, &parts.headers, &bytes);
-            (reqwest::Body::from(bytes), Some(recording))
+    let upstream_target = allowed.upstream_target();
+    let recording = route.recorder.as_ref().map(|recorder| {
+        let mut recorded = hyper::HeaderMap::new();
+        for (name, value) in &forwarded {
+            recorded.append(name.clone(), value.clone());
         }
-        None => (reqwest::Body::wrap_stream(BodyDataStream::new(body)), None),
+        recorder.begin(method.as_str(), &upstream_target, &recorded, &body.bytes)
+    });
+    let outgoing = Outgoing {
+        method: method.clone(),
+        allowed: &allowed,
+        headers: forwarded,
+        body: body.bytes.clone(),
     };
-    let response = match send(client, &route.upstream, parts, body, &path).await {
+    let sent = send(&gateway.inner.client, &route.upstream, outgoing).await;
+    // Sent (or failed): the body no longer counts against the budgets.
+    drop(body);
+    let response = match sent {
         Ok(response) => response,
         Err((status, kind, message)) => {
             if let Some(recording) = recording {
@@ -282,27 +293,30 @@ pub async fn forward(
 
 type SendError = (StatusCode, &'static str, String);
 
+/// What goes upstream: rebuilt by the gateway from an admitted request.
+struct Outgoing<'a> {
+    method: hyper::Method,
+    allowed: &'a Allowed,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Bytes,
+}
+
 async fn send(
     client: &reqwest::Client,
     upstream: &Upstream,
-    parts: hyper::http::request::Parts,
-    body: reqwest::Body,
-    path: &str,
+    outgoing: Outgoing<'_>,
 ) -> Result<reqwest::Response, SendError> {
-    let url = upstream.url_for(path).map_err(|e| {
-        (
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            e.to_string(),
-        )
-    })?;
-    let mut builder = client.request(parts.method, url);
-    for (name, value) in &parts.headers {
-        if !DROPPED_REQUEST_HEADERS.contains(&name.as_str()) {
-            builder = builder.header(name, value);
-        }
+    let url = upstream
+        .url_for_route(outgoing.allowed)
+        .map_err(|e| (StatusCode::BAD_GATEWAY, "api_error", e.to_string()))?;
+    let mut builder = client.request(outgoing.method, url);
+    for (name, value) in outgoing.headers {
+        builder = builder.header(name, value);
     }
     builder = builder.header(header::ACCEPT_ENCODING, "identity");
+    if outgoing.allowed.endpoint.takes_body() {
+        builder = builder.header(header::CONTENT_TYPE, "application/json");
+    }
     match upstream.credential() {
         Some(Credential::ApiKey(key)) => {
             builder = builder.header(HeaderName::from_static("x-api-key"), sensitive(key)?);
@@ -315,7 +329,10 @@ async fn send(
         }
         None => {}
     }
-    builder.body(body).send().await.map_err(|error| {
+    if outgoing.allowed.endpoint.takes_body() {
+        builder = builder.body(outgoing.body);
+    }
+    builder.send().await.map_err(|error| {
         if error.is_timeout() {
             (
                 StatusCode::GATEWAY_TIMEOUT,
@@ -363,21 +380,5 @@ fn without_url(error: &reqwest::Error) -> String {
         "request error".to_string()
     } else {
         message
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_messages_family_is_allowed() {
-        assert!(is_allowed(&Method::POST, "/v1/messages?beta=true"));
-        assert!(is_allowed(&Method::POST, "/v1/messages/count_tokens"));
-        assert!(is_allowed(&Method::GET, "/v1/models"));
-        assert!(!is_allowed(&Method::GET, "/v1/messages"));
-        assert!(!is_allowed(&Method::POST, "/v1/messages/batches"));
-        assert!(!is_allowed(&Method::POST, "/v1/complete"));
-        assert!(!is_allowed(&Method::POST, "/api/oauth/token"));
     }
 }

@@ -6,25 +6,37 @@
 //! never enters the sandbox.
 
 mod account;
+mod body;
 pub mod cassette;
 mod forward;
+mod headers;
+mod limits;
 mod meter;
 mod metered;
 mod pricing;
 mod recording;
 mod redact;
+mod routes;
 mod socket;
+mod stall;
 mod upstream;
 
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
 pub use account::{Account, ModelLimits, Refusal, Settled, total_tokens};
+pub use body::{
+    BODY_READ_TIMEOUT, BodyRefusal, EXECUTION_BODY_BUDGET, GATEWAY_BODY_BUDGET, MAX_MODEL_LEN,
+    MAX_REQUEST_BODY, check_messages_request,
+};
 pub use cassette::{
     Cassette, CassetteError, CassetteWriter, ExchangeRecorder, ReplayModel, ReplayTiming,
 };
-pub use forward::{
-    GatewayBody, MAX_RECORDED_REQUEST, Recorder, RecordingExchange, Route, api_error, is_allowed,
+pub use forward::{GatewayBody, Recorder, RecordingExchange, Route, api_error};
+pub use headers::{FORWARDED_HEADERS, HeaderRefusal};
+pub use limits::{
+    ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, GatewayLimits, HEADER_READ_TIMEOUT,
+    MAX_CONNECTIONS_PER_EXECUTION, MAX_HEAD_BYTES, MAX_HEADER_LINES, WRITE_STALL_TIMEOUT,
 };
 pub use meter::{
     MAX_ANSWER_TEXT, MAX_JSON_BODY, MAX_SSE_EVENT, Metered, UpstreamError, UsageMeter,
@@ -33,6 +45,7 @@ pub use metered::{BodyEnd, BodyTap};
 pub use pricing::{ModelPrice, PriceTable, PricingError, normalise_model};
 pub use recording::CassetteRecorder;
 pub use redact::{MIN_SECRET_LEN, REDACTED, RedactError, RedactStream, Redactor};
+pub use routes::{Allowed, Endpoint, MAX_MODEL_ID_LEN, MAX_TARGET_LEN, RouteRefusal, admit};
 pub use socket::{ExecutionSocket, MAX_SOCKET_PATH};
 pub use upstream::{Credential, DEFAULT_BASE_URL, Upstream};
 
@@ -129,6 +142,9 @@ struct Inner {
     upstream: Upstream,
     client: reqwest::Client,
     prices: Arc<pricing::PriceTable>,
+    limits: GatewayLimits,
+    /// Request-body bytes all executions together may hold.
+    bodies: body::BodyBudget,
 }
 
 /// Connect timeout towards upstream: 10 s.
@@ -154,13 +170,35 @@ impl Gateway {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(GatewayError::Client)?;
+        let limits = GatewayLimits::default();
         Ok(Gateway {
             inner: Arc::new(Inner {
                 upstream,
                 client,
                 prices: Arc::new(prices),
+                limits,
+                bodies: body::BodyBudget::new(limits.gateway_body_budget),
             }),
         })
+    }
+
+    /// The same gateway with other connection and body limits (for sockets
+    /// opened from now on).
+    pub fn with_limits(&self, limits: GatewayLimits) -> Gateway {
+        Gateway {
+            inner: Arc::new(Inner {
+                upstream: self.inner.upstream.clone(),
+                client: self.inner.client.clone(),
+                prices: self.inner.prices.clone(),
+                limits,
+                bodies: body::BodyBudget::new(limits.gateway_body_budget),
+            }),
+        }
+    }
+
+    /// The limits every execution's socket applies.
+    pub fn limits(&self) -> GatewayLimits {
+        self.inner.limits
     }
 
     /// Where requests go.

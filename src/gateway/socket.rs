@@ -6,12 +6,16 @@ use std::sync::Arc;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::UnixListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::body::BodyBudget;
 use super::forward::{Route, forward};
+use super::limits::{AcceptBackoff, MAX_HEAD_BYTES, MAX_HEADER_LINES};
+use super::stall::StallGuard;
 use super::{Gateway, GatewayError};
 use crate::engine::spec::AGENT_UID;
 
@@ -20,11 +24,25 @@ pub const MAX_SOCKET_PATH: usize = 107;
 
 /// A listening per-execution socket. Closing it (or dropping it) stops the
 /// listener, cuts open connections and removes the socket file.
+///
+/// It holds at most [`GatewayLimits::max_connections`](super::GatewayLimits)
+/// connections: at the cap it stops accepting until one closes, so a flood
+/// waits in the listen backlog instead of taking agentd's descriptors.
 #[derive(Debug)]
 pub struct ExecutionSocket {
     path: PathBuf,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
+    slots: Arc<Semaphore>,
+    max_connections: usize,
+}
+
+/// What one execution's connections share.
+struct Door {
+    gateway: Gateway,
+    route: Route,
+    /// Request-body bytes this execution may hold.
+    bodies: BodyBudget,
 }
 
 impl Gateway {
@@ -45,16 +63,21 @@ impl Gateway {
             source,
         })?;
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(serve(
-            self.clone(),
-            listener,
-            Arc::new(route),
-            shutdown.clone(),
-        ));
+        let limits = self.limits();
+        let max_connections = limits.max_connections.max(1);
+        let slots = Arc::new(Semaphore::new(max_connections));
+        let door = Arc::new(Door {
+            gateway: self.clone(),
+            route,
+            bodies: BodyBudget::new(limits.execution_body_budget),
+        });
+        let task = tokio::spawn(serve(door, listener, slots.clone(), shutdown.clone()));
         Ok(ExecutionSocket {
             path: path.to_path_buf(),
             shutdown,
             task: Some(task),
+            slots,
+            max_connections,
         })
     }
 }
@@ -70,39 +93,61 @@ fn restrict_to_sandbox_user(path: &Path) -> std::io::Result<()> {
 }
 
 async fn serve(
-    gateway: Gateway,
+    door: Arc<Door>,
     listener: UnixListener,
-    route: Arc<Route>,
+    slots: Arc<Semaphore>,
     shutdown: CancellationToken,
 ) {
+    let mut backoff = AcceptBackoff::default();
     loop {
+        // Wait for a free slot before accepting: at the cap, new connections
+        // stay in the kernel's backlog.
+        let slot = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => return,
+            },
+        };
         let stream = tokio::select! {
             _ = shutdown.cancelled() => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, _)) => {
+                    backoff.succeeded();
+                    stream
+                }
                 Err(error) => {
-                    tracing::warn!(%error, "gateway accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
+                    let pause = backoff.failed();
+                    tracing::warn!(%error, pause_ms = pause.as_millis() as u64, "gateway accept failed");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(pause) => continue,
+                    }
                 }
             },
         };
-        let gateway = gateway.clone();
-        let route = route.clone();
+        let door = door.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
+            let _slot = slot;
+            let limits = door.gateway.limits();
+            let service_door = door.clone();
             let service = service_fn(move |request| {
-                let gateway = gateway.clone();
-                let route = route.clone();
+                let door = service_door.clone();
                 async move {
                     Ok::<_, std::convert::Infallible>(
-                        forward(&gateway.inner.client, &route, request).await,
+                        forward(&door.gateway, &door.route, &door.bodies, request).await,
                     )
                 }
             });
+            let io = StallGuard::new(stream, limits.write_stall_timeout);
             let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .max_header_size(MAX_HEAD_BYTES)
+                .max_headers(MAX_HEADER_LINES)
                 .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
+                .serve_connection(TokioIo::new(io), service);
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 result = connection => {
@@ -119,6 +164,12 @@ impl ExecutionSocket {
     /// The socket's path on the host.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Connections accepted and not yet closed (at most the configured cap).
+    pub fn open_connections(&self) -> usize {
+        self.max_connections
+            .saturating_sub(self.slots.available_permits())
     }
 
     /// Stops serving and removes the socket file.

@@ -3,6 +3,7 @@
 use url::Url;
 
 use super::GatewayError;
+use super::routes::Allowed;
 
 /// The public Anthropic API, used when `ANTHROPIC_BASE_URL` is not set.
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -89,16 +90,22 @@ impl Upstream {
         self.credential.as_ref()
     }
 
-    /// The upstream URL for a request path and query received from the sandbox
-    /// (e.g. `/v1/messages?beta=true`).
-    pub fn url_for(&self, path_and_query: &str) -> Result<Url, GatewayError> {
-        let relative = path_and_query.trim_start_matches('/');
-        self.base_url
-            .join(relative)
-            .map_err(|e| GatewayError::InvalidUpstream {
-                url: format!("{}{relative}", self.base_url),
-                reason: e.to_string(),
-            })
+    /// The upstream URL for an admitted route: the base URL's path, then the
+    /// route's own path and query (rebuilt by the route table, never the
+    /// sandbox's string). Checked to stay under the base path.
+    pub fn url_for_route(&self, allowed: &Allowed) -> Result<Url, GatewayError> {
+        let relative = allowed.upstream_path();
+        let mut url = self.base_url.clone();
+        let path = format!("{}{relative}", self.base_url.path());
+        url.set_path(&path);
+        url.set_query(allowed.upstream_query().as_deref());
+        if url.path() != path {
+            return Err(GatewayError::InvalidUpstream {
+                url: self.base_url.to_string(),
+                reason: format!("cannot append {relative} to its path"),
+            });
+        }
+        Ok(url)
     }
 }
 
@@ -106,17 +113,34 @@ impl Upstream {
 mod tests {
     use super::*;
 
+    fn route(method: hyper::Method, target: &str) -> Allowed {
+        crate::gateway::admit(&method, &target.parse().unwrap()).unwrap()
+    }
+
     #[test]
-    fn keeps_path_prefix_and_query() {
+    fn keeps_path_prefix_and_rebuilds_the_query() {
         let up = Upstream::new("https://llm.example/anthropic", None).unwrap();
         assert_eq!(
-            up.url_for("/v1/messages?beta=true").unwrap().as_str(),
+            up.url_for_route(&route(hyper::Method::POST, "/v1/messages?beta=true"))
+                .unwrap()
+                .as_str(),
             "https://llm.example/anthropic/v1/messages?beta=true"
         );
         let up = Upstream::new("http://127.0.0.1:9000/", None).unwrap();
         assert_eq!(
-            up.url_for("/v1/messages").unwrap().as_str(),
+            up.url_for_route(&route(hyper::Method::POST, "/v1/messages"))
+                .unwrap()
+                .as_str(),
             "http://127.0.0.1:9000/v1/messages"
+        );
+        assert_eq!(
+            up.url_for_route(&route(
+                hyper::Method::GET,
+                "/v1/models/claude-x.1?beta=true"
+            ))
+            .unwrap()
+            .as_str(),
+            "http://127.0.0.1:9000/v1/models/claude-x.1?beta=true"
         );
     }
 

@@ -30,6 +30,10 @@ pub struct RecordedRequest {
     pub authorization: Option<String>,
     /// The HTTP status answered.
     pub status: u16,
+    /// Every header as received (names lowercase, in arrival order), so tests
+    /// can check what the gateway forwarded.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
 }
 
 /// The parts of a Messages API request body that decide the answer.

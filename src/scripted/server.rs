@@ -113,6 +113,14 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
         x_api_key: header_text(&parts.headers, "x-api-key"),
         authorization: header_text(&parts.headers, header::AUTHORIZATION.as_str()),
         status: 0,
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_string(), value)
+            })
+            .collect(),
     };
     let response = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Err(error) => error_response(

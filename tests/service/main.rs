@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod flood;
 mod recovery;
 mod remote;
 mod shutdown;

@@ -1,79 +1,13 @@
-//! The gateway on a real unix socket, with the scripted model as its upstream:
-//! the sandbox's credential is replaced by the real one, only the Messages API
+//! Forwarding: the sandbox's credential is replaced by the real one, only the Messages API
 //! family passes, and upstream failures come back in the Messages API error shape.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use agentd::gateway::{
-    Account, Credential, Exchange, ExchangeObserver, Gateway, ModelLimits, Route, Upstream,
-};
+use agentd::gateway::{Credential, Gateway, ModelLimits, Upstream};
 use agentd::scripted::{Scenario, ScriptedModel};
-use agentd::store::GatewayUsage;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
-#[derive(Default)]
-struct Seen(Mutex<Vec<Exchange>>);
-
-impl ExchangeObserver for Seen {
-    fn exchanged(&self, exchange: &Exchange) {
-        self.0.lock().unwrap().push(exchange.clone());
-    }
-}
-
-/// A route through `gateway` with `limits`, reporting to `observer`.
-fn route(gateway: &Gateway, observer: Arc<dyn ExchangeObserver>, limits: ModelLimits) -> Route {
-    Route {
-        upstream: gateway.upstream().clone(),
-        account: Arc::new(Account::new(
-            limits,
-            gateway.prices(),
-            GatewayUsage::default(),
-            Default::default(),
-        )),
-        observer,
-        recorder: None,
-    }
-}
-
-async fn post(socket: &Path, path: &str, headers: &[(&str, &str)], body: Value) -> (u16, String) {
-    let stream = tokio::net::UnixStream::connect(socket).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    let mut request = Request::post(path)
-        .header("host", "127.0.0.1:8080")
-        .header("content-type", "application/json");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = sender
-        .send_request(
-            request
-                .body(Full::new(Bytes::from(body.to_string())))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
-}
-
-fn messages_request() -> Value {
-    json!({
-        "model": "claude-sonnet-4-5",
-        "stream": true,
-        "max_tokens": 100,
-        "tools": [{"name": "Write", "input_schema": {"type": "object"}}],
-        "messages": [{"role": "user", "content": "hello"}]
-    })
-}
+use crate::support::*;
 
 #[tokio::test]
 async fn replaces_the_sandbox_key_and_streams_the_answer() {
