@@ -104,6 +104,9 @@ pub enum BodyRefusal {
     /// Not a Messages request.
     #[error("the body is not a Messages request: {0}")]
     NotMessages(String),
+    /// It asks upstream to reach the network or the organisation's files.
+    #[error("refused: {0}")]
+    Egress(#[from] super::egress::Egress),
 }
 
 impl BodyRefusal {
@@ -166,6 +169,7 @@ pub async fn read(
         Err(_) => return Err(BodyRefusal::Timeout),
     };
     check_messages_request(&bytes)?;
+    super::egress::check(&bytes)?;
     Ok(ReadBody { bytes, _held: held })
 }
 

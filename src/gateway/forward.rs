@@ -39,22 +39,31 @@ pub type GatewayBody = UnsyncBoxBody<Bytes, std::io::Error>;
 /// (a refused target is the sandbox's text).
 const MAX_REPORTED_TARGET: usize = 256;
 
-/// Response headers never forwarded: those of one hop, and `content-length`,
-/// because the gateway frames its answer to the sandbox itself (chunked). Hyper
-/// then reads the body until the upstream's body ends, whatever its framing,
-/// and that end is what settles the account and completes a recording (with the
-/// length forwarded, hyper stops reading once it is reached and drops the body
-/// as if the answer had been cut short).
-const DROPPED_RESPONSE_HEADERS: &[&str] = &[
-    "content-length",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Response headers passed back to the sandbox: what the CLI reads of an
+/// answer (its type, request id, and the retry and rate-limit hints its retry
+/// logic follows). Everything else upstream sends — organisation ids, cookies,
+/// the hop's own headers, `content-length` (the gateway frames answers itself,
+/// so an answer's end is where upstream's body ends, whatever its framing) — is
+/// dropped.
+const FORWARDED_RESPONSE_HEADERS: &[&str] = &[
+    "content-type",
+    "request-id",
+    "x-request-id",
+    "retry-after",
+    "retry-after-ms",
+    "x-should-retry",
 ];
+
+/// Response header prefixes passed back: the rate-limit figures.
+const FORWARDED_RESPONSE_PREFIXES: &[&str] = &["anthropic-ratelimit-"];
+
+/// True for a response header the sandbox may see.
+fn forwards_response_header(name: &str) -> bool {
+    FORWARDED_RESPONSE_HEADERS.contains(&name)
+        || FORWARDED_RESPONSE_PREFIXES
+            .iter()
+            .any(|p| name.starts_with(p))
+}
 
 /// An answer in the Messages API error shape, so the CLI's own error handling
 /// and retry logic apply to gateway failures too.
@@ -247,7 +256,7 @@ pub(super) async fn forward(
 
     let mut builder = Response::builder().status(status);
     for (name, value) in response.headers() {
-        if !DROPPED_RESPONSE_HEADERS.contains(&name.as_str()) {
+        if forwards_response_header(name.as_str()) {
             builder = builder.header(name, value);
         }
     }

@@ -8,6 +8,7 @@
 mod account;
 mod body;
 pub mod cassette;
+mod egress;
 mod forward;
 mod headers;
 mod limits;

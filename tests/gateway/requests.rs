@@ -2,10 +2,12 @@
 //! values, a bounded request line and head, and a bounded body that must be a
 //! Messages request, all checked before upstream sees a byte.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agentd::gateway::GatewayLimits;
-use serde_json::json;
+use agentd::gateway::{Credential, Gateway, GatewayLimits, ModelLimits, Upstream};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::*;
 
@@ -279,4 +281,99 @@ async fn a_body_sent_too_slowly_is_refused() {
     );
     assert!(door.upstream_saw().is_empty(), "{:?}", door.upstream_saw());
     door.close().await;
+}
+
+#[tokio::test]
+async fn a_request_that_reaches_past_the_sandbox_never_reaches_upstream() {
+    let door = Door::open().await;
+    let with = |extra: Value| {
+        let mut body = messages_request();
+        for (key, value) in extra.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        body
+    };
+    let bodies = [
+        with(json!({"tools": [{"type": "web_search_20250305", "name": "web_search"}]})),
+        with(json!({"tools": [{"type": "web_fetch_20250910", "name": "web_fetch"}]})),
+        with(json!({"tools": [{"type": "code_execution_20250825", "name": "code_execution"}]})),
+        with(
+            json!({"mcp_servers": [{"type": "url", "url": "https://evil.example/sse", "name": "x"}]}),
+        ),
+        with(json!({"container": "container_011"})),
+        with(json!({"messages": [{"role": "user", "content": [
+            {"type": "document", "source": {"type": "file", "file_id": "file_011"}}]}]})),
+    ];
+    for body in &bodies {
+        let (status, text) = post(&door.path, "/v1/messages", &[], body.clone()).await;
+        assert_eq!(status, 400, "{body}: {text}");
+        assert!(text.contains("reach the network"), "{text}");
+    }
+    assert!(door.upstream_saw().is_empty(), "{:?}", door.upstream_saw());
+    door.close().await;
+}
+
+#[tokio::test]
+async fn only_the_answer_headers_the_cli_reads_come_back() {
+    // An upstream that answers with headers the sandbox has no business seeing.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 65536];
+                let _ = stream.read(&mut buffer).await;
+                let body = r#"{"type":"message","role":"assistant","model":"m","content":[],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nrequest-id: req_1\r\n\
+                     anthropic-ratelimit-requests-limit: 50\r\nretry-after: 3\r\n\
+                     anthropic-organization-id: org-secret\r\nset-cookie: session=abc\r\n\
+                     x-internal-route: cell-7\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    let upstream = Upstream::new(
+        &format!("http://{address}"),
+        Some(Credential::ApiKey("k".into())),
+    )
+    .unwrap();
+    let gateway = Gateway::new(upstream).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("llm.sock");
+    let socket = gateway
+        .open(
+            &path,
+            route(&gateway, Arc::new(Seen::default()), ModelLimits::default()),
+        )
+        .unwrap();
+    let (status, text) = raw(
+        &path,
+        &head(
+            "POST",
+            "/v1/messages",
+            &[],
+            messages_request().to_string().as_bytes(),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let headers = text.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+    for kept in [
+        "content-type: application/json",
+        "request-id: req_1",
+        "anthropic-ratelimit-requests-limit: 50",
+        "retry-after: 3",
+    ] {
+        assert!(headers.contains(kept), "{kept} missing:\n{headers}");
+    }
+    for dropped in ["org-secret", "set-cookie", "x-internal-route"] {
+        assert!(
+            !headers.contains(dropped),
+            "{dropped} forwarded:\n{headers}"
+        );
+    }
+    socket.close().await;
 }
