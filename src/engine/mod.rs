@@ -1,5 +1,6 @@
 //! Everything that talks to the Docker engine: the hardened spec, container life
-//! cycle, log streams, tar downloads and reconciliation by label.
+//! cycle, log streams, tar downloads, reconciliation by label and the sandbox's
+//! OCI runtime checked at start-up.
 
 pub mod archive;
 mod docker;
@@ -7,12 +8,14 @@ mod error;
 pub mod labels;
 mod logs;
 mod reconcile;
+pub mod runtime;
 pub mod spec;
 
 pub use docker::{Engine, ExitState};
 pub use error::EngineError;
 pub use logs::{DEFAULT_MAX_LINE_BYTES, LineSplitter, LogLine, LogStream};
 pub use reconcile::{ManagedResource, ManagedResources};
+pub use runtime::{RuntimeError, SandboxRuntime};
 pub use spec::{Bind, HardenedSpec};
 
 impl EngineError {

@@ -9,5 +9,6 @@ mod cleanup;
 mod gateway;
 mod happy_path;
 mod limits;
+mod runtime;
 mod security;
 mod support;
