@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use agentd::engine::{Engine, RuntimeError, SandboxRuntime};
+use agentd::execution::RunnerConfig;
 use agentd::execution::layout::{DataDir, RunDir};
 
 /// Where agentd keeps its state, and how it logs.
@@ -107,4 +109,29 @@ impl<E: std::error::Error> From<E> for Failure {
     fn from(error: E) -> Self {
         Failure::fatal(error.to_string())
     }
+}
+
+/// Checks the sandbox's OCI runtime (`--runtime`, else the engine's default)
+/// against the engine before anything is created. A runtime the engine does not
+/// have is a usage error (exit 2); gVisor registered without the arguments the
+/// sandbox needs is an operational one (exit 1) whose message holds the fix.
+pub async fn check_runtime(
+    engine: &Engine,
+    runtime: Option<&str>,
+) -> Result<SandboxRuntime, Failure> {
+    match engine.sandbox_runtime(runtime).await {
+        Ok(chosen) => {
+            tracing::info!(runtime = %chosen.name, gvisor = chosen.gvisor, "sandbox runtime");
+            Ok(chosen)
+        }
+        Err(error @ RuntimeError::Unregistered { .. }) => Err(Failure::usage(error.to_string())),
+        Err(error) => Err(Failure::fatal(error.to_string())),
+    }
+}
+
+/// Applies the checked runtime to the runner's settings: the name asked for
+/// (none, or empty, means the engine's default) and whether it is gVisor.
+pub fn use_runtime(config: &mut RunnerConfig, asked: Option<&str>, checked: &SandboxRuntime) {
+    config.runtime = asked.filter(|name| !name.is_empty()).map(str::to_string);
+    config.gvisor = checked.gvisor;
 }

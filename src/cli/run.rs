@@ -18,7 +18,7 @@ use agentd::execution::{
 use agentd::git::RepoSource;
 use agentd::store::{DEFAULT_TENANT, NewExecution};
 
-use super::common::{Failure, Global};
+use super::common::{Failure, Global, check_runtime, use_runtime};
 use super::image::{ImageArgs, ensure_image};
 use super::migrate::open_store;
 use super::remote::run_remote;
@@ -139,6 +139,9 @@ pub struct RunArgs {
     pub disk: DiskArgs,
 
     /// OCI runtime for the sandbox, e.g. runsc (gVisor) where installed.
+    /// Default: the engine's default (runc). It is checked against the engine at
+    /// start-up: gVisor must be registered with runtimeArgs --network=none and
+    /// --host-uds=open (see the README, "Running the sandbox under gVisor").
     #[arg(long, env = "AGENTD_RUNTIME")]
     pub runtime: Option<String>,
 
@@ -244,9 +247,10 @@ pub async fn run(global: &Global, args: &RunArgs) -> Result<i32, Failure> {
     let (upstream, scripted) =
         upstream(args.scripted_model.as_deref(), args.replay.is_some()).await?;
 
+    let engine = Engine::connect().await?;
+    let runtime = check_runtime(&engine, args.runtime.as_deref()).await?;
     let data_dir = global.data_dir();
     let store = open_store(&data_dir, args.database_url.as_deref()).await?;
-    let engine = Engine::connect().await?;
     let instance = Arc::new(SupervisorInstance::acquire(global.run_dir())?);
     let (orphans, live) = instance
         .remove_orphans(&engine, Some(store.as_ref()))
@@ -262,7 +266,7 @@ pub async fn run(global: &Global, args: &RunArgs) -> Result<i32, Failure> {
     let image = ensure_image(&engine, &data_dir, &args.image).await?;
 
     let mut config = RunnerConfig::new(data_dir, image);
-    config.runtime = args.runtime.clone();
+    use_runtime(&mut config, args.runtime.as_deref(), &runtime);
     config.secrets = args.gateway.redact.clone();
     args.disk.apply(&mut config);
     let owner = instance.id().to_string();

@@ -15,7 +15,7 @@ use agentd::execution::{Runner, RunnerConfig};
 use super::sandbox::DiskArgs;
 use agentd::supervisor::{ShutdownMode, Supervisor, SupervisorConfig};
 
-use super::common::{Failure, Global};
+use super::common::{Failure, Global, check_runtime, use_runtime};
 use super::image::{ImageArgs, ensure_image};
 use super::migrate::open_store;
 use super::upstream::{GatewayArgs, upstream};
@@ -77,6 +77,9 @@ pub struct ServeArgs {
     pub lease: Duration,
 
     /// OCI runtime for sandboxes, e.g. runsc (gVisor) where installed.
+    /// Default: the engine's default (runc). It is checked against the engine at
+    /// start-up: gVisor must be registered with runtimeArgs --network=none and
+    /// --host-uds=open (see the README, "Running the sandbox under gVisor").
     #[arg(long, env = "AGENTD_RUNTIME")]
     pub runtime: Option<String>,
 
@@ -95,9 +98,10 @@ pub struct ServeArgs {
 }
 
 pub async fn serve(global: &Global, args: &ServeArgs) -> Result<i32, Failure> {
+    let engine = Engine::connect().await?;
+    let runtime = check_runtime(&engine, args.runtime.as_deref()).await?;
     let data_dir = global.data_dir();
     let store = open_store(&data_dir, args.database_url.as_deref()).await?;
-    let engine = Engine::connect().await?;
     let instance = Arc::new(SupervisorInstance::acquire_persistent(
         global.run_dir(),
         &data_dir.root().join("supervisor-id"),
@@ -106,7 +110,7 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     let (upstream, scripted) = upstream(args.scripted_model.as_deref(), false).await?;
     let hub = Arc::new(EventHub::default());
     let mut config = RunnerConfig::new(data_dir.clone(), image);
-    config.runtime = args.runtime.clone();
+    use_runtime(&mut config, args.runtime.as_deref(), &runtime);
     config.lease = args.lease;
     config.secrets = args.gateway.redact.clone();
     args.disk.apply(&mut config);

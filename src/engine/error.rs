@@ -7,6 +7,9 @@ pub enum EngineError {
     /// The engine could not be reached or its API version negotiated.
     #[error("cannot reach the Docker engine: {0}")]
     Connect(#[source] bollard::errors::Error),
+    /// Asking the engine about itself (`GET /info`) failed.
+    #[error("asking the Docker engine for its runtimes: {0}")]
+    Info(#[source] bollard::errors::Error),
     /// Creating the workspace volume failed.
     #[error("creating volume {name}: {source}")]
     CreateVolume {

@@ -1,5 +1,6 @@
 //! Everything that talks to the Docker engine: the hardened spec, container life
-//! cycle, log streams, tar downloads and reconciliation by label.
+//! cycle, log streams, tar downloads, reconciliation by label and the sandbox's
+//! OCI runtime checked at start-up.
 
 pub mod archive;
 mod docker;
@@ -7,6 +8,7 @@ mod error;
 pub mod labels;
 mod logs;
 mod reconcile;
+pub mod runtime;
 pub mod spec;
 pub mod workspace;
 
@@ -14,6 +16,7 @@ pub use docker::{Engine, ExitState};
 pub use error::EngineError;
 pub use logs::{DEFAULT_MAX_LINE_BYTES, LineSplitter, LogLine, LogStream};
 pub use reconcile::{ManagedResource, ManagedResources};
+pub use runtime::{RuntimeError, SandboxRuntime};
 pub use spec::{Bind, HardenedSpec};
 pub use workspace::WorkspaceKind;
 

@@ -58,6 +58,7 @@ pub struct HardenedSpec {
     tmp_bytes: u64,
     home_bytes: u64,
     runtime: Option<String>,
+    gvisor: bool,
     log_max_bytes: u64,
 }
 
@@ -97,6 +98,7 @@ impl HardenedSpec {
             tmp_bytes: DEFAULT_TMP_BYTES,
             home_bytes: DEFAULT_HOME_BYTES,
             runtime: None,
+            gvisor: false,
             log_max_bytes: DEFAULT_LOG_MAX_BYTES,
         }
     }
@@ -167,6 +169,14 @@ impl HardenedSpec {
         self
     }
 
+    /// The runtime is gVisor: the engine's pids limit is widened to cover
+    /// gVisor's own host threads (see [`super::runtime::gvisor_host_pids`]).
+    /// Default: false.
+    pub fn gvisor(mut self, gvisor: bool) -> Self {
+        self.gvisor = gvisor;
+        self
+    }
+
     /// The image this spec runs.
     pub fn image(&self) -> &str {
         &self.image
@@ -219,7 +229,11 @@ impl HardenedSpec {
             memory: Some(self.memory_bytes),
             memory_swap: Some(self.memory_bytes),
             nano_cpus: Some(self.nano_cpus),
-            pids_limit: Some(self.pids_limit),
+            pids_limit: Some(if self.gvisor {
+                super::runtime::gvisor_host_pids(self.pids_limit)
+            } else {
+                self.pids_limit
+            }),
             ulimits: Some(vec![ResourcesUlimits {
                 name: Some("nofile".to_string()),
                 soft: Some(self.nofile),
@@ -349,5 +363,17 @@ mod tests {
         assert_eq!(host.runtime.as_deref(), Some("runsc"));
         assert_eq!(host.network_mode.as_deref(), Some("none"));
         assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
+    }
+
+    #[test]
+    fn under_gvisor_the_pids_limit_covers_gvisors_own_threads() {
+        let spec = HardenedSpec::new("img", vec![])
+            .pids_limit(256)
+            .runtime(Some("runsc".into()));
+        let plain = spec.clone().to_create_body().host_config.unwrap();
+        assert_eq!(plain.pids_limit, Some(256));
+        let gvisor = spec.gvisor(true).to_create_body().host_config.unwrap();
+        assert_eq!(gvisor.pids_limit, Some(256 * 16 + 256));
+        assert_eq!(gvisor.runtime.as_deref(), Some("runsc"));
     }
 }

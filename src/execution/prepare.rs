@@ -253,6 +253,7 @@ impl Runner {
             .cpus(limits.cpus)
             .pids_limit(limits.pids)
             .runtime(self.config.runtime.clone())
+            .gvisor(self.config.gvisor)
             .working_dir(WORKSPACE)
             .env("HOME", AGENT_HOME)
             .env("ANTHROPIC_BASE_URL", &llm_url)

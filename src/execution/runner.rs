@@ -56,6 +56,10 @@ pub struct RunnerConfig {
     pub image: String,
     /// OCI runtime for sandboxes (`runsc` for gVisor). Default: the engine's.
     pub runtime: Option<String>,
+    /// The sandboxes' runtime is gVisor (as the engine registered it; see
+    /// `Engine::sandbox_runtime`): their pids limit is widened on the engine to
+    /// cover gVisor's own host threads. Default: false.
+    pub gvisor: bool,
     /// Author of the commit holding the agent's work. Default: `agentd`.
     pub git_name: String,
     /// Its email. Default: `agentd@localhost`.
@@ -89,6 +93,7 @@ impl RunnerConfig {
             data_dir,
             image: image.into(),
             runtime: None,
+            gvisor: false,
             git_name: "agentd".into(),
             git_email: "agentd@localhost".into(),
             collect_timeout: Duration::from_secs(120),

@@ -14,6 +14,7 @@ mod happy_path;
 mod limits;
 mod narrow_door;
 mod recording;
+mod runtime;
 mod security;
 mod support;
 mod terminal;

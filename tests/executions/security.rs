@@ -1,4 +1,5 @@
-//! The sandbox as the agent sees it, checked from inside by a scripted Bash call.
+//! The sandbox as the agent sees it, checked from inside by a scripted Bash call,
+//! under the engine's default runtime and under gVisor.
 
 use serde_json::json;
 
@@ -10,8 +11,12 @@ use crate::support::*;
 const PROBE: &str = r#"
 echo "uid=$(id -u)"
 grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status | tr -d '\t' | sed 's/:/=/'
-echo "ifaces=$(ls /sys/class/net | tr '\n' ' ')"
+echo "no_new_privs=$(setpriv -d 2>/dev/null | sed -n 's/^no_new_privs: //p')"
+echo "gvisor=$(dmesg 2>/dev/null | grep -c 'Starting gVisor')"
+echo "ifaces=$(ls /sys/class/net 2>/dev/null | tr '\n' ' ')"
+echo "netdevs=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ' ')"
 echo "routes=$(tail -n +2 /proc/net/route | wc -l)"
+echo "root_mount=$(awk '$2 == "/" { split($4, o, ","); print o[1] }' /proc/mounts)"
 if touch /probe-root 2>/dev/null; then echo root_write=allowed; else echo root_write=refused; fi
 if touch /workspace/probe-ws 2>/dev/null; then echo workspace_write=allowed; else echo workspace_write=refused; fi
 for s in /var/run/docker.sock /run/docker.sock; do [ -e "$s" ] && echo "docker_socket=$s"; done
@@ -25,6 +30,16 @@ if (exec 3<>/dev/tcp/1.1.1.1/443) 2>/dev/null; then echo outbound=open; else ech
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandbox_is_hardened_and_holds_no_secret() {
+    probe_the_sandbox(Runtime::Default).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_gvisor_the_sandbox_is_hardened_and_holds_no_secret() {
+    let Some(gvisor) = gvisor().await else { return };
+    probe_the_sandbox(gvisor).await;
+}
+
+async fn probe_the_sandbox(runtime: Runtime) {
     let world = World::new();
     let secret = format!("sk-ant-api03-agentdtest-{}", uuid::Uuid::new_v4().simple());
     let (a, b) = secret.split_at(14);
@@ -33,7 +48,7 @@ async fn the_sandbox_is_hardened_and_holds_no_secret() {
     let command = format!("export AGENTD_SECRET_A='{a}' AGENTD_SECRET_B='{b}'\n{PROBE}");
     let model = model(json!({"turns": [bash(&command), done()]})).await;
 
-    let mut run = world.agentd_run("inspect the sandbox").await;
+    let mut run = world.agentd_run_under("inspect the sandbox", runtime).await;
     run.env("ANTHROPIC_API_KEY", &secret)
         .env("ANTHROPIC_BASE_URL", model.base_url());
     let ran = finish(run);
@@ -52,13 +67,37 @@ async fn the_sandbox_is_hardened_and_holds_no_secret() {
             .trim()
             .to_string()
     };
+    let has = |key: &str| {
+        report
+            .lines()
+            .any(|line| line.starts_with(&format!("{key}=")))
+    };
     assert_ne!(value("uid"), "0");
     assert_eq!(value("uid"), "10001");
     assert_eq!(value("CapEff"), "0000000000000000");
-    assert_eq!(value("NoNewPrivs"), "1");
-    assert_eq!(value("Seccomp"), "2");
-    assert_eq!(value("ifaces"), "lo");
+    assert_eq!(value("no_new_privs"), "1", "{report}");
+    assert_eq!(value("netdevs"), "lo");
     assert_eq!(value("routes"), "0");
+    assert_eq!(value("root_mount"), "ro", "{report}");
+    match runtime {
+        Runtime::Default => {
+            assert_eq!(value("gvisor"), "0", "{report}");
+            assert_eq!(value("NoNewPrivs"), "1");
+            // Docker's default seccomp profile.
+            assert_eq!(value("Seccomp"), "2");
+            assert_eq!(value("ifaces"), "lo");
+        }
+        Runtime::Gvisor => {
+            // gVisor's own kernel answers: its boot log, no NoNewPrivs line
+            // in /proc (prctl still says 1, above), no seccomp filter of
+            // Docker's on the agent (gVisor filters its own host calls), no
+            // /sys/class/net.
+            assert_eq!(value("gvisor"), "1", "{report}");
+            assert!(!has("NoNewPrivs") || value("NoNewPrivs") == "1", "{report}");
+            assert_eq!(value("Seccomp"), "0", "{report}");
+            assert_eq!(value("ifaces"), "", "{report}");
+        }
+    }
     assert_eq!(value("root_write"), "refused");
     assert_eq!(value("workspace_write"), "allowed");
     assert!(!report.contains("docker_socket=/"), "{report}");

@@ -147,3 +147,84 @@ pub async fn model(json: Value) -> ScriptedModel {
 pub fn assert_nothing_left(execution: &str, run_dir: &Path) {
     crate::common::assert_nothing_left(execution, Some(run_dir));
 }
+
+/// An OCI runtime the sandbox tests run under.
+///
+/// To run an attack under both, loop over [`runtimes`] and build the command
+/// with [`World::agentd_run_under`]; or write a second test that starts with
+/// `let Some(gvisor) = gvisor().await else { return };` so each runtime is its
+/// own test. Assert what each runtime really shows where they differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// The engine's default (runc): no `--runtime` flag.
+    Default,
+    /// gVisor, registered with the engine as [`GVISOR_RUNTIME`].
+    Gvisor,
+}
+
+/// The name `scripts/test` registers gVisor under (`need_runsc` in scripts/lib.sh).
+pub const GVISOR_RUNTIME: &str = "runsc";
+
+impl Runtime {
+    /// The `--runtime` value, if any.
+    pub fn flag(self) -> Option<&'static str> {
+        match self {
+            Runtime::Default => None,
+            Runtime::Gvisor => Some(GVISOR_RUNTIME),
+        }
+    }
+}
+
+/// The runtimes a sandbox test runs under: the engine's default, and gVisor
+/// when [`gvisor`] says so.
+#[allow(dead_code)]
+pub async fn runtimes() -> Vec<Runtime> {
+    let mut runtimes = vec![Runtime::Default];
+    runtimes.extend(gvisor().await);
+    runtimes
+}
+
+/// gVisor, when the engine has it registered as agentd needs it (agentd's own
+/// start-up check decides). Missing or misconfigured, the test is skipped with
+/// a note, unless `AGENTD_TEST_RUNSC=1` (set by `scripts/test` after it
+/// registered gVisor): then the test fails, so CI never passes without it.
+pub async fn gvisor() -> Option<Runtime> {
+    static CHECKED: tokio::sync::OnceCell<Result<(), String>> = tokio::sync::OnceCell::const_new();
+    let checked = CHECKED
+        .get_or_init(|| async {
+            let engine = agentd::engine::Engine::connect()
+                .await
+                .map_err(|e| e.to_string())?;
+            engine
+                .sandbox_runtime(Some(GVISOR_RUNTIME))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await;
+    let required = std::env::var("AGENTD_TEST_RUNSC").is_ok_and(|v| v == "1");
+    match checked {
+        Ok(()) => Some(Runtime::Gvisor),
+        Err(error) if required => panic!(
+            "AGENTD_TEST_RUNSC=1 but gVisor cannot be used: {error}\n\
+             (scripts/test registers it: see need_runsc in scripts/lib.sh)"
+        ),
+        Err(error) => {
+            eprintln!("note: not testing under gVisor: {error}");
+            None
+        }
+    }
+}
+
+impl World {
+    /// [`World::agentd_run`] with the sandbox under `runtime` (`AGENTD_RUNTIME`
+    /// of the test's environment does not apply).
+    pub async fn agentd_run_under(&self, prompt: &str, runtime: Runtime) -> Command {
+        let mut command = self.agentd_run(prompt).await;
+        command.env_remove("AGENTD_RUNTIME");
+        if let Some(name) = runtime.flag() {
+            command.arg("--runtime").arg(name);
+        }
+        command
+    }
+}
