@@ -84,7 +84,7 @@ async fn an_output_flood_is_bounded_and_the_real_result_is_kept() {
         + r#"
 line='{"type":"assistant","message":{"id":"msg_flood","role":"assistant","content":[{"type":"text","text":"flood flood flood flood flood flood flood flood"}]},"session_id":"flood"}'
 targets="/proc/$cli/fd/1 /proc/$cli/fd/2 /proc/1/fd/1 /proc/1/fd/2"
-for p in $(ls /proc | grep -E '^[0-9]+$'); do
+for p in $(for d in /proc/[0-9]*; do echo "${d#/proc/}"; done); do
   [ "$(cat /proc/$p/comm 2>/dev/null)" = perl ] && targets="$targets /proc/$p/fd/1"
 done
 for target in $targets; do

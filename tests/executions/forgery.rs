@@ -11,7 +11,7 @@ use crate::support::*;
 /// Finds the CLI's pid from inside the sandbox: the process running the CLI
 /// binary whose stdout is a pipe (its helpers write to files).
 pub const FIND_CLI: &str = r#"cli=""
-for p in $(ls /proc | grep -E '^[0-9]+$' | sort -n); do
+for p in $(for d in /proc/[0-9]*; do echo "${d#/proc/}"; done | sort -n); do
   [ "$(readlink "/proc/$p/exe" 2>/dev/null)" = /usr/local/bin/claude ] || continue
   case "$(readlink "/proc/$p/fd/1" 2>/dev/null)" in pipe:*) cli=$p; break ;; esac
 done
