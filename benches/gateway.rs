@@ -14,9 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agentd::execution::GatewayUsage;
 use agentd::gateway::{Account, Gateway, ModelLimits, NoObserver, Route, Upstream};
 use agentd::scripted::{Scenario, ScriptedModel};
-use agentd::store::GatewayUsage;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;

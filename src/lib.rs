@@ -27,6 +27,7 @@ pub mod git;
 pub mod image;
 pub mod metrics;
 pub mod open_files;
+pub mod runner;
 pub mod scripted;
 pub mod store;
 pub mod supervisor;

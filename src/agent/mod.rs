@@ -1,11 +1,7 @@
 //! Agent adapters: how to start an agent CLI and how to read what it prints.
 //!
 //! Claude Code is the first adapter ([`claude`]); its stream-json output becomes
-//! [`AgentEvent`]s. Lines an adapter does not understand are kept, never fatal.
+//! the domain's [`AgentEvent`](crate::execution::AgentEvent)s. Lines an adapter
+//! does not understand are kept, never fatal.
 
 pub mod claude;
-mod event;
-mod options;
-
-pub use event::{AgentEvent, AgentResult, Usage};
-pub use options::AgentOptions;

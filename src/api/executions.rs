@@ -11,7 +11,7 @@ use super::extract::{
     IdempotencyKey, JsonBody, PathParams, QueryParams, Tenant, invalid_parameter,
 };
 use super::state::AppState;
-use super::view::{Execution, ExecutionList};
+use super::view::{ExecutionList, ExecutionSchema, ExecutionView};
 use crate::execution::{ExecutionRequest, Status};
 use crate::git::RepoSource;
 use crate::store::ListQuery;
@@ -47,7 +47,7 @@ pub fn router() -> Router<AppState> {
             description = "1–255 visible ASCII characters; makes the request safe to retry"),
     ),
     responses(
-        (status = 202, description = "Accepted and queued (or replayed)", body = Execution,
+        (status = 202, description = "Accepted and queued (or replayed)", body = ExecutionSchema,
             headers(
                 ("location" = String, description = "The execution's URL"),
                 ("idempotent-replayed" = String, description = "`true` when an earlier request created it"),
@@ -66,7 +66,7 @@ pub async fn create(
     JsonBody(request): JsonBody<ExecutionRequest>,
 ) -> Result<Response, ApiError> {
     let created = state.supervisor.submit(&tenant, request, key).await?;
-    let execution = Execution::from(created.record);
+    let execution = ExecutionView::from(created.record);
     let location = HeaderValue::from_str(&execution.links.self_).map_err(ApiError::internal)?;
     let mut response = (
         StatusCode::ACCEPTED,
@@ -89,7 +89,7 @@ pub async fn create(
     tag = "executions",
     params(("id" = String, Path, description = "Execution id")),
     responses(
-        (status = 200, description = "The execution", body = Execution),
+        (status = 200, description = "The execution", body = ExecutionSchema),
         (status = 404, description = "No such execution", body = ErrorBody),
     )
 )]
@@ -97,7 +97,7 @@ pub async fn show(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     PathParams(id): PathParams<String>,
-) -> Result<Json<Execution>, ApiError> {
+) -> Result<Json<ExecutionView>, ApiError> {
     Ok(Json(super::find(&state, &tenant, &id).await?.into()))
 }
 
@@ -162,7 +162,7 @@ pub async fn list(
         })
         .await?;
     Ok(Json(ExecutionList {
-        items: page.items.into_iter().map(Execution::from).collect(),
+        items: page.items.into_iter().map(ExecutionView::from).collect(),
         next_cursor: page.next_cursor,
     }))
 }
@@ -176,7 +176,7 @@ pub async fn list(
     tag = "executions",
     params(("id" = String, Path, description = "Execution id")),
     responses(
-        (status = 202, description = "Cancellation requested (or the execution was already final)", body = Execution),
+        (status = 202, description = "Cancellation requested (or the execution was already final)", body = ExecutionSchema),
         (status = 404, description = "No such execution", body = ErrorBody),
     )
 )]
@@ -184,7 +184,7 @@ pub async fn cancel(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     PathParams(id): PathParams<String>,
-) -> Result<(StatusCode, Json<Execution>), ApiError> {
+) -> Result<(StatusCode, Json<ExecutionView>), ApiError> {
     let record = state.supervisor.cancel(Some(&tenant), &id).await?;
     Ok((StatusCode::ACCEPTED, Json(record.into())))
 }

@@ -94,13 +94,26 @@ fn is_length_limit(error: &axum::Error) -> bool {
     false
 }
 
-/// Parses a JSON document, naming the field at fault when it has the wrong shape.
+/// Parses a JSON document, naming the field at fault when it has the wrong
+/// shape; a field the type does not know is refused, at any depth.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(shape_error)?;
+    let mut unknown = None;
+    let mut note = |path: serde_ignored::Path<'_>| {
+        unknown.get_or_insert_with(|| path.to_string());
+    };
+    let watched = serde_ignored::Deserializer::new(&mut deserializer, &mut note);
+    let value = serde_path_to_error::deserialize(watched).map_err(shape_error)?;
     deserializer
         .end()
         .map_err(|error| ApiError::MalformedJson(error.to_string()))?;
+    if let Some(field) = unknown {
+        let name = field.rsplit('.').next().unwrap_or(&field).to_string();
+        return Err(ApiError::InvalidBody {
+            field,
+            message: format!("unknown field `{name}`"),
+        });
+    }
     Ok(value)
 }
 

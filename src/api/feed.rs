@@ -17,8 +17,8 @@ use tokio::sync::mpsc::Sender;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::execution::hub::EventHub;
 use crate::execution::{Event, EventBody, SupervisorEvent};
+use crate::runner::hub::EventHub;
 use crate::store::Store;
 
 /// Events read from the store per query while catching up: 500.

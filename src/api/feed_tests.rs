@@ -7,9 +7,9 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::execution::{EventBody, Status};
+use crate::execution::{ExecutionRecord, NewExecution, Outcome};
 use crate::store::{
-    CancelOutcome, Created, ExecutionRecord, Facts, ListQuery, NewExecution, Outcome, Page,
-    ResourceKind, ResourceRecord, StoreError,
+    CancelOutcome, Created, Facts, ListQuery, Page, ResourceKind, ResourceRecord, StoreError,
 };
 
 /// A log and a status, and nothing else a feed does not read.
@@ -50,49 +50,46 @@ impl Log {
 
 fn record(id: &str, status: Status) -> ExecutionRecord {
     let now = chrono::Utc::now();
+    let request: crate::execution::ExecutionRequest =
+        serde_json::from_value(serde_json::json!({"repo": "r", "prompt": "p"})).unwrap();
     ExecutionRecord {
-        id: id.into(),
-        tenant_id: "t".into(),
-        idempotency_key: None,
+        execution: crate::execution::Execution {
+            id: id.into(),
+            tenant_id: "t".into(),
+            idempotency_key: None,
+            request,
+            status,
+            reason: None,
+            branch: format!("agent/{id}"),
+            base_commit: None,
+            head_commit: None,
+            session_id: None,
+            num_turns: 0,
+            usage: Default::default(),
+            cost_usd: None,
+            tool_calls: 0,
+            result: None,
+            claimed: None,
+            files_changed: vec![],
+            left_out: Vec::new(),
+            exit_code: None,
+            oom_killed: false,
+            image: None,
+            gateway: Default::default(),
+            conversation: Default::default(),
+            has_diff: false,
+            has_bundle: false,
+            cancel_requested: false,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            updated_at: now,
+            duration_ms: None,
+        },
         request_hash: String::new(),
-        status,
-        reason: None,
-        repo: "r".into(),
-        git_ref: None,
-        prompt: "p".into(),
-        agent: Default::default(),
-        limits: Default::default(),
-        context_file: None,
-        branch: format!("agent/{id}"),
-        base_commit: None,
-        head_commit: None,
-        session_id: None,
-        num_turns: 0,
-        usage: Default::default(),
-        cost_usd: None,
-        tool_calls: 0,
-        result: None,
-        files_changed: vec![],
-        exit_code: None,
-        oom_killed: false,
-        image: None,
-        gateway: Default::default(),
-        conversation: Default::default(),
-        claimed: None,
-        left_out: Vec::new(),
-        record: false,
-        replay: None,
-        has_diff: false,
-        has_bundle: false,
         owner: None,
         lease_expires_at: None,
-        cancel_requested: false,
         log_cursor: 0,
-        created_at: now,
-        started_at: None,
-        finished_at: None,
-        updated_at: now,
-        duration_ms: None,
     }
 }
 
@@ -104,8 +101,8 @@ impl Store for Log {
     async fn record_gateway_usage(
         &self,
         _: &str,
-        _: &crate::store::GatewayUsage,
-        _: &crate::store::Conversation,
+        _: &crate::execution::GatewayUsage,
+        _: &crate::execution::Conversation,
     ) -> Result<(), StoreError> {
         unimplemented!()
     }
@@ -193,10 +190,7 @@ impl Store for Log {
             .cloned()
             .collect())
     }
-    async fn artifacts(
-        &self,
-        _: &str,
-    ) -> Result<Vec<crate::execution::summary::Artifact>, StoreError> {
+    async fn artifacts(&self, _: &str) -> Result<Vec<crate::execution::Artifact>, StoreError> {
         unimplemented!()
     }
     async fn resource_created(&self, _: &str, _: ResourceKind, _: &str) -> Result<(), StoreError> {

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use axum::Router;
 
-use crate::store::ExecutionRecord;
+use crate::execution::ExecutionRecord;
 use crate::supervisor::Supervisor;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
@@ -34,7 +34,9 @@ pub use extract::{IDEMPOTENCY_KEY, LAST_EVENT_ID, MAX_IDEMPOTENCY_KEY, Tenant};
 pub use feed::{Feed, Item};
 pub use openapi::ApiDoc;
 pub use state::{ApiConfig, AppState, DEFAULT_MAX_BODY_BYTES};
-pub use view::{ArtifactEntry, ArtifactList, Execution, ExecutionLinks, ExecutionList};
+pub use view::{
+    ArtifactEntry, ArtifactList, ExecutionLinks, ExecutionList, ExecutionSchema, ExecutionView,
+};
 
 /// Every route, with default settings; event streams end when the supervisor
 /// shuts down.

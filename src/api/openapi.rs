@@ -36,7 +36,7 @@ use super::{error, events, executions, files, health, schemas, view};
     components(schemas(
         error::ErrorBody,
         error::ErrorDetail,
-        view::Execution,
+        view::ExecutionSchema,
         view::ExecutionLinks,
         view::ExecutionList,
         view::ArtifactEntry,
@@ -50,6 +50,7 @@ use super::{error, events, executions, files, health, schemas, view};
         schemas::UsageSchema,
         schemas::ChangedFileSchema,
         schemas::LeftOutSchema,
+        schemas::ConversationSchema,
         schemas::AgentClaimSchema,
         schemas::StatusSchema,
         schemas::EventSchema,

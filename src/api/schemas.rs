@@ -208,6 +208,20 @@ pub struct AgentClaimSchema {
     pub result: Option<String>,
 }
 
+/// What agentd's gateway saw of the conversation itself.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Conversation)]
+pub struct ConversationSchema {
+    /// Complete model answers.
+    pub answers: u64,
+    /// Tool calls the model asked for, over all answers.
+    pub tool_uses: u64,
+    /// How the last complete answer ended (`end_turn`, `tool_use`, `max_tokens`, …).
+    pub stop_reason: Option<String>,
+    /// The last complete answer's text (capped at 64 KiB).
+    pub text: Option<String>,
+}
+
 /// Who an event comes from.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -245,8 +259,8 @@ mod tests {
     use utoipa::openapi::{RefOr, Schema};
 
     use super::*;
-    use crate::agent::{AgentOptions, Usage};
-    use crate::execution::summary::ChangedFile;
+    use crate::execution::ChangedFile;
+    use crate::execution::{AgentOptions, Usage};
     use crate::execution::{ExecutionRequest, Limits, Status};
 
     fn documented<T: PartialSchema>() -> BTreeSet<String> {
@@ -278,7 +292,7 @@ mod tests {
         assert_eq!(documented::<ExecutionRequestSchema>(), serialised(&request));
         assert_eq!(
             documented::<GatewayUsageSchema>(),
-            serialised(crate::store::GatewayUsage::default())
+            serialised(crate::execution::GatewayUsage::default())
         );
         assert_eq!(
             documented::<AgentOptionsSchema>(),
@@ -288,7 +302,7 @@ mod tests {
         assert_eq!(documented::<UsageSchema>(), serialised(Usage::default()));
         assert_eq!(
             documented::<LeftOutSchema>(),
-            serialised(crate::execution::summary::LeftOut {
+            serialised(crate::execution::LeftOut {
                 path: "a".into(),
                 size: 1,
                 reason: "too_large".into()
@@ -296,7 +310,7 @@ mod tests {
         );
         assert_eq!(
             documented::<AgentClaimSchema>(),
-            serialised(crate::execution::summary::AgentClaim {
+            serialised(crate::execution::AgentClaim {
                 subtype: "success".into(),
                 is_error: false,
                 num_turns: 1,

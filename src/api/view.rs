@@ -7,17 +7,48 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::schemas::{
-    AgentClaimSchema, AgentOptionsSchema, ChangedFileSchema, GatewayUsageSchema, LeftOutSchema,
-    LimitsSchema, StatusSchema, UsageSchema,
+    AgentClaimSchema, AgentOptionsSchema, ChangedFileSchema, ConversationSchema,
+    GatewayUsageSchema, LeftOutSchema, LimitsSchema, StatusSchema, UsageSchema,
 };
-use crate::agent::{AgentOptions, Usage};
-use crate::execution::summary::{AgentClaim, Artifact, ChangedFile, LeftOut};
-use crate::execution::{Limits, Status};
-use crate::store::{ExecutionRecord, GatewayUsage};
+use crate::execution::{
+    AgentClaim, AgentOptions, Artifact, ChangedFile, Conversation, Execution, ExecutionRecord,
+    GatewayUsage, LeftOut, Limits, Status, Usage,
+};
 
-/// One execution: what was asked, where it is, and what it reported.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Execution {
+/// One execution as the API shows it: the domain's [`Execution`] (what was
+/// asked, where it is, what agentd observed) and links to its parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionView {
+    /// The execution.
+    #[serde(flatten)]
+    pub execution: Execution,
+    /// Where to find its parts.
+    pub links: ExecutionLinks,
+}
+
+impl std::ops::Deref for ExecutionView {
+    type Target = Execution;
+
+    fn deref(&self) -> &Execution {
+        &self.execution
+    }
+}
+
+impl From<ExecutionRecord> for ExecutionView {
+    fn from(record: ExecutionRecord) -> Self {
+        ExecutionView {
+            links: ExecutionLinks::of(&record.id),
+            execution: record.execution,
+        }
+    }
+}
+
+/// The OpenAPI document's picture of [`ExecutionView`]: one execution, what
+/// was asked, where it is, and what agentd observed (a test keeps the two
+/// alike, field for field).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Execution)]
+pub struct ExecutionSchema {
     /// Execution id (a UUID v7: ids sort by creation time).
     pub id: String,
     /// The tenant it belongs to.
@@ -83,6 +114,10 @@ pub struct Execution {
     /// What agentd's gateway metered: requests, tokens and cost.
     #[schema(value_type = GatewayUsageSchema)]
     pub gateway: GatewayUsage,
+    /// The gateway's record of the conversation: answers, tool calls the model
+    /// asked for, how the last answer ended and its text.
+    #[schema(value_type = ConversationSchema)]
+    pub conversation: Conversation,
     /// The model exchanges are being recorded into a cassette.
     pub record: bool,
     /// The model's side is replayed from this execution's cassette.
@@ -108,7 +143,7 @@ pub struct Execution {
 }
 
 /// Where an execution's parts are (paths relative to the server).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ExecutionLinks {
     /// This execution.
     #[serde(rename = "self")]
@@ -140,56 +175,12 @@ impl ExecutionLinks {
     }
 }
 
-impl From<ExecutionRecord> for Execution {
-    fn from(record: ExecutionRecord) -> Self {
-        Execution {
-            links: ExecutionLinks::of(&record.id),
-            id: record.id,
-            tenant_id: record.tenant_id,
-            status: record.status,
-            reason: record.reason,
-            repo: record.repo,
-            git_ref: record.git_ref,
-            prompt: record.prompt,
-            agent: record.agent,
-            limits: record.limits,
-            context_file: record.context_file,
-            idempotency_key: record.idempotency_key,
-            branch: record.branch,
-            base_commit: record.base_commit,
-            head_commit: record.head_commit,
-            session_id: record.session_id,
-            num_turns: record.num_turns,
-            usage: record.usage,
-            cost_usd: record.cost_usd,
-            tool_calls: record.tool_calls,
-            result: record.result,
-            claimed: record.claimed,
-            left_out: record.left_out,
-            files_changed: record.files_changed,
-            exit_code: record.exit_code,
-            oom_killed: record.oom_killed,
-            image: record.image,
-            gateway: record.gateway,
-            record: record.record,
-            replay: record.replay,
-            has_diff: record.has_diff,
-            has_bundle: record.has_bundle,
-            cancel_requested: record.cancel_requested,
-            created_at: record.created_at,
-            started_at: record.started_at,
-            finished_at: record.finished_at,
-            updated_at: record.updated_at,
-            duration_ms: record.duration_ms,
-        }
-    }
-}
-
 /// One page of executions, newest first.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ExecutionList {
     /// The executions on this page.
-    pub items: Vec<Execution>,
+    #[schema(value_type = Vec<ExecutionSchema>)]
+    pub items: Vec<ExecutionView>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use agentd::engine::{Engine, RuntimeError, SandboxRuntime};
-use agentd::execution::RunnerConfig;
-use agentd::execution::layout::{DataDir, RunDir};
+use agentd::runner::RunnerConfig;
+use agentd::runner::layout::{DataDir, RunDir};
 
 /// Where agentd keeps its state, and how it logs.
 #[derive(Debug, Clone, Args)]

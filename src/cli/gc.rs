@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use clap::Args;
 
 use agentd::engine::Engine;
-use agentd::execution::instance::SupervisorInstance;
-use agentd::execution::sweep_workspaces;
+use agentd::runner::sweep_workspaces;
+use agentd::supervisor::instance::SupervisorInstance;
 
 use super::common::{Failure, Global};
 use super::migrate::open_store;

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use agentd::engine::Engine;
-use agentd::execution::layout::DataDir;
 use agentd::image::{
     DEFAULT_CLAUDE_SDK_VERSION, DEFAULT_CLAUDE_VERSION, DEFAULT_SUITE, ImageBuilder, ImageConfig,
 };
+use agentd::runner::layout::DataDir;
 
 use super::common::{Failure, Global};
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use agentd::execution::layout::DataDir;
+use agentd::runner::layout::DataDir;
 use agentd::store::Store;
 
 use super::common::{Failure, Global};

@@ -8,13 +8,11 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use agentd::api::Execution;
 use agentd::client::Client;
-use agentd::execution::layout::DataDir;
-use agentd::execution::summary::{Artifact, RefusedEntry, Summary};
-use agentd::execution::{
-    EventBody, EventObserver, ExecutionRequest, SupervisorEvent, is_execution_id,
-};
+use agentd::execution::{Artifact, RefusedEntry, Summary};
+use agentd::execution::{EventBody, ExecutionRequest, SupervisorEvent, is_execution_id};
+use agentd::runner::EventObserver;
+use agentd::runner::layout::DataDir;
 
 use super::common::Failure;
 use super::render::Terminal;
@@ -31,7 +29,7 @@ pub async fn run_remote(
     let client = Client::new(server)?;
     let key = uuid::Uuid::new_v4().to_string();
     let submitted = client.submit(request, Some(&key)).await?;
-    let id = submitted.id.clone();
+    let id = submitted.execution.id.clone();
     // The id becomes a local folder name: only a real execution id is accepted.
     if !is_execution_id(&id) {
         return Err(Failure::fatal(format!(
@@ -77,7 +75,7 @@ pub async fn run_remote(
     }
     canceller.abort();
 
-    let execution = client.execution(&id).await?;
+    let execution = client.execution(&id).await?.execution;
     let mut artifacts = Vec::new();
     // Download paths are built here, never taken from the server's answer: a
     // link to another host would be fetched with this client's credentials.
@@ -108,8 +106,7 @@ pub async fn run_remote(
             });
         }
     }
-    let mut summary = summary(&execution, &dir, artifacts);
-    summary.refused = refused;
+    let summary = Summary::new(&execution, &dir.result_paths(), artifacts, refused);
     std::fs::write(dir.summary(), serde_json::to_vec_pretty(&summary)?)?;
     Ok(summary)
 }
@@ -136,51 +133,6 @@ fn encode_path(path: &std::path::Path) -> String {
         })
         .collect::<Vec<_>>()
         .join("/")
-}
-
-fn summary(
-    execution: &Execution,
-    dir: &agentd::execution::layout::ExecutionDir,
-    artifacts: Vec<Artifact>,
-) -> Summary {
-    Summary {
-        id: execution.id.clone(),
-        status: execution.status,
-        reason: execution.reason.clone(),
-        repo: execution.repo.clone(),
-        git_ref: execution.git_ref.clone(),
-        base_commit: execution.base_commit.clone(),
-        head_commit: execution.head_commit.clone(),
-        branch: execution.branch.clone(),
-        num_turns: execution.num_turns,
-        usage: execution.usage,
-        cost_usd: execution.cost_usd,
-        gateway: execution.gateway,
-        tool_calls: execution.tool_calls,
-        session_id: execution.session_id.clone(),
-        result: execution.result.clone(),
-        claimed: execution.claimed.clone(),
-        left_out: execution.left_out.clone(),
-        files_changed: execution.files_changed.clone(),
-        diff_path: execution.has_diff.then(|| dir.diff().display().to_string()),
-        bundle_path: execution
-            .has_bundle
-            .then(|| dir.bundle().display().to_string()),
-        artifacts: artifacts
-            .iter()
-            .map(|a| dir.artifacts().join(&a.path).display().to_string())
-            .collect(),
-        artifact_files: artifacts,
-        refused: Vec::new(),
-        data_dir: dir.root().display().to_string(),
-        events_path: dir.events().display().to_string(),
-        image: execution.image.clone(),
-        exit_code: execution.exit_code,
-        oom_killed: execution.oom_killed,
-        started_at: execution.started_at.unwrap_or(execution.created_at),
-        finished_at: execution.finished_at.unwrap_or(execution.updated_at),
-        duration_ms: execution.duration_ms.unwrap_or(0),
-    }
 }
 
 #[cfg(test)]

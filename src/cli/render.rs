@@ -5,9 +5,10 @@
 
 use std::io::{IsTerminal, Write};
 
-use agentd::agent::AgentEvent;
 use agentd::agent::claude::describe_tool_call;
-use agentd::execution::{Event, EventBody, EventObserver, Status, Summary, SupervisorEvent};
+use agentd::execution::AgentEvent;
+use agentd::execution::{Event, EventBody, Status, Summary, SupervisorEvent};
+use agentd::runner::EventObserver;
 
 use super::safe_text::{lines, one_line};
 

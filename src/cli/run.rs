@@ -7,16 +7,15 @@ use std::time::Duration;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use agentd::agent::AgentOptions;
 use agentd::engine::Engine;
-use agentd::execution::hub::EventHub;
-use agentd::execution::instance::SupervisorInstance;
-use agentd::execution::sweep_workspaces;
-use agentd::execution::{
-    ExecutionRequest, Job, Limits, Runner, RunnerConfig, Summary, parse_bytes,
-};
-use agentd::git::RepoSource;
-use agentd::store::{DEFAULT_TENANT, NewExecution};
+use agentd::execution::AgentOptions;
+use agentd::execution::{ExecutionRequest, Limits, Summary, parse_bytes};
+use agentd::runner::hub::EventHub;
+use agentd::runner::sweep_workspaces;
+use agentd::runner::{Job, Runner, RunnerConfig};
+use agentd::store::DEFAULT_TENANT;
+use agentd::supervisor::admission::{self, Admitted};
+use agentd::supervisor::instance::SupervisorInstance;
 
 use super::common::{Failure, Global, check_runtime, use_runtime};
 use super::image::{ImageArgs, ensure_image};
@@ -220,15 +219,16 @@ impl RunArgs {
             record: self.record,
             replay: self.replay.clone(),
         };
-        request
-            .validate()
-            .map_err(|invalid| Failure::usage(format!("invalid {invalid}")))?;
         Ok(request)
     }
 }
 
 pub async fn run(global: &Global, args: &RunArgs) -> Result<i32, Failure> {
     let request = args.request()?;
+    // The one admission every entry takes: a request it refuses stops here,
+    // whether it runs here or on a server (which admits it again).
+    let admitted = admission::admit(request.clone(), DEFAULT_TENANT, None)
+        .map_err(|invalid| Failure::usage(format!("invalid {invalid}")))?;
     let terminal = Arc::new(Terminal::stderr());
     if let Some(server) = &args.server {
         let cancel = CancellationToken::new();
@@ -280,21 +280,7 @@ pub async fn run(global: &Global, args: &RunArgs) -> Result<i32, Failure> {
         config,
     );
 
-    let source = RepoSource::parse(&request.repo).map_err(|e| Failure::usage(e.to_string()))?;
-    let new = NewExecution {
-        id: uuid::Uuid::now_v7().to_string(),
-        tenant_id: DEFAULT_TENANT.to_string(),
-        idempotency_key: None,
-        request_hash: String::new(),
-        repo: source.location().to_string(),
-        git_ref: request.git_ref.clone(),
-        prompt: request.prompt.clone(),
-        agent: request.agent.clone(),
-        limits: request.limits.clone(),
-        context_file: request.context_file.clone(),
-        record: request.record,
-        replay: request.replay.clone(),
-    };
+    let Admitted { new, repo } = admitted;
     let id = new.id.clone();
     store.create_execution(new).await?;
     let record = store
@@ -304,10 +290,7 @@ pub async fn run(global: &Global, args: &RunArgs) -> Result<i32, Failure> {
     eprintln!("agentd: execution {id}");
     let cancel = CancellationToken::new();
     let interrupts = tokio::spawn(watch_interrupts(cancel.clone()));
-    let job = Job {
-        record,
-        repo: request.repo.clone(),
-    };
+    let job = Job { record, repo };
     let summary = runner.run(job, terminal.clone(), cancel).await;
     interrupts.abort();
     if let Some(server) = scripted {

@@ -3,7 +3,8 @@
 use clap::{Args, ValueEnum};
 
 use agentd::engine::WorkspaceKind;
-use agentd::execution::{RunnerConfig, parse_bytes};
+use agentd::execution::parse_bytes;
+use agentd::runner::RunnerConfig;
 
 /// How each execution's workspace is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

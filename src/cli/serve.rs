@@ -8,9 +8,9 @@ use std::time::Duration;
 use clap::Args;
 
 use agentd::engine::Engine;
-use agentd::execution::hub::EventHub;
-use agentd::execution::instance::SupervisorInstance;
-use agentd::execution::{Runner, RunnerConfig};
+use agentd::runner::hub::EventHub;
+use agentd::runner::{Runner, RunnerConfig};
+use agentd::supervisor::instance::SupervisorInstance;
 
 use super::sandbox::DiskArgs;
 use agentd::supervisor::{ShutdownMode, Supervisor, SupervisorConfig};

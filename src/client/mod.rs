@@ -10,7 +10,7 @@ use futures::{Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
 use url::Url;
 
-use crate::api::{ArtifactEntry, ArtifactList, ErrorBody, Execution};
+use crate::api::{ArtifactEntry, ArtifactList, ErrorBody, ExecutionView};
 use crate::execution::{Event, EventBody, ExecutionRequest, SupervisorEvent};
 
 pub use sse::{SseEvent, SseParser};
@@ -83,7 +83,7 @@ impl Client {
         &self,
         request: &ExecutionRequest,
         idempotency_key: Option<&str>,
-    ) -> Result<Execution, ClientError> {
+    ) -> Result<ExecutionView, ClientError> {
         let mut builder = self
             .http
             .post(self.url("v1/executions"))
@@ -96,7 +96,7 @@ impl Client {
     }
 
     /// One execution.
-    pub async fn execution(&self, id: &str) -> Result<Execution, ClientError> {
+    pub async fn execution(&self, id: &str) -> Result<ExecutionView, ClientError> {
         json(
             self.http
                 .get(self.url(&format!("v1/executions/{id}")))
@@ -107,7 +107,7 @@ impl Client {
     }
 
     /// Asks the server to cancel an execution.
-    pub async fn cancel(&self, id: &str) -> Result<Execution, ClientError> {
+    pub async fn cancel(&self, id: &str) -> Result<ExecutionView, ClientError> {
         json(
             self.http
                 .post(self.url(&format!("v1/executions/{id}/cancel")))

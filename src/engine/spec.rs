@@ -12,11 +12,7 @@ use bollard::models::{
 
 /// Where the workspace volume is mounted; the repository is cloned below it.
 pub const WORKSPACE: &str = "/workspace";
-/// The non-root uid (and gid) the agent runs as; the agent image creates it.
-pub const AGENT_UID: u32 = 10001;
-/// A group only agentd's collection step joins: it may use the workspace's
-/// reserved blocks, so work can be committed even when the agent filled the disk.
-pub const COLLECT_GID: u32 = 10002;
+use crate::execution::AGENT_UID;
 /// The only capabilities a sandbox starts with, held by its init and driver
 /// (uid 0, no file, kill or trace powers) to drop to [`AGENT_UID`] with none.
 pub const DRIVER_CAPABILITIES: [&str; 3] = ["SETUID", "SETGID", "SETPCAP"];
@@ -62,12 +58,12 @@ pub struct HardenedSpec {
     log_max_bytes: u64,
 }
 
-/// Default memory limit: 2 GiB, with no swap on top.
-pub const DEFAULT_MEMORY_BYTES: i64 = 2 << 30;
-/// Default CPU quota: one core.
-pub const DEFAULT_CPUS: f64 = 1.0;
-/// Default process/thread limit: enough for the CLI, git and a test run, not a fork bomb.
-pub const DEFAULT_PIDS: i64 = 256;
+/// Default memory limit, with no swap on top: the execution's default.
+pub const DEFAULT_MEMORY_BYTES: i64 = crate::execution::DEFAULT_MEMORY_BYTES as i64;
+/// Default CPU quota: the execution's default.
+pub const DEFAULT_CPUS: f64 = crate::execution::DEFAULT_CPUS;
+/// Default process/thread limit: the execution's default.
+pub const DEFAULT_PIDS: i64 = crate::execution::DEFAULT_PIDS as i64;
 /// Default open-files limit (soft = hard).
 pub const DEFAULT_NOFILE: i64 = 4096;
 /// Default size of the /tmp tmpfs: 64 MiB.

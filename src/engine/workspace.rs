@@ -22,7 +22,7 @@ use tokio::process::Command;
 
 use super::docker::Engine;
 use super::error::EngineError;
-use super::spec::{AGENT_UID, COLLECT_GID};
+use crate::execution::{AGENT_UID, COLLECT_GID};
 
 /// How each execution's workspace is made.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

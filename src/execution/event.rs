@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::agent::AgentEvent;
+use crate::execution::AgentEvent;
 use crate::execution::Status;
 
 /// One entry of an execution's event log.
@@ -60,12 +60,12 @@ pub enum SupervisorEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         model: Option<String>,
         /// Tokens metered from the answer.
-        usage: crate::agent::Usage,
+        usage: crate::execution::Usage,
         /// The answer's cost, when its model is priced.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cost_usd: Option<f64>,
         /// The execution's totals after this request.
-        totals: crate::store::GatewayUsage,
+        totals: crate::execution::GatewayUsage,
         /// Time to the answer's last byte, in milliseconds.
         duration_ms: u64,
         /// What went wrong (upstream's error, or the gateway's refusal).
@@ -98,7 +98,7 @@ impl EventBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::AgentEvent;
+    use crate::execution::AgentEvent;
 
     #[test]
     fn serialises_flat_and_round_trips() {

@@ -1,30 +1,33 @@
-//! The domain of one execution: what was asked, where it is, what it reported,
-//! and the runner that takes it from request to summary.
+//! The domain: what an execution *is* — the request and its limits, the
+//! status life cycle, the events, what it produced (changed files, artifacts,
+//! what was left out or refused), what agentd observed of its model use, what
+//! the agent claimed, the summary, and the names its things go by.
+//!
+//! This room imports nothing of agentd's: every other room may use it, and the
+//! store keeps its records.
 
-pub mod bounds;
-pub mod collect;
-pub mod driver;
+mod agent;
 mod event;
-pub mod hub;
-pub mod instance;
-pub mod layout;
-mod prepare;
-pub use prepare::is_execution_id;
-mod pump;
-pub mod recorder;
+mod names;
+mod options;
+mod record;
 mod request;
-mod runner;
-mod sandbox;
-pub use sandbox::sweep_workspaces;
 mod status;
 pub mod summary;
-pub mod verdict;
+mod usage;
 
+pub use agent::{AgentEvent, AgentResult, Usage};
 pub use event::{Event, EventBody, SupervisorEvent};
-pub use recorder::{EventObserver, Silent};
-pub use request::{
-    DEFAULT_TIMEOUT, ExecutionRequest, InvalidField, Limits, MAX_PROMPT_BYTES, parse_bytes,
+pub use names::{
+    AGENT_UID, COLLECT_GID, branch_name, collector_name, container_name, is_execution_id,
+    volume_name,
 };
-pub use runner::{Job, Runner, RunnerConfig, SUPERVISOR_RESTARTED, branch_name};
+pub use options::AgentOptions;
+pub use record::{Execution, ExecutionRecord, NewExecution, Outcome};
+pub use request::{
+    DEFAULT_CPUS, DEFAULT_MEMORY_BYTES, DEFAULT_PIDS, DEFAULT_TIMEOUT, DEFAULT_WORKSPACE_BYTES,
+    ExecutionRequest, InvalidField, Limits, MAX_PROMPT_BYTES, parse_bytes,
+};
 pub use status::{Status, UnknownStatus};
-pub use summary::Summary;
+pub use summary::{AgentClaim, Artifact, ChangedFile, LeftOut, RefusedEntry, ResultPaths, Summary};
+pub use usage::{Conversation, GatewayUsage};

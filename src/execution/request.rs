@@ -4,12 +4,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::agent::AgentOptions;
-use crate::engine::spec;
+use crate::execution::AgentOptions;
 
-/// One execution as asked for.
+/// One execution as asked for. Records embed it whole, so it does not refuse
+/// unknown fields itself: the API does, for any field of a request body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ExecutionRequest {
     /// A git URL or a local path on the supervisor's host.
     pub repo: String,
@@ -74,9 +73,9 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             timeout: DEFAULT_TIMEOUT,
-            cpus: spec::DEFAULT_CPUS,
-            memory_bytes: spec::DEFAULT_MEMORY_BYTES as u64,
-            pids: spec::DEFAULT_PIDS as u32,
+            cpus: DEFAULT_CPUS,
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            pids: DEFAULT_PIDS,
             max_artifact_bytes: 1 << 30,
             workspace_bytes: DEFAULT_WORKSPACE_BYTES,
             max_tokens: None,
@@ -86,6 +85,13 @@ impl Default for Limits {
     }
 }
 
+/// Default CPU quota: one core.
+pub const DEFAULT_CPUS: f64 = 1.0;
+/// Default memory limit: 2 GiB, with no swap on top.
+pub const DEFAULT_MEMORY_BYTES: u64 = 2 << 30;
+/// Default process and thread limit: enough for the CLI, git and a test run,
+/// not a fork bomb.
+pub const DEFAULT_PIDS: u32 = 256;
 /// Default workspace size: 4 GiB.
 pub const DEFAULT_WORKSPACE_BYTES: u64 = 4 << 30;
 
@@ -360,9 +366,12 @@ mod tests {
         assert_eq!(r.limits.timeout, Duration::from_secs(600));
         assert_eq!(r.limits.cpus, 2.0);
         assert_eq!(r.limits.pids, 256);
-        let err =
-            serde_json::from_str::<ExecutionRequest>(r#"{"repo":"r","prompt":"p","bogus":1}"#)
-                .unwrap_err();
+        // Unknown nested fields are refused here; unknown top-level fields by
+        // the API's body parser (api::extract), which sees the whole document.
+        let err = serde_json::from_str::<ExecutionRequest>(
+            r#"{"repo":"r","prompt":"p","limits":{"bogus":1}}"#,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("bogus"));
     }
 }

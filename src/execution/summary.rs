@@ -4,10 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::agent::Usage;
-use crate::execution::Status;
-use crate::execution::layout::ExecutionDir;
-use crate::store::{ExecutionRecord, GatewayUsage, Outcome};
+use crate::execution::{Execution, GatewayUsage, Status, Usage};
 
 /// A file the agent changed, relative to the repository root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,55 +140,66 @@ pub struct Summary {
     pub duration_ms: u64,
 }
 
+/// Where an execution's results are on this machine (absolute paths).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultPaths {
+    /// The execution's data directory.
+    pub data_dir: String,
+    /// The event log.
+    pub events: String,
+    /// The diff.
+    pub diff: String,
+    /// The bundle.
+    pub bundle: String,
+    /// The artifacts folder.
+    pub artifacts: String,
+}
+
 impl Summary {
-    /// The summary of a finished execution, from its stored record and outcome.
-    pub fn from_record(
-        record: &ExecutionRecord,
-        outcome: &Outcome,
-        dir: &ExecutionDir,
-        refused: &[RefusedEntry],
-        refused_artifacts: &[RefusedEntry],
-        finished_at: DateTime<Utc>,
+    /// The summary of a finished execution, with its results at `paths`: the
+    /// one place a summary is made, for a local run and a remote one alike.
+    pub fn new(
+        execution: &Execution,
+        paths: &ResultPaths,
+        artifacts: Vec<Artifact>,
+        refused: Vec<RefusedEntry>,
     ) -> Summary {
-        let artifacts_root = dir.artifacts();
+        let artifacts_root = std::path::Path::new(&paths.artifacts);
         Summary {
-            id: record.id.clone(),
-            status: outcome.status,
-            reason: outcome.reason.clone(),
-            repo: record.repo.clone(),
-            git_ref: record.git_ref.clone(),
-            base_commit: record.base_commit.clone(),
-            head_commit: outcome.head_commit.clone(),
-            branch: record.branch.clone(),
-            num_turns: outcome.num_turns,
-            usage: outcome.usage,
-            cost_usd: outcome.cost_usd,
-            gateway: outcome.gateway,
-            tool_calls: outcome.tool_calls,
-            session_id: outcome.session_id.clone(),
-            result: outcome.result.clone(),
-            claimed: outcome.claimed.clone(),
-            left_out: outcome.left_out.clone(),
-            files_changed: outcome.files_changed.clone(),
-            diff_path: outcome.has_diff.then(|| dir.diff().display().to_string()),
-            bundle_path: outcome
-                .has_bundle
-                .then(|| dir.bundle().display().to_string()),
-            artifacts: outcome
-                .artifacts
+            id: execution.id.clone(),
+            status: execution.status,
+            reason: execution.reason.clone(),
+            repo: execution.request.repo.clone(),
+            git_ref: execution.request.git_ref.clone(),
+            base_commit: execution.base_commit.clone(),
+            head_commit: execution.head_commit.clone(),
+            branch: execution.branch.clone(),
+            num_turns: execution.num_turns,
+            usage: execution.usage,
+            cost_usd: execution.cost_usd,
+            gateway: execution.gateway,
+            tool_calls: execution.tool_calls,
+            session_id: execution.session_id.clone(),
+            result: execution.result.clone(),
+            claimed: execution.claimed.clone(),
+            left_out: execution.left_out.clone(),
+            files_changed: execution.files_changed.clone(),
+            diff_path: execution.has_diff.then(|| paths.diff.clone()),
+            bundle_path: execution.has_bundle.then(|| paths.bundle.clone()),
+            artifacts: artifacts
                 .iter()
                 .map(|a| artifacts_root.join(&a.path).display().to_string())
                 .collect(),
-            artifact_files: outcome.artifacts.clone(),
-            refused: refused.iter().chain(refused_artifacts).cloned().collect(),
-            data_dir: dir.root().display().to_string(),
-            events_path: dir.events().display().to_string(),
-            image: record.image.clone(),
-            exit_code: outcome.exit_code,
-            oom_killed: outcome.oom_killed,
-            started_at: record.started_at.unwrap_or(record.created_at),
-            finished_at,
-            duration_ms: outcome.duration_ms,
+            artifact_files: artifacts,
+            refused,
+            data_dir: paths.data_dir.clone(),
+            events_path: paths.events.clone(),
+            image: execution.image.clone(),
+            exit_code: execution.exit_code,
+            oom_killed: execution.oom_killed,
+            started_at: execution.started_at.unwrap_or(execution.created_at),
+            finished_at: execution.finished_at.unwrap_or(execution.updated_at),
+            duration_ms: execution.duration_ms.unwrap_or(0),
         }
     }
 }

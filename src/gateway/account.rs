@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::agent::Usage;
-use crate::store::{Conversation, GatewayUsage};
+use crate::execution::Usage;
+use crate::execution::{Conversation, GatewayUsage};
 
 use super::meter::Metered;
 

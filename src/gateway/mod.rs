@@ -92,15 +92,15 @@ pub struct Exchange {
     /// The model that answered (from the answer itself).
     pub model: Option<String>,
     /// Tokens metered from the answer (model requests only).
-    pub usage: Option<crate::agent::Usage>,
+    pub usage: Option<crate::execution::Usage>,
     /// The answer's cost, when its model is priced.
     pub cost_usd: Option<f64>,
     /// Tokens were used by a model missing from the price table.
     pub unpriced: bool,
     /// The execution's totals after this exchange.
-    pub totals: Option<crate::store::GatewayUsage>,
+    pub totals: Option<crate::execution::GatewayUsage>,
     /// The conversation after this exchange, when it was a complete answer.
-    pub conversation: Option<crate::store::Conversation>,
+    pub conversation: Option<crate::execution::Conversation>,
     /// A hard limit this exchange reached or ran into.
     pub exceeded: Option<String>,
     /// The gateway refused the request (a limit) without calling upstream.

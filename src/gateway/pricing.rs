@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::agent::Usage;
+use crate::execution::Usage;
 
 /// The built-in table, compiled in.
 const BUILTIN: &str = include_str!("pricing.toml");

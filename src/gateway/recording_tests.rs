@@ -16,11 +16,11 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::execution::GatewayUsage;
 use crate::gateway::{
     Account, Cassette, CassetteRecorder, CassetteWriter, Credential, ExecutionSocket, Gateway,
     ModelLimits, NoObserver, Redactor, Route, Upstream,
 };
-use crate::store::GatewayUsage;
 
 const KEY: &str = "sk-ant-framing-test-0123456789";
 

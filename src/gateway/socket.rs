@@ -17,7 +17,7 @@ use super::forward::{Route, forward};
 use super::limits::{AcceptBackoff, MAX_HEAD_BYTES, MAX_HEADER_LINES};
 use super::stall::StallGuard;
 use super::{Gateway, GatewayError};
-use crate::engine::spec::AGENT_UID;
+use crate::execution::AGENT_UID;
 
 /// Longest path a unix socket address can hold on Linux (108 minus the NUL).
 pub const MAX_SOCKET_PATH: usize = 107;

@@ -160,7 +160,8 @@ mod tests {
     use std::io::Read;
 
     use super::*;
-    use crate::engine::spec::{AGENT_UID, WORKSPACE};
+    use crate::engine::spec::WORKSPACE;
+    use crate::execution::AGENT_UID;
     use crate::image::base::packages;
 
     #[test]

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::scenario::{Block, StopReason, Turn};
-use crate::agent::Usage;
+use crate::execution::Usage;
 
 /// An assistant message with every id filled in.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::agent::Usage;
+use crate::execution::Usage;
 
 /// A scripted conversation, read from a JSON file.
 ///

@@ -4,7 +4,7 @@ use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 use super::{RecordedRequest, Scenario, ScriptedModel};
-use crate::agent::Usage;
+use crate::execution::Usage;
 
 async fn serve(scenario: &str) -> ScriptedModel {
     let scenario = Scenario::from_json(scenario).unwrap();

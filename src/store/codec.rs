@@ -116,7 +116,7 @@ pub(super) fn corrupt(column: &'static str, message: impl Into<String>) -> Store
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::AgentEvent;
+    use crate::execution::AgentEvent;
 
     #[test]
     fn cursors_round_trip_and_refuse_strangers() {

@@ -26,8 +26,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::execution::summary::Artifact;
-use crate::execution::{Event, EventBody, Status};
+use crate::execution::Artifact;
+use crate::execution::{
+    Conversation, Event, EventBody, ExecutionRecord, GatewayUsage, NewExecution, Outcome, Status,
+};
 
 pub use model::*;
 

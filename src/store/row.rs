@@ -9,10 +9,10 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::codec::{corrupt, decode_body, from_db_count};
 use super::dialect::{Dialect, Field};
-use super::{ExecutionRecord, GatewayUsage, ResourceKind, ResourceRecord, StoreError};
-use crate::agent::Usage;
-use crate::execution::summary::Artifact;
-use crate::execution::{Event, Status};
+use super::{ResourceKind, ResourceRecord, StoreError};
+use crate::execution::{
+    Artifact, Event, Execution, ExecutionRecord, ExecutionRequest, GatewayUsage, Status, Usage,
+};
 
 /// One result row, read column by column. Columns are named `table.column`;
 /// the row is searched by the part after the dot.
@@ -86,67 +86,81 @@ where
     /// A whole `executions` row (every column of `queries::columns!`).
     pub(super) fn execution(&self) -> Result<ExecutionRecord, StoreError> {
         Ok(ExecutionRecord {
-            id: self.get("executions.id")?,
-            tenant_id: self.get("executions.tenant_id")?,
-            idempotency_key: self.get("executions.idempotency_key")?,
-            request_hash: self.get("executions.request_hash")?,
-            status: self.status()?,
-            reason: self.get("executions.reason")?,
-            repo: self.get("executions.repo")?,
-            git_ref: self.get("executions.git_ref")?,
-            prompt: self.get("executions.prompt")?,
-            agent: self.json("executions.agent")?,
-            limits: self.json("executions.limits")?,
-            context_file: self.get("executions.context_file")?,
-            record: self.get("executions.record_model")?,
-            replay: self.get("executions.replay_from")?,
-            branch: self.get("executions.branch")?,
-            base_commit: self.get("executions.base_commit")?,
-            head_commit: self.get("executions.head_commit")?,
-            session_id: self.get("executions.session_id")?,
-            num_turns: self.count("executions.num_turns")?,
-            usage: Usage {
-                input_tokens: self.count("executions.input_tokens")?,
-                output_tokens: self.count("executions.output_tokens")?,
-                cache_creation_input_tokens: self
-                    .count("executions.cache_creation_input_tokens")?,
-                cache_read_input_tokens: self.count("executions.cache_read_input_tokens")?,
-            },
-            cost_usd: self.get("executions.cost_usd")?,
-            tool_calls: self.count("executions.tool_calls")?,
-            result: self.get("executions.result")?,
-            files_changed: self.json("executions.files_changed")?,
-            exit_code: self.get("executions.exit_code")?,
-            oom_killed: self.get("executions.oom_killed")?,
-            image: self.get("executions.image")?,
-            gateway: GatewayUsage {
-                requests: self.count("executions.gateway_requests")?,
-                usage: Usage {
-                    input_tokens: self.count("executions.gateway_input_tokens")?,
-                    output_tokens: self.count("executions.gateway_output_tokens")?,
-                    cache_creation_input_tokens: self
-                        .count("executions.gateway_cache_creation_input_tokens")?,
-                    cache_read_input_tokens: self
-                        .count("executions.gateway_cache_read_input_tokens")?,
+            execution: Execution {
+                id: self.get("executions.id")?,
+                tenant_id: self.get("executions.tenant_id")?,
+                idempotency_key: self.get("executions.idempotency_key")?,
+                request: ExecutionRequest {
+                    repo: self.get("executions.repo")?,
+                    git_ref: self.get("executions.git_ref")?,
+                    prompt: self.get("executions.prompt")?,
+                    agent: self.json("executions.agent")?,
+                    limits: self.json("executions.limits")?,
+                    context_file: self.get("executions.context_file")?,
+                    record: self.get("executions.record_model")?,
+                    replay: self.get("executions.replay_from")?,
                 },
-                cost_usd: self.get("executions.gateway_cost_usd")?,
+                status: self.status()?,
+                reason: self.get("executions.reason")?,
+                branch: self.get("executions.branch")?,
+                base_commit: self.get("executions.base_commit")?,
+                head_commit: self.get("executions.head_commit")?,
+                session_id: self.get("executions.session_id")?,
+                num_turns: self.count("executions.num_turns")?,
+                usage: self.usage(false)?,
+                cost_usd: self.get("executions.cost_usd")?,
+                tool_calls: self.count("executions.tool_calls")?,
+                result: self.get("executions.result")?,
+                claimed: self.json_text("executions.claimed")?,
+                files_changed: self.json("executions.files_changed")?,
+                left_out: self.json_text("executions.left_out")?.unwrap_or_default(),
+                exit_code: self.get("executions.exit_code")?,
+                oom_killed: self.get("executions.oom_killed")?,
+                image: self.get("executions.image")?,
+                gateway: GatewayUsage {
+                    requests: self.count("executions.gateway_requests")?,
+                    usage: self.usage(true)?,
+                    cost_usd: self.get("executions.gateway_cost_usd")?,
+                },
+                conversation: self
+                    .json_text("executions.conversation")?
+                    .unwrap_or_default(),
+                has_diff: self.get("executions.has_diff")?,
+                has_bundle: self.get("executions.has_bundle")?,
+                cancel_requested: self.get("executions.cancel_requested")?,
+                created_at: self.time("executions.created_at")?,
+                started_at: self.optional_time("executions.started_at")?,
+                finished_at: self.optional_time("executions.finished_at")?,
+                updated_at: self.time("executions.updated_at")?,
+                duration_ms: self.optional_count("executions.duration_ms")?,
             },
-            conversation: self
-                .json_text("executions.conversation")?
-                .unwrap_or_default(),
-            claimed: self.json_text("executions.claimed")?,
-            left_out: self.json_text("executions.left_out")?.unwrap_or_default(),
-            has_diff: self.get("executions.has_diff")?,
-            has_bundle: self.get("executions.has_bundle")?,
+            request_hash: self.get("executions.request_hash")?,
             owner: self.get("executions.owner")?,
             lease_expires_at: self.optional_time("executions.lease_expires_at")?,
-            cancel_requested: self.get("executions.cancel_requested")?,
             log_cursor: self.count("executions.log_cursor")?,
-            created_at: self.time("executions.created_at")?,
-            started_at: self.optional_time("executions.started_at")?,
-            finished_at: self.optional_time("executions.finished_at")?,
-            updated_at: self.time("executions.updated_at")?,
-            duration_ms: self.optional_count("executions.duration_ms")?,
+        })
+    }
+
+    /// The four token columns: the execution's, or (`gateway`) the gateway's.
+    fn usage(&self, gateway: bool) -> Result<Usage, StoreError> {
+        let column = |own: &'static str, metered: &'static str| if gateway { metered } else { own };
+        Ok(Usage {
+            input_tokens: self.count(column(
+                "executions.input_tokens",
+                "executions.gateway_input_tokens",
+            ))?,
+            output_tokens: self.count(column(
+                "executions.output_tokens",
+                "executions.gateway_output_tokens",
+            ))?,
+            cache_creation_input_tokens: self.count(column(
+                "executions.cache_creation_input_tokens",
+                "executions.gateway_cache_creation_input_tokens",
+            ))?,
+            cache_read_input_tokens: self.count(column(
+                "executions.cache_read_input_tokens",
+                "executions.gateway_cache_read_input_tokens",
+            ))?,
         })
     }
 

@@ -23,10 +23,10 @@ use super::dialect::{Dialect, Field};
 use super::queries as q;
 use super::row::Reader;
 use super::{
-    CancelOutcome, Conversation, Created, ExecutionRecord, Facts, GatewayUsage, ListQuery,
-    NewExecution, Outcome, Page, ResourceKind, ResourceRecord, Store, StoreError,
+    CancelOutcome, Created, Facts, ListQuery, Page, ResourceKind, ResourceRecord, Store, StoreError,
 };
-use crate::execution::summary::Artifact;
+use crate::execution::Artifact;
+use crate::execution::{Conversation, ExecutionRecord, GatewayUsage, NewExecution, Outcome};
 use crate::execution::{Event, EventBody, Status, branch_name};
 
 /// Most rows one multi-row event insert carries (6 parameters each).
@@ -148,16 +148,16 @@ where
             .bind(new.tenant_id.as_str())
             .bind(new.idempotency_key.as_deref())
             .bind(new.request_hash.as_str())
-            .bind(new.repo.as_str())
-            .bind(new.git_ref.as_deref())
-            .bind(new.prompt.as_str())
-            .bind(json("executions.agent", &new.agent)?)
-            .bind(json("executions.limits", &new.limits)?)
-            .bind(new.context_file.as_deref())
+            .bind(new.request.repo.as_str())
+            .bind(new.request.git_ref.as_deref())
+            .bind(new.request.prompt.as_str())
+            .bind(json("executions.agent", &new.request.agent)?)
+            .bind(json("executions.limits", &new.request.limits)?)
+            .bind(new.request.context_file.as_deref())
             .bind(branch_name(&new.id))
             .bind(at)
-            .bind(new.record)
-            .bind(new.replay.as_deref())
+            .bind(new.request.record)
+            .bind(new.request.replay.as_deref())
             .fetch_optional(&self.pool)
             .await?;
         if let Some(row) = inserted {

@@ -6,6 +6,8 @@
 //! restart), and so does every claim. This module only decides what runs here
 //! and when.
 
+pub mod admission;
+pub mod instance;
 mod reconcile;
 mod scheduler;
 
@@ -14,16 +16,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::execution::hub::EventHub;
-use crate::execution::layout::{DataDir, ExecutionDir};
-use crate::execution::{ExecutionRequest, InvalidField, Runner};
-use crate::git::RepoSource;
-use crate::store::{CancelOutcome, Created, ExecutionRecord, NewExecution, Store, StoreError};
+use crate::execution::ExecutionRecord;
+use crate::execution::{ExecutionRequest, InvalidField};
+use crate::runner::Runner;
+use crate::runner::hub::EventHub;
+use crate::runner::layout::{DataDir, ExecutionDir};
+use crate::store::{CancelOutcome, Created, Store, StoreError};
 
+pub use admission::{AdmissionError, Admitted};
 pub use reconcile::Reconciled;
 
 /// Settings of the supervisor loop.
@@ -78,6 +81,15 @@ pub enum SupervisorError {
     /// The Docker engine failed.
     #[error("docker: {0}")]
     Engine(#[from] crate::engine::EngineError),
+}
+
+impl From<AdmissionError> for SupervisorError {
+    fn from(error: AdmissionError) -> Self {
+        match error {
+            AdmissionError::Invalid(invalid) => SupervisorError::Invalid(invalid),
+            AdmissionError::Store(store) => SupervisorError::Store(store),
+        }
+    }
 }
 
 /// A running execution on this supervisor.
@@ -178,60 +190,20 @@ impl Supervisor {
         if !self.accepting() {
             return Err(SupervisorError::ShuttingDown);
         }
-        request.validate()?;
         if let Some(replay) = &request.replay {
-            self.check_replay(tenant, replay).await?;
+            admission::check_replay(self.store.as_ref(), &self.data_dir, tenant, replay).await?;
         }
-        let source = RepoSource::parse(&request.repo).map_err(|e| InvalidField {
-            field: "repo",
-            rule: e.to_string(),
-        })?;
-        let new = NewExecution {
-            id: uuid::Uuid::now_v7().to_string(),
-            tenant_id: tenant.to_string(),
-            idempotency_key,
-            request_hash: request_hash(&request),
-            repo: source.location().to_string(),
-            git_ref: request.git_ref.clone(),
-            prompt: request.prompt.clone(),
-            agent: request.agent.clone(),
-            limits: request.limits.clone(),
-            context_file: request.context_file.clone(),
-            record: request.record,
-            replay: request.replay.clone(),
-        };
+        let Admitted { new, repo } = admission::admit(request, tenant, idempotency_key)?;
+        let location = new.request.repo.clone();
         let created = self.store.create_execution(new).await?;
-        if !created.existing && request.repo.trim() != source.location() {
+        if !created.existing && repo != location {
             self.credentials
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(created.record.id.clone(), request.repo.trim().to_string());
+                .insert(created.record.id.clone(), repo);
         }
         self.wake.notify_one();
         Ok(created)
-    }
-
-    /// A replay must name an execution of the same tenant that recorded a
-    /// cassette (never a path: clients do not choose files on this host).
-    async fn check_replay(&self, tenant: &str, replay: &str) -> Result<(), SupervisorError> {
-        let refuse = |rule: &str| {
-            SupervisorError::Invalid(InvalidField {
-                field: "replay",
-                rule: rule.to_string(),
-            })
-        };
-        if !crate::execution::is_execution_id(replay) {
-            return Err(refuse(
-                "must be the id of an execution recorded with `record`",
-            ));
-        }
-        let Some(source) = self.store.get_execution(Some(tenant), replay).await? else {
-            return Err(refuse("names no execution of this tenant"));
-        };
-        if !source.record || !self.data_dir.execution(replay).cassette().exists() {
-            return Err(refuse("names an execution that recorded no cassette"));
-        }
-        Ok(())
     }
 
     /// Cancels an execution: a queued one never starts, a running one here is
@@ -296,10 +268,4 @@ impl Supervisor {
             tracing::warn!("shutdown grace period over; leaving the rest detached");
         }
     }
-}
-
-/// A stable hash of what a request asks for (to recognise a retried POST).
-fn request_hash(request: &ExecutionRequest) -> String {
-    let json = serde_json::to_vec(request).unwrap_or_default();
-    hex::encode(Sha256::digest(json))
 }

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use super::{Supervisor, SupervisorError};
 use crate::engine::{ManagedResource, ManagedResources};
+use crate::execution::ExecutionRecord;
 use crate::execution::Status;
-use crate::execution::sweep_workspaces;
-use crate::store::ExecutionRecord;
+use crate::runner::sweep_workspaces;
 
 /// What one reconciliation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Local, Supervisor};
-use crate::execution::{Job, Silent};
-use crate::store::ExecutionRecord;
+use crate::execution::ExecutionRecord;
+use crate::runner::{Job, Silent};
 
 impl Supervisor {
     /// The scheduler loop: runs until shutdown.
@@ -60,7 +60,7 @@ impl Supervisor {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id)
-            .unwrap_or_else(|| record.repo.clone());
+            .unwrap_or_else(|| record.request.repo.clone());
         let me = self.clone();
         self.tasks.spawn(async move {
             // However the run ends (even by a panic past the runner's guard), the

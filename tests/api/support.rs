@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agentd::engine::Engine;
-use agentd::execution::hub::EventHub;
-use agentd::execution::instance::SupervisorInstance;
-use agentd::execution::layout::{DataDir, RunDir};
-use agentd::execution::{Runner, RunnerConfig};
 use agentd::gateway::{Gateway, Upstream};
+use agentd::runner::hub::EventHub;
+use agentd::runner::layout::{DataDir, RunDir};
+use agentd::runner::{Runner, RunnerConfig};
 use agentd::scripted::{Scenario, ScriptedModel};
+use agentd::supervisor::instance::SupervisorInstance;
 use agentd::supervisor::{ShutdownMode, Supervisor, SupervisorConfig};
 use futures::StreamExt;
 use serde_json::{Value, json};

@@ -143,7 +143,7 @@ echo flooding"#;
     let events = ran.events();
     let text = |e: &agentd::execution::Event| serde_json::to_string(e).unwrap();
     let forged = events.iter().filter(|e| {
-        matches!(&e.body, agentd::execution::EventBody::Agent(agentd::agent::AgentEvent::Text { message_id, .. })
+        matches!(&e.body, agentd::execution::EventBody::Agent(agentd::execution::AgentEvent::Text { message_id, .. })
             if message_id.as_deref() == Some("msg_flood"))
     });
     assert_eq!(forged.count(), 0, "flood lines got in");

@@ -128,7 +128,7 @@ async fn an_upstream_429_is_retried_by_the_agent_and_the_run_completes() {
     let retried = events.iter().any(|e| {
         matches!(
             e.body,
-            EventBody::Agent(agentd::agent::AgentEvent::ApiRetry { .. })
+            EventBody::Agent(agentd::execution::AgentEvent::ApiRetry { .. })
         )
     });
     assert!(retried, "the CLI reported its retry");

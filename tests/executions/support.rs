@@ -102,10 +102,9 @@ impl Ran {
         self.events()
             .into_iter()
             .filter_map(|event| match event.body {
-                agentd::execution::EventBody::Agent(agentd::agent::AgentEvent::ToolResult {
-                    content,
-                    ..
-                }) => Some(content),
+                agentd::execution::EventBody::Agent(
+                    agentd::execution::AgentEvent::ToolResult { content, .. },
+                ) => Some(content),
                 _ => None,
             })
             .collect()

@@ -1,7 +1,7 @@
 //! Every tool call the agent makes is an event and is counted, whatever its
 //! input holds.
 
-use agentd::agent::AgentEvent;
+use agentd::execution::AgentEvent;
 use agentd::execution::EventBody;
 use serde_json::json;
 

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use agentd::execution::GatewayUsage;
 use agentd::gateway::{
     Account, Credential, Exchange, ExchangeObserver, ExecutionSocket, Gateway, GatewayLimits,
     ModelLimits, Route, Upstream,
 };
 use agentd::scripted::{RecordedRequest, Scenario, ScriptedModel};
-use agentd::store::GatewayUsage;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;

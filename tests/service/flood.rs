@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use agentd::agent::AgentEvent;
+use agentd::execution::AgentEvent;
 use agentd::execution::{EventBody, ExecutionRequest, Status};
 use serde_json::json;
 
@@ -83,7 +83,8 @@ async fn a_connection_flood_in_one_sandbox_does_not_starve_another() {
         .submit(&request(&flood_repo, "flood"), None)
         .await
         .unwrap()
-        .id;
+        .id
+        .clone();
     let watcher = Watcher::start(&server.client, &flood);
     wait_until(
         &server.client,
@@ -149,7 +150,8 @@ async fn a_connection_flood_in_one_sandbox_does_not_starve_another() {
         .submit(&request(&world.repo, "calm"), None)
         .await
         .unwrap()
-        .id;
+        .id
+        .clone();
     let events = all_events(&server.client, &calm).await;
     let calm_took = started.elapsed();
     let execution = server.client.execution(&calm).await.unwrap();

@@ -26,7 +26,8 @@ async fn killed_while_running_the_agent_is_reattached_and_finishes() {
         .submit(&world.request("three files"), None)
         .await
         .unwrap()
-        .id;
+        .id
+        .clone();
     let watcher = Watcher::start(&first.client, &id);
     wait_until(&first.client, &watcher, &id, LONG, |_, events| {
         has(events, "tool_call")
@@ -71,7 +72,13 @@ async fn killed_while_preparing_fails_as_supervisor_restarted() {
     request.repo = format!("file://{}", world.repo.display());
 
     let mut first = world.serve(&[]);
-    let id = first.client.submit(&request, None).await.unwrap().id;
+    let id = first
+        .client
+        .submit(&request, None)
+        .await
+        .unwrap()
+        .id
+        .clone();
     let watcher = Watcher::start(&first.client, &id);
     let seen = wait_until(&first.client, &watcher, &id, LONG, |e, _| {
         e.status != Status::Queued
@@ -109,7 +116,8 @@ async fn killed_while_collecting_is_collected_again() {
         .submit(&world.request("big artifact"), None)
         .await
         .unwrap()
-        .id;
+        .id
+        .clone();
     let watcher = Watcher::start(&first.client, &id);
     let seen = wait_until(&first.client, &watcher, &id, LONG, |e, _| {
         e.status == Status::Collecting || e.status.is_final()
@@ -142,13 +150,15 @@ async fn the_queue_survives_a_restart_in_order() {
         .submit(&world.request("first"), None)
         .await
         .unwrap()
-        .id;
+        .id
+        .clone();
     let b = first
         .client
         .submit(&world.request("second"), None)
         .await
         .unwrap()
-        .id;
+        .id
+        .clone();
     let watcher = Watcher::start(&first.client, &a);
     wait_until(&first.client, &watcher, &a, LONG, |_, events| {
         has(events, "tool_call")

@@ -27,7 +27,8 @@ async fn sigterm_detaches_and_the_next_start_finishes_the_work() {
         .submit(&world.request("sleep"), None)
         .await
         .unwrap()
-        .id;
+        .id
+        .clone();
     let watcher = Watcher::start(&first.client, &id);
     wait_until(&first.client, &watcher, &id, LONG, |_, events| {
         has(events, "tool_call")
@@ -72,7 +73,8 @@ async fn sigterm_in_cancel_mode_cancels_running_work_and_refuses_new_work() {
         .submit(&world.request("sleep"), None)
         .await
         .unwrap()
-        .id;
+        .id
+        .clone();
     let watcher = Watcher::start(&server.client, &id);
     wait_until(&server.client, &watcher, &id, LONG, |_, events| {
         has(events, "tool_call")

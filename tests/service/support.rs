@@ -7,9 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use agentd::agent::AgentEvent;
-use agentd::api::Execution;
+use agentd::api::ExecutionView;
 use agentd::client::Client;
+use agentd::execution::AgentEvent;
 use agentd::execution::{Event, EventBody, ExecutionRequest};
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -199,8 +199,8 @@ pub async fn wait_until(
     watcher: &Watcher,
     id: &str,
     limit: Duration,
-    done: impl Fn(&Execution, &[Event]) -> bool,
-) -> Execution {
+    done: impl Fn(&ExecutionView, &[Event]) -> bool,
+) -> ExecutionView {
     let started = Instant::now();
     loop {
         let execution = client.execution(id).await.unwrap();

@@ -1,6 +1,6 @@
 //! The argv of a headless Claude Code run.
 
-use crate::agent::AgentOptions;
+use crate::execution::AgentOptions;
 
 /// The argv (first element `claude`) that runs one headless session printing
 /// stream-json, with every permission prompt bypassed: the sandbox, not the CLI,

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::surrogates::replace_lone_surrogates;
 use super::text::{cap_bytes, ellipsize};
-use crate::agent::{AgentEvent, AgentResult, Usage};
+use crate::execution::{AgentEvent, AgentResult, Usage};
 
 /// The most text one tool result, error or unreadable line keeps in an event.
 /// Events are stored and streamed to every subscriber; the raw transcript keeps all.

@@ -4,7 +4,7 @@ use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 use super::StreamParser;
-use crate::agent::{AgentEvent, AgentResult, Usage};
+use crate::execution::{AgentEvent, AgentResult, Usage};
 
 /// A real 2-turn session (Write, then text) of Claude Code 2.1.330.
 const TRANSCRIPT: &str = include_str!(concat!(

@@ -1,6 +1,6 @@
 //! Every field the renderer prints, fed hostile text, checked byte by byte.
 
-use agentd::agent::{AgentEvent, AgentResult, Usage};
+use agentd::execution::{AgentEvent, AgentResult, Usage};
 use agentd::execution::{Event, EventBody, Status, Summary, SupervisorEvent};
 use serde_json::json;
 

@@ -31,14 +31,16 @@ async fn a_named_claim_takes_only_that_queued_execution(db: &TestDb) {
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     let mine = db
         .store
         .create_execution(new_execution("acme"))
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     let claimed = db
         .store
         .claim(&mine, "runner", MINUTE)
@@ -76,7 +78,8 @@ async fn claims_take_the_oldest_first_with_a_lease(db: &TestDb) {
                 .await
                 .unwrap()
                 .record
-                .id,
+                .id
+                .clone(),
         );
     }
     // A cancelled and a finished one are never claimed.
@@ -147,7 +150,8 @@ async fn concurrent_claimers_never_share_an_execution(db: &TestDb) {
                 .await
                 .unwrap()
                 .record
-                .id,
+                .id
+                .clone(),
         );
     }
     let start = Arc::new(Barrier::new(8));
@@ -165,7 +169,7 @@ async fn concurrent_claimers_never_share_an_execution(db: &TestDb) {
                 let record = store.claim_next(&owner, MINUTE).await.unwrap();
                 let record = record.expect("a queued execution is left for every claim");
                 assert_eq!(record.owner.as_deref(), Some(owner.as_str()));
-                claimed.push(record.id);
+                claimed.push(record.id.clone());
             }
             claimed
         }));
@@ -188,7 +192,8 @@ async fn take_over_needs_an_expired_or_own_lease(db: &TestDb) {
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     store.claim_next("alice", MINUTE).await.unwrap().unwrap();
     assert_eq!(store.take_over(&held, "bob", MINUTE).await.unwrap(), None);
     let own = store
@@ -204,7 +209,8 @@ async fn take_over_needs_an_expired_or_own_lease(db: &TestDb) {
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     let claimed = store
         .claim_next("carol", Duration::from_millis(1))
         .await
@@ -231,7 +237,8 @@ async fn take_over_needs_an_expired_or_own_lease(db: &TestDb) {
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     drive_to(store, &orphan, Status::Running).await;
     let adopted = store
         .take_over(&orphan, "dave", MINUTE)
@@ -247,7 +254,8 @@ async fn take_over_needs_an_expired_or_own_lease(db: &TestDb) {
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     assert_eq!(store.take_over(&queued, "bob", MINUTE).await.unwrap(), None);
     store
         .finish(&lapsed, &outcome(Status::Failed))
@@ -264,7 +272,7 @@ async fn take_over_needs_an_expired_or_own_lease(db: &TestDb) {
         .await
         .unwrap()
         .into_iter()
-        .map(|r| r.id)
+        .map(|r| r.id.clone())
         .collect();
     assert_eq!(live, vec![held, orphan]);
 }
@@ -276,7 +284,8 @@ async fn cancel_depends_on_where_the_execution_is(db: &TestDb) {
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     assert!(matches!(
         store.request_cancel(Some("globex"), &queued).await,
         Err(StoreError::NotFound(_))
@@ -311,7 +320,8 @@ async fn cancel_depends_on_where_the_execution_is(db: &TestDb) {
             .await
             .unwrap()
             .record
-            .id;
+            .id
+            .clone();
         let before = drive_to(store, &id, status).await;
         assert_eq!(
             store.request_cancel(None, &id).await.unwrap(),
@@ -335,7 +345,8 @@ async fn cancel_depends_on_where_the_execution_is(db: &TestDb) {
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     let finished = drive_to(store, &done, Status::Succeeded).await;
     assert_eq!(
         store.request_cancel(Some("acme"), &done).await.unwrap(),
@@ -360,7 +371,8 @@ async fn cancel_and_claim_race_without_both_winning(db: &TestDb) {
                 .await
                 .unwrap()
                 .record
-                .id,
+                .id
+                .clone(),
         );
     }
     let start = Arc::new(Barrier::new(ids.len() + 4));
@@ -375,7 +387,7 @@ async fn cancel_and_claim_race_without_both_winning(db: &TestDb) {
                 .await
                 .unwrap()
             {
-                claimed.push(record.id);
+                claimed.push(record.id.clone());
             }
             claimed
         }));
@@ -432,13 +444,32 @@ async fn counts_and_live_executions_follow_the_queue(db: &TestDb) {
                 .await
                 .unwrap()
                 .record
-                .id,
+                .id
+                .clone(),
         );
     }
     assert_eq!(store.counts().await.unwrap(), (5, 0));
-    let a = store.claim_next("w", MINUTE).await.unwrap().unwrap().id;
-    let b = store.claim_next("w", MINUTE).await.unwrap().unwrap().id;
-    let c = store.claim_next("w", MINUTE).await.unwrap().unwrap().id;
+    let a = store
+        .claim_next("w", MINUTE)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+        .clone();
+    let b = store
+        .claim_next("w", MINUTE)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+        .clone();
+    let c = store
+        .claim_next("w", MINUTE)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+        .clone();
     store.transition(&b, Status::Running).await.unwrap();
     store.transition(&c, Status::Running).await.unwrap();
     store.transition(&c, Status::Collecting).await.unwrap();
@@ -450,7 +481,7 @@ async fn counts_and_live_executions_follow_the_queue(db: &TestDb) {
         .await
         .unwrap()
         .into_iter()
-        .map(|r| (r.id, r.status))
+        .map(|r| (r.id.clone(), r.status))
         .collect();
     assert_eq!(live, vec![(b, Status::Running), (c, Status::Collecting)]);
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 use tokio::sync::Barrier;
 
 use super::harness::{TestDb, new_execution, on_both_backends};
-use crate::agent::{AgentEvent, AgentResult, Usage};
+use crate::execution::{AgentEvent, AgentResult, Usage};
 use crate::execution::{EventBody, Status, SupervisorEvent};
 use crate::store::StoreError;
 
@@ -93,7 +93,8 @@ async fn events_are_numbered_from_one_and_round_trip_exactly(db: &TestDb) {
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     let bodies = assorted_bodies();
     let stored = db
         .store
@@ -157,7 +158,8 @@ async fn events_are_numbered_from_one_and_round_trip_exactly(db: &TestDb) {
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     let first = db
         .store
         .append_events(&other, &[EventBody::progress("x")], None)
@@ -182,7 +184,8 @@ async fn concurrent_appenders_leave_no_gaps(db: &TestDb) {
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     let start = Arc::new(Barrier::new(4));
     let mut writers = Vec::new();
     for writer in 0..4 {
@@ -252,7 +255,8 @@ async fn events_after_pages_in_order(db: &TestDb) {
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     let bodies: Vec<EventBody> = (1..=25)
         .map(|n| EventBody::progress(format!("step {n}")))
         .collect();
@@ -277,7 +281,8 @@ async fn large_batches_are_stored_whole(db: &TestDb) {
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     let bodies: Vec<EventBody> = (0..250)
         .map(|n| EventBody::progress(format!("{n}")))
         .collect();

@@ -8,9 +8,10 @@ use std::time::Duration;
 use sqlx::{Connection, PgConnection, SqliteConnection};
 use uuid::Uuid;
 
-use crate::agent::AgentOptions;
+use crate::execution::AgentOptions;
 use crate::execution::Limits;
-use crate::store::{NewExecution, Store, open};
+use crate::execution::{ExecutionRequest, NewExecution};
+use crate::store::{Store, open};
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,38 +179,39 @@ pub fn new_execution(tenant: &str) -> NewExecution {
         tenant_id: tenant.to_string(),
         idempotency_key: None,
         request_hash: "hash-1".into(),
-        repo: "https://example.com/acme/widgets.git".into(),
-        git_ref: Some("main".into()),
-        prompt: "Fix the failing test — ünïcode ✓".into(),
-        agent: AgentOptions {
-            model: Some("claude-sonnet-4-5".into()),
-            max_turns: Some(7),
-            max_budget_usd: Some(1.25),
-            allowed_tools: vec!["Read".into(), "Bash(git diff *)".into()],
-            disallowed_tools: vec!["WebFetch".into()],
-            append_system_prompt: Some("Be brief.".into()),
+        request: ExecutionRequest {
+            repo: "https://example.com/acme/widgets.git".into(),
+            git_ref: Some("main".into()),
+            prompt: "Fix the failing test — ünïcode ✓".into(),
+            agent: AgentOptions {
+                model: Some("claude-sonnet-4-5".into()),
+                max_turns: Some(7),
+                max_budget_usd: Some(1.25),
+                allowed_tools: vec!["Read".into(), "Bash(git diff *)".into()],
+                disallowed_tools: vec!["WebFetch".into()],
+                append_system_prompt: Some("Be brief.".into()),
+            },
+            limits: Limits {
+                timeout: Duration::from_secs(90 * 60 + 5),
+                cpus: 1.5,
+                memory_bytes: 3 << 30,
+                pids: 512,
+                max_artifact_bytes: 1 << 20,
+                workspace_bytes: 10 << 30,
+                max_tokens: Some(2_000_000),
+                max_requests: Some(400),
+                requests_per_minute: Some(30),
+            },
+            context_file: Some("# Project\nUse tabs.".into()),
+            record: true,
+            replay: Some("01900000-0000-7000-8000-000000000000".into()),
         },
-        limits: Limits {
-            timeout: Duration::from_secs(90 * 60 + 5),
-            cpus: 1.5,
-            memory_bytes: 3 << 30,
-            pids: 512,
-            max_artifact_bytes: 1 << 20,
-            workspace_bytes: 10 << 30,
-            max_tokens: Some(2_000_000),
-            max_requests: Some(400),
-            requests_per_minute: Some(30),
-        },
-        context_file: Some("# Project\nUse tabs.".into()),
-        record: true,
-        replay: Some("01900000-0000-7000-8000-000000000000".into()),
     }
 }
 
 /// `new_execution` for `tenant` on `repo`.
 pub fn new_execution_on(tenant: &str, repo: &str) -> NewExecution {
-    NewExecution {
-        repo: repo.to_string(),
-        ..new_execution(tenant)
-    }
+    let mut new = new_execution(tenant);
+    new.request.repo = repo.to_string();
+    new
 }

@@ -25,7 +25,8 @@ async fn every_transition_is_allowed_or_refused_by_the_life_cycle(db: &TestDb) {
                 .await
                 .unwrap()
                 .record
-                .id;
+                .id
+                .clone();
             let before = drive_to(store, &id, from).await;
             let result = store.transition(&id, to).await;
             let legal = !to.is_final() && from.can_become(to);
@@ -68,7 +69,8 @@ async fn facts_fill_in_and_keep_what_they_do_not_name(db: &TestDb) {
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     let started = Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap()
         + chrono::TimeDelta::nanoseconds(123_456_789);
     db.store
@@ -96,7 +98,7 @@ async fn facts_fill_in_and_keep_what_they_do_not_name(db: &TestDb) {
         .unwrap();
     let record = db.store.get_execution(None, &id).await.unwrap().unwrap();
     assert_eq!(record.base_commit.as_deref(), Some("base"));
-    assert_eq!(record.git_ref.as_deref(), Some("develop"));
+    assert_eq!(record.request.git_ref.as_deref(), Some("develop"));
     assert_eq!(record.session_id.as_deref(), Some("session-1"));
     assert_eq!(record.image.as_deref(), Some("agentd-agent:2"));
     assert_eq!(record.started_at, Some(started.trunc_subsecs(6)));
@@ -114,7 +116,8 @@ async fn finish_writes_every_figure_and_the_artifacts(db: &TestDb) {
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     let claimed = db
         .store
         .claim_next("worker-1", Duration::from_secs(60))
@@ -198,7 +201,8 @@ async fn finish_writes_every_figure_and_the_artifacts(db: &TestDb) {
             .await
             .unwrap()
             .record
-            .id;
+            .id
+            .clone();
         let mut ended = outcome(status);
         ended.oom_killed = status == Status::OutOfMemory;
         ended.artifacts.clear();
@@ -215,7 +219,8 @@ async fn finish_writes_every_figure_and_the_artifacts(db: &TestDb) {
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     match db.store.finish(&id, &outcome(Status::Running)).await {
         Err(StoreError::IllegalTransition { from, to, .. }) => {
             assert_eq!((from, to), (Status::Queued, Status::Running))

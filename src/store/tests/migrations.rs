@@ -6,8 +6,8 @@ use sqlx::sqlite::SqliteConnection;
 
 use super::harness::{Backend, TestDb};
 use super::outcome;
+use crate::execution::GatewayUsage;
 use crate::execution::Status;
-use crate::store::GatewayUsage;
 
 const ID: &str = "01900000-0000-7000-8000-0000000000aa";
 
@@ -62,8 +62,8 @@ async fn upgrading_from_the_first_schema_keeps_every_row() {
         assert_eq!(record.tenant_id, "acme");
         assert_eq!(record.cost_usd, Some(0.5));
         assert_eq!(record.gateway, GatewayUsage::default());
-        assert!(!record.record);
-        assert_eq!(record.replay, None);
+        assert!(!record.request.record);
+        assert_eq!(record.request.replay, None);
         let events = db.store.events_after(ID, 0, 10).await.unwrap();
         assert_eq!(events.len(), 1, "{backend:?}: the event survived");
         assert_eq!(db.store.resources(ID).await.unwrap().len(), 1);

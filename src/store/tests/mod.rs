@@ -9,10 +9,11 @@ mod migrations;
 mod records;
 mod resources;
 
-use crate::agent::Usage;
 use crate::execution::Status;
-use crate::execution::summary::{Artifact, ChangedFile};
-use crate::store::{ExecutionRecord, Outcome, Store, queries};
+use crate::execution::Usage;
+use crate::execution::{Artifact, ChangedFile};
+use crate::execution::{ExecutionRecord, Outcome};
+use crate::store::{Store, queries};
 
 /// A full outcome with `status`.
 pub fn outcome(status: Status) -> Outcome {
@@ -58,7 +59,7 @@ pub fn outcome(status: Status) -> Outcome {
             },
         ],
         duration_ms: 61_234,
-        gateway: crate::store::GatewayUsage {
+        gateway: crate::execution::GatewayUsage {
             requests: 11,
             usage: Usage {
                 input_tokens: 1300,
@@ -68,13 +69,13 @@ pub fn outcome(status: Status) -> Outcome {
             },
             cost_usd: Some(0.0451),
         },
-        conversation: crate::store::Conversation {
+        conversation: crate::execution::Conversation {
             answers: 4,
             tool_uses: 9,
             stop_reason: Some("end_turn".into()),
             text: Some("Done.\0 (with a NUL)".into()),
         },
-        claimed: Some(crate::execution::summary::AgentClaim {
+        claimed: Some(crate::execution::AgentClaim {
             subtype: "success".into(),
             is_error: false,
             num_turns: 5,
@@ -83,7 +84,7 @@ pub fn outcome(status: Status) -> Outcome {
             tool_calls: 9,
             result: Some("claimed \0 text".into()),
         }),
-        left_out: vec![crate::execution::summary::LeftOut {
+        left_out: vec![crate::execution::LeftOut {
             path: "big\nfile.bin".into(),
             size: 5 << 30,
             reason: "too_large".into(),

@@ -53,12 +53,12 @@ async fn create_then_get_with_tenant_scoping(db: &TestDb) {
     assert_eq!(record.status, Status::Queued);
     assert_eq!(record.branch, format!("agent/{}", new.id));
     assert_eq!(record.request_hash, new.request_hash);
-    assert_eq!(record.repo, new.repo);
-    assert_eq!(record.git_ref, new.git_ref);
-    assert_eq!(record.prompt, new.prompt);
-    assert_eq!(record.agent, new.agent);
-    assert_eq!(record.limits, new.limits);
-    assert_eq!(record.context_file, new.context_file);
+    assert_eq!(record.request.repo, new.request.repo);
+    assert_eq!(record.request.git_ref, new.request.git_ref);
+    assert_eq!(record.request.prompt, new.request.prompt);
+    assert_eq!(record.request.agent, new.request.agent);
+    assert_eq!(record.request.limits, new.request.limits);
+    assert_eq!(record.request.context_file, new.request.context_file);
     assert_eq!(record.reason, None);
     assert_eq!(
         (record.num_turns, record.tool_calls, record.log_cursor),
@@ -89,13 +89,11 @@ async fn create_then_get_with_tenant_scoping(db: &TestDb) {
         None
     );
 
-    let minimal = crate::store::NewExecution {
-        git_ref: None,
-        context_file: None,
-        agent: Default::default(),
-        limits: Default::default(),
-        ..new_execution(DEFAULT_TENANT)
-    };
+    let mut minimal = new_execution(DEFAULT_TENANT);
+    minimal.request.git_ref = None;
+    minimal.request.context_file = None;
+    minimal.request.agent = Default::default();
+    minimal.request.limits = Default::default();
     let created = db
         .store
         .create_execution(minimal.clone())
@@ -103,13 +101,13 @@ async fn create_then_get_with_tenant_scoping(db: &TestDb) {
         .unwrap()
         .record;
     assert_eq!(created.tenant_id, DEFAULT_TENANT);
-    assert_eq!(created.git_ref, None);
-    assert_eq!(created.agent, minimal.agent);
-    assert_eq!(created.limits, minimal.limits);
+    assert_eq!(created.request.git_ref, None);
+    assert_eq!(created.request.agent, minimal.request.agent);
+    assert_eq!(created.request.limits, minimal.request.limits);
 }
 
 async fn idempotency_keys_return_or_refuse(db: &TestDb) {
-    let first = crate::store::NewExecution {
+    let first = crate::execution::NewExecution {
         idempotency_key: Some("key-1".into()),
         request_hash: "h1".into(),
         ..new_execution("acme")
@@ -117,7 +115,7 @@ async fn idempotency_keys_return_or_refuse(db: &TestDb) {
     let created = db.store.create_execution(first.clone()).await.unwrap();
     assert!(!created.existing);
 
-    let retry = crate::store::NewExecution {
+    let retry = crate::execution::NewExecution {
         id: new_execution("acme").id,
         ..first.clone()
     };
@@ -125,7 +123,7 @@ async fn idempotency_keys_return_or_refuse(db: &TestDb) {
     assert!(again.existing);
     assert_eq!(again.record, created.record);
 
-    let different = crate::store::NewExecution {
+    let different = crate::execution::NewExecution {
         id: new_execution("acme").id,
         request_hash: "h2".into(),
         ..first.clone()
@@ -135,7 +133,7 @@ async fn idempotency_keys_return_or_refuse(db: &TestDb) {
         other => panic!("expected a conflict, got {other:?}"),
     }
 
-    let other_tenant = crate::store::NewExecution {
+    let other_tenant = crate::execution::NewExecution {
         id: new_execution("globex").id,
         tenant_id: "globex".into(),
         ..first.clone()
@@ -161,7 +159,7 @@ async fn idempotency_keys_return_or_refuse(db: &TestDb) {
     let mut racers = Vec::new();
     for _ in 0..8 {
         let store = db.store.clone();
-        let new = crate::store::NewExecution {
+        let new = crate::execution::NewExecution {
             idempotency_key: Some("key-race".into()),
             ..new_execution("acme")
         };
@@ -174,7 +172,7 @@ async fn idempotency_keys_return_or_refuse(db: &TestDb) {
     for racer in racers {
         let result = racer.await.unwrap().unwrap();
         created += usize::from(!result.existing);
-        ids.insert(result.record.id);
+        ids.insert(result.record.id.clone());
     }
     assert_eq!((created, ids.len()), (1, 1));
 }
@@ -189,7 +187,15 @@ async fn listing_pages_newest_first_with_filters(db: &TestDb) {
             2 if acme_r2.len() < 3 => (new_execution_on("acme", "r2"), &mut acme_r2),
             _ => (new_execution_on("globex", "r1"), &mut globex),
         };
-        into.push(db.store.create_execution(new).await.unwrap().record.id);
+        into.push(
+            db.store
+                .create_execution(new)
+                .await
+                .unwrap()
+                .record
+                .id
+                .clone(),
+        );
     }
     assert_eq!((acme_r1.len(), acme_r2.len(), globex.len()), (7, 3, 3));
 
@@ -315,7 +321,8 @@ async fn damaged_rows_are_reported_as_corrupt(db: &TestDb) {
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     let refused = db
         .execute(format!(
             "UPDATE executions SET status = 'exploded' WHERE id = '{id}'"
@@ -342,7 +349,8 @@ async fn damaged_rows_are_reported_as_corrupt(db: &TestDb) {
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     db.store
         .append_events(&other, &[crate::execution::EventBody::progress("x")], None)
         .await
@@ -421,6 +429,7 @@ async fn sqlite_urls_create_the_file_in_both_spellings() {
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     assert!(memory.get_execution(None, &id).await.unwrap().is_some());
 }

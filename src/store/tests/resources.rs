@@ -15,14 +15,16 @@ async fn resources_are_recorded_removed_and_listed(db: &TestDb) {
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     let b = db
         .store
         .create_execution(new_execution("acme"))
         .await
         .unwrap()
         .record
-        .id;
+        .id
+        .clone();
     let made = [
         (ResourceKind::Socket, "/run/agentd/a"),
         (ResourceKind::Volume, "agentd-a"),

@@ -17,12 +17,12 @@ use std::sync::Arc;
 use futures::StreamExt;
 
 use crate::agent::claude::StreamParser;
-use crate::agent::{AgentEvent, AgentResult};
 use crate::engine::{DEFAULT_MAX_LINE_BYTES, Engine, LogLine, LogStream};
-use crate::execution::bounds::EventBudget;
-use crate::execution::driver::{self, DriverMessage, WorkspaceUse};
-use crate::execution::recorder::Recorder;
+use crate::execution::{AgentEvent, AgentResult};
 use crate::execution::{EventBody, SupervisorEvent};
+use crate::runner::bounds::EventBudget;
+use crate::runner::driver::{self, DriverMessage, WorkspaceUse};
+use crate::runner::recorder::Recorder;
 
 /// Most lines turned into events and stored in one transaction.
 pub const BATCH_LINES: usize = 1024;

@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use crate::agent::AgentEvent;
+use crate::execution::AgentEvent;
 use crate::execution::EventBody;
 
 /// Longest text kept in any one string of an event: 64 KiB (a tool result that
@@ -220,7 +220,7 @@ mod tests {
             "the budget plus one warning"
         );
         assert_eq!(budget.dropped().0, 500);
-        let result = EventBody::Agent(AgentEvent::Result(crate::agent::AgentResult {
+        let result = EventBody::Agent(AgentEvent::Result(crate::execution::AgentResult {
             subtype: "success".into(),
             is_error: false,
             num_turns: 1,

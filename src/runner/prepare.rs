@@ -6,20 +6,22 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::agent::claude;
-use crate::engine::spec::{AGENT_HOME, AGENT_UID, COLLECT_GID, WORKSPACE};
+use crate::engine::spec::{AGENT_HOME, WORKSPACE};
 use crate::engine::workspace::{self, WorkspaceKind};
 use crate::engine::{Bind, HardenedSpec};
-use crate::execution::driver::{self, SOCKET_NAME};
-use crate::execution::recorder::Recorder;
-use crate::execution::runner::{BudgetStop, Run, RunError, Runner, branch_name, stop_requested};
-use crate::execution::sandbox::Sandbox;
-use crate::execution::{EventBody, Status, SupervisorEvent};
-use crate::gateway::{
-    Account, Cassette, CassetteRecorder, CassetteWriter, Exchange, ExchangeObserver, ReplayModel,
-    Route, Upstream,
+use crate::execution::{
+    AGENT_UID, COLLECT_GID, EventBody, Status, branch_name, container_name, is_execution_id,
+    volume_name,
 };
+use crate::gateway::{Cassette, CassetteRecorder, CassetteWriter, ReplayModel, Route, Upstream};
 use crate::git::{Mirror, RepoSource, ResolvedRef};
-use crate::store::{Facts, Store};
+use crate::store::Facts;
+
+use super::Runner;
+use super::driver::{self, SOCKET_NAME};
+use super::gateway_events::GatewayEvents;
+use super::run::{Run, RunError, stop_requested};
+use super::sandbox::Sandbox;
 
 /// What a prepared (or re-attached) sandbox consists of.
 pub struct Prepared {
@@ -31,26 +33,6 @@ pub struct Prepared {
     pub volume: String,
     /// The agent container.
     pub container: String,
-}
-
-/// True for an execution id (a UUID), as opposed to a file path.
-pub fn is_execution_id(text: &str) -> bool {
-    uuid::Uuid::parse_str(text).is_ok()
-}
-
-/// The agent container's name.
-pub fn container_name(id: &str) -> String {
-    format!("agentd-{id}")
-}
-
-/// The collector container's name.
-pub fn collector_name(id: &str) -> String {
-    format!("agentd-{id}-collect")
-}
-
-/// The workspace volume's name.
-pub fn volume_name(id: &str) -> String {
-    format!("agentd-{id}")
 }
 
 impl Runner {
@@ -76,7 +58,7 @@ impl Runner {
         };
         let resolved = {
             let mirror = mirror.clone();
-            let git_ref = run.record.git_ref.clone();
+            let git_ref = run.record.request.git_ref.clone();
             let task = tokio::task::spawn_blocking(move || mirror.resolve(git_ref.as_deref()));
             self.interruptible(run, task).await??
         };
@@ -123,10 +105,10 @@ impl Runner {
                 self.labels(&run.id, "workspace"),
                 &disks,
                 &run.id,
-                run.record.limits.workspace_bytes,
+                run.record.request.limits.workspace_bytes,
             )
             .await?;
-        let argv = claude::command(&run.record.prompt, &run.record.agent);
+        let argv = claude::command(&run.record.request.prompt, &run.record.request.agent);
         let spec = self
             .spec(
                 run,
@@ -167,7 +149,7 @@ impl Runner {
         sandbox: &mut Sandbox,
         dir: &Path,
     ) -> Result<(), RunError> {
-        if let Some(replay) = &run.record.replay
+        if let Some(replay) = &run.record.request.replay
             && sandbox.replay_url().is_none()
         {
             let cassette = self.cassette_path(replay);
@@ -188,7 +170,7 @@ impl Runner {
             Some(url) => Upstream::new(&url, None)?,
             None => self.gateway.upstream().clone(),
         };
-        let recorder: Option<Arc<dyn crate::gateway::Recorder>> = if run.record.record {
+        let recorder: Option<Arc<dyn crate::gateway::Recorder>> = if run.record.request.record {
             let writer = CassetteWriter::resume(&run.dir.cassette()).map_err(|e| RunError::Io {
                 path: run.dir.cassette().display().to_string(),
                 source: std::io::Error::other(e.to_string()),
@@ -239,7 +221,7 @@ impl Runner {
         cmd: Vec<String>,
         role: &str,
     ) -> HardenedSpec {
-        let limits = &run.record.limits;
+        let limits = &run.record.request.limits;
         let llm_url = format!("http://127.0.0.1:{}", driver::LLM_PORT);
         let mut spec = HardenedSpec::new(&self.config.image, cmd)
             .labels(self.labels(&run.id, role))
@@ -283,9 +265,9 @@ impl Runner {
             .env("AGENTD_GIT_EMAIL", &self.config.git_email)
             .env(
                 "AGENTD_COMMIT_MESSAGE",
-                &commit_message(&run.id, &run.record.prompt),
+                &commit_message(&run.id, &run.record.request.prompt),
             );
-        if let Some(context) = &run.record.context_file {
+        if let Some(context) = &run.record.request.context_file {
             spec = spec.env("AGENTD_CONTEXT", context);
         }
         spec
@@ -302,92 +284,4 @@ fn commit_message(id: &str, prompt: &str) -> String {
         .take(72)
         .collect();
     format!("agentd: {first_line}\n\nExecution: {id}\n")
-}
-
-/// Turns the gateway's exchanges into execution events (in order, from one
-/// task), keeps the stored totals current, and trips the budget stop.
-struct GatewayEvents {
-    sender: tokio::sync::mpsc::UnboundedSender<Exchange>,
-    budget: Arc<BudgetStop>,
-}
-
-impl GatewayEvents {
-    fn start(
-        recorder: Arc<Recorder>,
-        store: Arc<dyn Store>,
-        budget: Arc<BudgetStop>,
-        account: Arc<Account>,
-    ) -> Self {
-        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Exchange>();
-        tokio::spawn(async move {
-            let mut unpriced = std::collections::HashSet::new();
-            while let Some(exchange) = receiver.recv().await {
-                let conversation = exchange
-                    .conversation
-                    .clone()
-                    .unwrap_or_else(|| account.conversation());
-                if let Some(totals) = &exchange.totals
-                    && let Err(error) = store
-                        .record_gateway_usage(recorder.execution(), totals, &conversation)
-                        .await
-                {
-                    tracing::warn!(%error, "cannot store the gateway's totals");
-                }
-                if exchange.unpriced
-                    && let Some(model) = &exchange.model
-                    && unpriced.insert(model.clone())
-                {
-                    recorder
-                        .emit(EventBody::warning(format!(
-                            "model {model} is not in the price table: its tokens are \
-                             counted, its cost is unknown"
-                        )))
-                        .await;
-                }
-                recorder.emit(describe(&exchange)).await;
-            }
-        });
-        GatewayEvents { sender, budget }
-    }
-}
-
-/// The event for one exchange: a model call, or a warning for anything else
-/// that went wrong.
-fn describe(exchange: &Exchange) -> EventBody {
-    let is_model_call = exchange.path.split('?').next() == Some("/v1/messages");
-    if is_model_call {
-        return EventBody::Agentd(SupervisorEvent::ModelCall {
-            status: exchange.status.unwrap_or(0),
-            model: exchange.model.clone(),
-            usage: exchange.usage.unwrap_or_default(),
-            cost_usd: exchange.cost_usd,
-            totals: exchange.totals.unwrap_or_default(),
-            duration_ms: exchange.total.max(exchange.duration).as_millis() as u64,
-            error: exchange.error.clone(),
-        });
-    }
-    EventBody::warning(format!(
-        "model gateway: {} {} → {}{}",
-        exchange.method,
-        exchange.path,
-        exchange.status.unwrap_or(0),
-        exchange
-            .error
-            .as_ref()
-            .map(|e| format!(": {e}"))
-            .unwrap_or_default()
-    ))
-}
-
-impl ExchangeObserver for GatewayEvents {
-    fn exchanged(&self, exchange: &Exchange) {
-        if let Some(limit) = &exchange.exceeded {
-            self.budget.trip(limit);
-        }
-        let interesting =
-            exchange.path.split('?').next() == Some("/v1/messages") || exchange.error.is_some();
-        if interesting {
-            let _ = self.sender.send(exchange.clone());
-        }
-    }
 }

@@ -9,11 +9,11 @@
 //! agent's reach), and whether the work could be brought back and verified.
 //! A claim of success that contradicts an observation is never a success.
 
-use crate::agent::AgentResult;
 use crate::engine::ExitState;
+use crate::execution::AgentResult;
+use crate::execution::Conversation;
 use crate::execution::Status;
-use crate::execution::driver::WorkspaceUse;
-use crate::store::Conversation;
+use crate::runner::driver::WorkspaceUse;
 
 /// Why agentd stopped the sandbox itself, if it did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,7 +152,7 @@ fn contradictions(observed: &Observed<'_>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::Usage;
+    use crate::execution::Usage;
 
     fn result(subtype: &str, is_error: bool) -> AgentResult {
         AgentResult {

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::execution::hub::EventHub;
 use crate::execution::{Event, EventBody};
 use crate::gateway::Redactor;
+use crate::runner::hub::EventHub;
 use crate::store::Store;
 
 /// Receives each event as it is recorded (a terminal renderer). Called in order,

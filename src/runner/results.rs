@@ -9,10 +9,10 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::engine::archive::{self, UnpackLimits, Unpacked};
 use crate::engine::{Engine, EngineError};
-use crate::execution::driver::{ARTIFACTS_DIR, OUTPUT_DIR};
-use crate::execution::layout::ExecutionDir;
-use crate::execution::summary::{Artifact, ChangedFile, LeftOut, RefusedEntry};
+use crate::execution::{Artifact, ChangedFile, LeftOut, RefusedEntry};
 use crate::git::{VerifyLimits, verify_bundle};
+use crate::runner::driver::{ARTIFACTS_DIR, OUTPUT_DIR};
+use crate::runner::layout::ExecutionDir;
 
 /// What can go wrong collecting.
 #[derive(Debug, thiserror::Error)]

@@ -14,6 +14,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::execution::ResultPaths;
+
 /// The data directory: results, mirrors and caches that outlive a process.
 #[derive(Debug, Clone)]
 pub struct DataDir {
@@ -107,6 +109,17 @@ impl ExecutionDir {
     /// Scratch space for unpacking the driver's output.
     pub fn staging(&self) -> PathBuf {
         self.root.join(".staging")
+    }
+    /// Where the results are, for a summary.
+    pub fn result_paths(&self) -> ResultPaths {
+        let text = |path: PathBuf| path.display().to_string();
+        ResultPaths {
+            data_dir: self.root.display().to_string(),
+            events: text(self.events()),
+            diff: text(self.diff()),
+            bundle: text(self.bundle()),
+            artifacts: text(self.artifacts()),
+        }
     }
     /// Scratch repository where the bundle is verified on the host.
     pub fn verify_scratch(&self) -> PathBuf {

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::engine::labels::Owner;
 use crate::engine::{Engine, EngineError, ManagedResources};
-use crate::execution::layout::RunDir;
+use crate::runner::layout::RunDir;
 use crate::store::Store;
 
 /// A live supervisor: its id, and the lock that proves it is alive.
@@ -195,7 +195,7 @@ impl SupervisorInstance {
                 .await
                 .map_err(|e| InstanceError::Store(e.to_string()))?
                 .into_iter()
-                .map(|record| (record.id, record.owner))
+                .map(|record| (record.execution.id, record.owner))
                 .collect(),
             None => HashMap::new(),
         };

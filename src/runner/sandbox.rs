@@ -188,14 +188,14 @@ impl Sandbox {
 /// of executions not in `live` whose volume is gone. Returns their ids.
 pub async fn sweep_workspaces(
     engine: &Engine,
-    data_dir: &crate::execution::layout::DataDir,
+    data_dir: &crate::runner::layout::DataDir,
     live: &std::collections::HashSet<String>,
 ) -> Vec<String> {
     crate::engine::workspace::sweep_workspaces(
         engine,
         &data_dir.workspaces(),
         live,
-        crate::execution::prepare::volume_name,
+        crate::execution::volume_name,
     )
     .await
 }

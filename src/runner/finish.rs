@@ -1,0 +1,135 @@
+//! Finishing: the final status decided from what was observed, the figures
+//! stored, the summary written.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::execution::{AgentClaim, EventBody, ExecutionRecord, Outcome, Summary};
+use crate::gateway::ModelLimits;
+use crate::store::StoreError;
+
+use super::Runner;
+use super::run::{Findings, Run};
+use super::verdict::{self, Observed};
+
+/// Attempts at storing the final status before giving up (the next
+/// reconciliation then finds the execution live and ownerless).
+const FINISH_ATTEMPTS: u32 = 5;
+
+impl Runner {
+    pub(super) async fn finish(&self, run: Run, findings: Findings) -> Summary {
+        let conversation = run.account.conversation();
+        let claim = findings.pumped.result.as_ref();
+        let collect_error = findings
+            .collect_error
+            .clone()
+            .or_else(|| findings.pumped.collect_error.clone());
+        let (status, reason) = verdict::decide(&Observed {
+            internal_error: findings.internal_error.clone(),
+            stop: findings.stop,
+            exit: findings.exit,
+            agent_exit: findings.pumped.agent_exit,
+            setup_error: findings.pumped.setup_error.clone(),
+            collect_error,
+            workspace: findings.pumped.workspace,
+            conversation: conversation.clone(),
+            claim,
+        });
+        let finished_at = Utc::now();
+        let duration_ms = (finished_at - run.started_at).num_milliseconds().max(0) as u64;
+        let gateway = run.account.totals();
+        let outcome = Outcome {
+            status,
+            reason: reason.clone(),
+            head_commit: findings.outputs.head.clone(),
+            session_id: findings.pumped.session_id.clone(),
+            num_turns: conversation.answers,
+            usage: gateway.usage,
+            cost_usd: gateway.cost_usd,
+            tool_calls: conversation.tool_uses,
+            result: conversation.text.clone(),
+            files_changed: findings.outputs.files.clone(),
+            exit_code: findings.exit.map(|e| e.exit_code),
+            oom_killed: findings.exit.is_some_and(|e| e.oom_killed),
+            has_diff: findings.outputs.diff.is_some(),
+            has_bundle: findings.outputs.bundle.is_some(),
+            artifacts: findings.artifacts.files.clone(),
+            duration_ms,
+            gateway,
+            claimed: claim.map(|claim| AgentClaim {
+                subtype: claim.subtype.clone(),
+                is_error: claim.is_error,
+                num_turns: claim.num_turns,
+                usage: claim.usage,
+                cost_usd: claim.total_cost_usd,
+                tool_calls: findings.pumped.claimed_tool_calls,
+                result: claim.result.clone(),
+            }),
+            conversation,
+            left_out: findings.outputs.left_out.clone(),
+        };
+        let mut attempt = 0;
+        let record = loop {
+            attempt += 1;
+            match self.store.finish(&run.id, &outcome).await {
+                Ok(record) => break record,
+                Err(error) => {
+                    let hopeless = matches!(
+                        error,
+                        StoreError::IllegalTransition { .. } | StoreError::NotFound(_)
+                    );
+                    if hopeless || attempt >= FINISH_ATTEMPTS {
+                        tracing::error!(%error, execution = %run.id, "cannot store the final status");
+                        let mut record = run.record.clone();
+                        record.conclude(&outcome, finished_at);
+                        break record;
+                    }
+                    tracing::warn!(%error, execution = %run.id, "storing the final status, retrying");
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
+            }
+        };
+        let refused = findings
+            .outputs
+            .refused
+            .iter()
+            .chain(&findings.artifacts.refused)
+            .cloned()
+            .collect();
+        let summary = Summary::new(
+            &record,
+            &run.dir.result_paths(),
+            findings.artifacts.files.clone(),
+            refused,
+        );
+        if let Err(error) = write_summary(&run.dir.summary(), &summary) {
+            run.recorder
+                .emit(EventBody::warning(format!(
+                    "cannot write summary.json: {error}"
+                )))
+                .await;
+        }
+        run.recorder.emit(EventBody::status(status, reason)).await;
+        self.hub.close(&run.id);
+        crate::metrics::global().execution_finished(status.as_str());
+        summary
+    }
+}
+
+/// The model limits of an execution, for its gateway account.
+pub(super) fn model_limits(record: &ExecutionRecord) -> ModelLimits {
+    ModelLimits {
+        max_budget_usd: record.request.agent.max_budget_usd,
+        max_tokens: record.request.limits.max_tokens,
+        max_requests: record.request.limits.max_requests,
+        requests_per_minute: record.request.limits.requests_per_minute,
+    }
+}
+
+fn write_summary(path: &Path, summary: &Summary) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(summary)?)?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,326 @@
+//! One execution's run: its state, its guard (lease heartbeat, panics), and
+//! the path from claim (or re-attachment) to conclusion.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::FutureExt;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{EngineError, ExitState};
+use crate::execution::{EventBody, ExecutionRecord, Status, Summary};
+use crate::gateway::{Account, GatewayError, Redactor};
+use crate::git::{GitError, RepoSource};
+use crate::store::StoreError;
+
+use super::layout::ExecutionDir;
+use super::pump::Pumped;
+use super::recorder::{EventObserver, Recorder};
+use super::results::{Artifacts, Outputs};
+use super::{Job, Runner, SUPERVISOR_RESTARTED};
+
+use super::finish::model_limits;
+use super::sandbox::Sandbox;
+use super::verdict::Stop;
+
+/// Why preparing or running stopped early.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RunError {
+    #[error("repository: {0}")]
+    Repo(#[from] GitError),
+    #[error("docker: {0}")]
+    Engine(#[from] EngineError),
+    #[error("gateway: {0}")]
+    Gateway(#[from] GatewayError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("internal task failed: {0}")]
+    Task(String),
+    #[error("{0}")]
+    Restarted(String),
+    #[error("replay: {0}")]
+    Replay(String),
+    #[error("stopped")]
+    Stopped(Stop),
+}
+
+/// What a run learned on its way, for the summary.
+#[derive(Debug, Default)]
+pub(super) struct Findings {
+    pub(super) stop: Option<Stop>,
+    pub(super) exit: Option<ExitState>,
+    pub(super) pumped: Pumped,
+    pub(super) outputs: Outputs,
+    pub(super) artifacts: Artifacts,
+    pub(super) internal_error: Option<String>,
+    pub(super) collect_error: Option<String>,
+}
+
+/// One execution in progress.
+pub(crate) struct Run {
+    pub(crate) id: String,
+    pub(crate) record: ExecutionRecord,
+    pub(crate) dir: ExecutionDir,
+    pub(crate) recorder: Arc<Recorder>,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) deadline: Instant,
+    pub(crate) started_at: chrono::DateTime<Utc>,
+    /// The execution's account at the gateway.
+    pub(crate) account: Arc<Account>,
+    /// Tripped by the gateway when a model limit is reached.
+    pub(crate) budget: Arc<BudgetStop>,
+}
+
+/// The gateway's signal that a model limit ended the execution.
+#[derive(Debug, Default)]
+pub(crate) struct BudgetStop {
+    token: CancellationToken,
+    limit: std::sync::Mutex<Option<String>>,
+}
+
+impl BudgetStop {
+    /// Records the limit (the first one wins) and wakes the runner.
+    pub(crate) fn trip(&self, limit: &str) {
+        let mut held = self.limit.lock().unwrap_or_else(|p| p.into_inner());
+        if held.is_none() {
+            *held = Some(limit.to_string());
+        }
+        self.token.cancel();
+    }
+
+    pub(super) async fn tripped(&self) -> String {
+        self.token.cancelled().await;
+        self.limit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_else(|| "a model limit was reached".into())
+    }
+}
+
+impl Runner {
+    /// Runs a claimed execution to its end. Never fails: every problem becomes a
+    /// final status with a reason.
+    pub async fn run(
+        &self,
+        job: Job,
+        observer: Arc<dyn EventObserver>,
+        cancel: CancellationToken,
+    ) -> Summary {
+        let secrets = RepoSource::parse(&job.repo)
+            .map(|source| source.secrets())
+            .unwrap_or_default();
+        let run = self.begin(job.record, observer, cancel, &secrets);
+        run.recorder
+            .emit(EventBody::status(Status::Preparing, None))
+            .await;
+        let mut sandbox = Sandbox::new(&run.id, self.store.clone());
+        let mut findings = Findings::default();
+        let outcome = self
+            .guarded(&run, async {
+                let prepared = self.prepare(&run, &job.repo, &mut sandbox).await?;
+                self.watch(&run, &prepared, &mut findings, 0).await?;
+                self.collect(&run, &mut sandbox, &mut findings, &prepared)
+                    .await;
+                Ok(())
+            })
+            .await;
+        self.conclude(run, sandbox, findings, outcome).await
+    }
+
+    /// Continues an execution a previous supervisor left live: a running agent is
+    /// re-attached (its output read on from where the store's log cursor stands),
+    /// an exited one is collected; one caught while preparing cannot be resumed
+    /// and fails with reason `supervisor_restarted`.
+    pub async fn resume(
+        &self,
+        record: ExecutionRecord,
+        observer: Arc<dyn EventObserver>,
+        cancel: CancellationToken,
+    ) -> Summary {
+        let status = record.status;
+        let cursor = record.log_cursor;
+        let run = self.begin(record, observer, cancel, &[]);
+        let records = self.store.resources(&run.id).await.unwrap_or_default();
+        let mut sandbox = Sandbox::from_records(&run.id, self.store.clone(), &records);
+        let image =
+            crate::engine::workspace::image_path(&self.config.data_dir.workspaces(), &run.id);
+        if image.exists() {
+            sandbox.set_disk(image);
+        }
+        let mut findings = Findings::default();
+        let outcome = self
+            .guarded(&run, async {
+                if status == Status::Preparing {
+                    return Err(RunError::Restarted(SUPERVISOR_RESTARTED.into()));
+                }
+                let prepared = self.reattach(&run, &sandbox).await?;
+                run.recorder
+                    .emit(EventBody::progress(format!(
+                        "re-attached after a supervisor restart (was {status})"
+                    )))
+                    .await;
+                if status == Status::Running
+                    && let Some(dir) = sandbox.socket_dir().cloned()
+                {
+                    self.open_socket(&run, &mut sandbox, &dir).await?;
+                }
+                self.watch(&run, &prepared, &mut findings, cursor).await?;
+                self.collect(&run, &mut sandbox, &mut findings, &prepared)
+                    .await;
+                Ok(())
+            })
+            .await;
+        self.conclude(run, sandbox, findings, outcome).await
+    }
+
+    fn begin(
+        &self,
+        record: ExecutionRecord,
+        observer: Arc<dyn EventObserver>,
+        cancel: CancellationToken,
+        extra_secrets: &[String],
+    ) -> Run {
+        let id = record.id.clone();
+        let dir = self.config.data_dir.execution(&id);
+        if let Err(error) = std::fs::create_dir_all(dir.root()) {
+            tracing::error!(%error, dir = %dir.root().display(), "cannot create the execution folder");
+        }
+        let mut secrets = self.config.secrets.clone();
+        secrets.extend(extra_secrets.iter().cloned());
+        if let Some(credential) = self.gateway.upstream().credential() {
+            secrets.push(credential.secret().to_string());
+        }
+        let recorder = Arc::new(Recorder::open(
+            &id,
+            self.store.clone(),
+            self.hub.clone(),
+            observer,
+            Arc::new(Redactor::new(secrets).unwrap_or_else(|error| {
+                tracing::error!(%error, "secrets cannot be redacted");
+                Redactor::default()
+            })),
+            &dir.events(),
+            &dir.transcript(),
+        ));
+        let started_at = record.started_at.unwrap_or_else(Utc::now);
+        let elapsed = (Utc::now() - started_at).to_std().unwrap_or_default();
+        let deadline = Instant::now() + record.request.limits.timeout.saturating_sub(elapsed);
+        if record.cancel_requested {
+            cancel.cancel();
+        }
+        let account = Arc::new(Account::new(
+            model_limits(&record),
+            self.gateway.prices(),
+            record.gateway,
+            record.conversation.clone(),
+        ));
+        let budget = Arc::new(BudgetStop::default());
+        if let Some(limit) = account.exceeded() {
+            budget.trip(&limit);
+        }
+        Run {
+            id,
+            record,
+            dir,
+            recorder,
+            cancel,
+            deadline,
+            started_at,
+            account,
+            budget,
+        }
+    }
+
+    /// Runs the work beside a lease heartbeat and turns a panic into an error.
+    async fn guarded(
+        &self,
+        run: &Run,
+        work: impl std::future::Future<Output = Result<(), RunError>>,
+    ) -> Result<(), RunError> {
+        let outcome = tokio::select! {
+            outcome = std::panic::AssertUnwindSafe(work).catch_unwind() => outcome,
+            _ = self.heartbeat(run) => unreachable!("the heartbeat never ends"),
+        };
+        outcome.unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(execution = %run.id, %message, "execution panicked");
+            Err(RunError::Task(format!("internal error: {message}")))
+        })
+    }
+
+    /// Always releases the sandbox, then records the final status.
+    async fn conclude(
+        &self,
+        run: Run,
+        mut sandbox: Sandbox,
+        mut findings: Findings,
+        outcome: Result<(), RunError>,
+    ) -> Summary {
+        match outcome {
+            Ok(()) => {}
+            Err(RunError::Stopped(stop)) => findings.stop = Some(stop),
+            Err(RunError::Restarted(reason)) => findings.internal_error = Some(reason),
+            Err(error) => findings.internal_error = Some(error.to_string()),
+        }
+        sandbox.release(&self.engine).await;
+        self.finish(run, findings).await
+    }
+
+    /// Renews this execution's lease and picks up cancel requests made through
+    /// the store (by another process's API), until dropped.
+    async fn heartbeat(&self, run: &Run) {
+        let period = (self.config.lease / 3).max(Duration::from_millis(200));
+        loop {
+            tokio::time::sleep(period).await;
+            match self
+                .store
+                .take_over(&run.id, self.owner(), self.config.lease)
+                .await
+            {
+                Ok(Some(record)) if record.cancel_requested => run.cancel.cancel(),
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    tracing::error!(execution = %run.id, "lost the lease to another supervisor")
+                }
+                Err(error) => tracing::warn!(%error, "lease renewal failed"),
+            }
+        }
+    }
+}
+
+pub(crate) fn stop_requested(run: &Run) -> Result<(), RunError> {
+    if run.cancel.is_cancelled() {
+        return Err(RunError::Stopped(Stop::Cancel));
+    }
+    if Instant::now() >= run.deadline {
+        return Err(RunError::Stopped(Stop::Timeout));
+    }
+    Ok(())
+}
+
+impl Runner {
+    /// Waits for a preparation step unless the deadline passes or a cancel arrives.
+    pub(crate) async fn interruptible<T>(
+        &self,
+        run: &Run,
+        task: tokio::task::JoinHandle<T>,
+    ) -> Result<T, RunError> {
+        tokio::select! {
+            joined = task => joined.map_err(|e| RunError::Task(e.to_string())),
+            _ = tokio::time::sleep_until(run.deadline) => Err(RunError::Stopped(Stop::Timeout)),
+            _ = run.cancel.cancelled() => Err(RunError::Stopped(Stop::Cancel)),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Watching a running sandbox: re-attaching to one a previous supervisor left,
+//! pumping its output into events, and stopping it at the time limit, on
+//! cancel, or when the gateway trips a model limit.
+
+use std::time::Duration;
+
+use crate::execution::{EventBody, Status, container_name};
+use crate::git::{RepoSource, ResolvedRef};
+
+use super::prepare::Prepared;
+use super::pump::{Pumped, pump};
+use super::run::{Findings, Run, RunError};
+use super::sandbox::Sandbox;
+use super::verdict::Stop;
+use super::{Runner, SUPERVISOR_RESTARTED};
+
+/// How long the output pump may take to record what the container printed
+/// before it stopped (its store writes can lag behind the container).
+const PUMP_DRAIN: Duration = Duration::from_secs(120);
+
+impl Runner {
+    /// Finds what a previous supervisor prepared for this execution.
+    pub(super) async fn reattach(
+        &self,
+        run: &Run,
+        sandbox: &Sandbox,
+    ) -> Result<Prepared, RunError> {
+        let restarted = |why: &str| RunError::Restarted(format!("{SUPERVISOR_RESTARTED}: {why}"));
+        let container = container_name(&run.id);
+        if !sandbox.containers().contains(&container) {
+            return Err(restarted("its container was never created"));
+        }
+        if self.engine.exit_state(&container).await.is_err() {
+            return Err(restarted("its container is gone"));
+        }
+        let source = RepoSource::parse(&run.record.request.repo)?;
+        let mirror = self
+            .mirrors
+            .existing(&source)
+            .ok_or_else(|| restarted("its repository mirror is gone"))?;
+        let commit = run
+            .record
+            .base_commit
+            .clone()
+            .ok_or_else(|| restarted("its base commit was not recorded"))?;
+        Ok(Prepared {
+            mirror,
+            resolved: ResolvedRef {
+                name: run.record.request.git_ref.clone().unwrap_or_default(),
+                commit,
+            },
+            volume: crate::execution::volume_name(&run.id),
+            container,
+        })
+    }
+
+    /// Waits for the agent to finish (or the limit, or a cancel), pumping its
+    /// output from line `skip` on.
+    pub(super) async fn watch(
+        &self,
+        run: &Run,
+        prepared: &Prepared,
+        findings: &mut Findings,
+        skip: u64,
+    ) -> Result<(), RunError> {
+        let container = &prepared.container;
+        let pump_task = tokio::spawn(pump(
+            self.engine.clone(),
+            container.clone(),
+            run.recorder.clone(),
+            skip,
+        ));
+        // A container that already ended (a resumed execution) ended on its
+        // own: a deadline or cancel that passed meanwhile does not rewrite that.
+        let stop = if !self.engine.is_running(container).await? {
+            None
+        } else {
+            tokio::select! {
+                exited = self.engine.wait(container) => { exited?; None }
+                _ = tokio::time::sleep_until(run.deadline) => Some(Stop::Timeout),
+                _ = run.cancel.cancelled() => Some(Stop::Cancel),
+                limit = run.budget.tripped() => Some(Stop::Budget(limit)),
+            }
+        };
+        if let Some(stop) = stop {
+            run.recorder
+                .emit(EventBody::progress(match &stop {
+                    Stop::Timeout => "time limit reached: killing the sandbox".to_string(),
+                    Stop::Cancel => "cancelled: killing the sandbox".to_string(),
+                    Stop::Budget(limit) => format!("{limit}: killing the sandbox"),
+                }))
+                .await;
+            findings.stop = Some(stop);
+            self.engine.kill(container).await?;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(10), self.engine.wait(container)).await;
+        }
+        let abort = pump_task.abort_handle();
+        findings.pumped = match tokio::time::timeout(PUMP_DRAIN, pump_task).await {
+            Ok(Ok(pumped)) => pumped,
+            Ok(Err(error)) => return Err(RunError::Task(error.to_string())),
+            Err(_) => {
+                // Stop it: nothing may be recorded after the final status.
+                abort.abort();
+                run.recorder
+                    .emit(EventBody::warning(
+                        "the container's output did not end; moving on",
+                    ))
+                    .await;
+                Pumped::default()
+            }
+        };
+        findings.exit = Some(self.engine.exit_state(container).await?);
+        if run.record.status != Status::Collecting {
+            self.store.transition(&run.id, Status::Collecting).await?;
+            run.recorder
+                .emit(EventBody::status(Status::Collecting, None))
+                .await;
+        }
+        Ok(())
+    }
+}
