@@ -31,3 +31,4 @@ pub mod runner;
 pub mod scripted;
 pub mod store;
 pub mod supervisor;
+pub mod wire;

@@ -170,7 +170,7 @@ mod tests {
     }
 
     fn client() -> reqwest::Client {
-        crate::gateway::install_crypto_provider();
+        crate::wire::install_crypto_provider();
         reqwest::Client::new()
     }
 

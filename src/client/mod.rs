@@ -1,7 +1,6 @@
 //! A client for agentd's HTTP API: what `agentd run --server URL` uses, and a
 //! seam for tests and benchmarks.
 
-mod sse;
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,7 +12,7 @@ use url::Url;
 use crate::api::{ArtifactEntry, ArtifactList, ErrorBody, ExecutionView};
 use crate::execution::{Event, EventBody, ExecutionRequest, SupervisorEvent};
 
-pub use sse::{SseEvent, SseParser};
+use crate::wire::SseParser;
 
 /// What talking to a server can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +64,7 @@ impl Client {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        crate::gateway::install_crypto_provider();
+        crate::wire::install_crypto_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()?;

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::client::SseParser;
+use crate::wire::SseParser;
 use crate::execution::Usage;
 
 /// The largest JSON body the meter keeps to read at the end: 16 MiB. A larger

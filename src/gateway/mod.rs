@@ -22,7 +22,7 @@ mod socket;
 mod stall;
 mod upstream;
 
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use account::{Account, ModelLimits, Refusal, Settled, total_tokens};
@@ -164,7 +164,7 @@ impl Gateway {
         upstream: Upstream,
         prices: pricing::PriceTable,
     ) -> Result<Gateway, GatewayError> {
-        install_crypto_provider();
+        crate::wire::install_crypto_provider();
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)
@@ -213,10 +213,3 @@ impl Gateway {
     }
 }
 
-/// Selects rustls' ring backend once per process (reqwest is built without a default).
-pub fn install_crypto_provider() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}

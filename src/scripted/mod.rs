@@ -8,7 +8,6 @@
 //! messages in the request, `POST /v1/messages/count_tokens` with an estimate,
 //! and serves what it received at `GET /_scripted/requests`.
 
-mod background;
 mod reply;
 mod request;
 mod scenario;
@@ -17,8 +16,6 @@ mod sse;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use background::BackgroundServer;
-pub(crate) use request::MessagesRequest;
 pub use request::RecordedRequest;
 pub use scenario::{
     AfterLast, Block, ErrorAnswer, Framing, Scenario, ScenarioError, StopReason, Turn,

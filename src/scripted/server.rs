@@ -16,9 +16,10 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::background::BackgroundServer;
+use crate::wire::BackgroundServer;
 use super::reply::Reply;
-use super::request::{MessagesRequest, RecordedRequest, estimate_tokens};
+use super::request::{RecordedRequest, estimate_tokens};
+use crate::wire::MessagesRequest;
 use super::scenario::{AfterLast, ErrorAnswer, Framing, Scenario};
 use super::sse;
 

@@ -38,7 +38,7 @@ pub struct App {
 /// A service whose model plays `scenario`, running at most `max_concurrent`
 /// executions (0: none ever start, for tests of the API alone).
 pub async fn spawn_app(scenario: Value, max_concurrent: usize) -> App {
-    agentd::gateway::install_crypto_provider();
+    agentd::wire::install_crypto_provider();
     let root = tempfile::Builder::new()
         .prefix("aa")
         .tempdir_in("/tmp")

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::scripted::MessagesRequest;
+use crate::wire::MessagesRequest;
 
 const MESSAGES: &str = "/v1/messages";
 const COUNT_TOKENS: &str = "/v1/messages/count_tokens";

@@ -18,7 +18,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 
-use crate::scripted::BackgroundServer;
+use crate::wire::BackgroundServer;
 use tokio_util::sync::CancellationToken;
 
 use super::format::{Cassette, Exchange};

@@ -13,7 +13,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// A running server. Stops serving when dropped.
 #[derive(Debug)]
-pub(crate) struct BackgroundServer {
+pub struct BackgroundServer {
     addr: SocketAddr,
     stop: CancellationToken,
     task: Option<JoinHandle<()>>,
@@ -22,7 +22,7 @@ pub(crate) struct BackgroundServer {
 impl BackgroundServer {
     /// Binds `addr` (port 0 picks a free port) and serves `router` until stopped.
     /// `stop` is also handed to the handlers so long answers end with the server.
-    pub(crate) async fn start(
+    pub async fn start(
         addr: SocketAddr,
         router: Router,
         stop: CancellationToken,
@@ -48,17 +48,17 @@ impl BackgroundServer {
     }
 
     /// The address it listens on.
-    pub(crate) fn addr(&self) -> SocketAddr {
+    pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// `http://ADDR`.
-    pub(crate) fn base_url(&self) -> String {
+    pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Stops accepting, lets answers in flight finish (a few seconds at most).
-    pub(crate) async fn shutdown(mut self) {
+    pub async fn shutdown(mut self) {
         self.stop.cancel();
         if let Some(mut task) = self.task.take()
             && tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
