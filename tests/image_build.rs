@@ -36,7 +36,8 @@ async fn docker_cli(args: &[&str]) -> Result<String, Box<dyn Error>> {
 #[tokio::test]
 async fn builds_a_runnable_agent_image_then_finds_it_in_one_call() -> Result<(), Box<dyn Error>> {
     let docker = docker().await?;
-    let builder = ImageBuilder::new(&docker, test_config());
+    let engine = agentd::engine::Engine::connect().await?;
+    let builder = ImageBuilder::new(&engine, test_config());
     let progress = |line: &str| eprintln!("{line}");
 
     let first = builder.ensure(&progress).await?;
@@ -116,8 +117,9 @@ async fn builds_a_runnable_agent_image_then_finds_it_in_one_call() -> Result<(),
 #[tokio::test]
 async fn a_failing_dockerfile_step_is_named_in_the_error() -> Result<(), Box<dyn Error>> {
     let docker = docker().await?;
+    let engine = agentd::engine::Engine::connect().await?;
     let config = test_config();
-    let default = ImageBuilder::new(&docker, config.clone());
+    let default = ImageBuilder::new(&engine, config.clone());
     default.ensure(&|_| {}).await?;
 
     let squatted = "agentd-test:uid-10001-taken";
@@ -141,7 +143,7 @@ async fn a_failing_dockerfile_step_is_named_in_the_error() -> Result<(), Box<dyn
         claude_binary::cached_path(&config.cache_dir, &config.claude_version)
     );
     let builder = ImageBuilder::new(
-        &docker,
+        &engine,
         ImageConfig {
             base_image: Some(squatted.to_string()),
             claude_binary: Some(cli),

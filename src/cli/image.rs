@@ -89,7 +89,7 @@ pub async fn ensure_image(
     if let Some(image) = &args.image {
         return Ok(image.clone());
     }
-    let builder = ImageBuilder::new(engine.docker(), args.config(data_dir, false));
+    let builder = ImageBuilder::new(&engine, args.config(data_dir, false));
     let progress = |line: &str| eprintln!("  image: {line}");
     let built = builder.ensure(&progress).await?;
     if built.built {
@@ -101,10 +101,7 @@ pub async fn ensure_image(
 pub async fn image(global: &Global, command: &ImageCommand) -> Result<i32, Failure> {
     let ImageCommand::Build(args) = command;
     let engine = Engine::connect().await?;
-    let builder = ImageBuilder::new(
-        engine.docker(),
-        args.image.config(&global.data_dir(), args.force),
-    );
+    let builder = ImageBuilder::new(&engine, args.image.config(&global.data_dir(), args.force));
     let progress = |line: &str| eprintln!("  {line}");
     let built = builder.ensure(&progress).await?;
     eprintln!(

@@ -1,7 +1,6 @@
 //! A client for agentd's HTTP API: what `agentd run --server URL` uses, and a
 //! seam for tests and benchmarks.
 
-
 use std::path::Path;
 use std::time::Duration;
 

@@ -46,8 +46,15 @@ impl Engine {
         Ok(Engine { docker })
     }
 
-    /// The underlying bollard client, for the image builder.
-    pub fn docker(&self) -> &Docker {
+    /// A client for the engine the usual way, without contacting it yet (the API
+    /// version is not negotiated: for code that may never call the engine).
+    pub fn unconnected() -> Result<Engine, EngineError> {
+        let docker = Docker::connect_with_local_defaults().map_err(EngineError::Connect)?;
+        Ok(Engine { docker })
+    }
+
+    /// The underlying bollard client, for the engine's own files.
+    pub(crate) fn docker(&self) -> &Docker {
         &self.docker
     }
 

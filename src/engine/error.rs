@@ -20,6 +20,41 @@ pub enum EngineError {
     /// Making or releasing a size-limited workspace filesystem failed.
     #[error("workspace filesystem ({step}): {message}")]
     Workspace { step: &'static str, message: String },
+    /// Asking whether an image exists failed.
+    #[error("inspecting image {name}: {source}")]
+    InspectImage {
+        name: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// Pulling an image failed.
+    #[error("pulling image {name}: {source}")]
+    PullImage {
+        name: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// Importing a root filesystem as an image failed.
+    #[error("importing image {name}: {source}")]
+    ImportImage {
+        name: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// The engine refused a build request (not a failed Dockerfile step).
+    #[error("building image {name}: {source}")]
+    BuildImage {
+        name: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// A tarball to send to the engine could not be read.
+    #[error("reading {path}: {source}")]
+    ReadTarball {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// Removing a volume failed.
     #[error("removing volume {name}: {source}")]
     RemoveVolume {

@@ -5,6 +5,7 @@
 pub mod archive;
 mod docker;
 mod error;
+mod images;
 pub mod labels;
 mod logs;
 mod reconcile;
@@ -14,6 +15,7 @@ pub mod workspace;
 
 pub use docker::{Engine, ExitState};
 pub use error::EngineError;
+pub use images::{FailedStep, ImageBuild, ImageFacts};
 pub use logs::{DEFAULT_MAX_LINE_BYTES, LineSplitter, LogLine, LogStream};
 pub use reconcile::{ManagedResource, ManagedResources};
 pub use runtime::{RuntimeError, SandboxRuntime};

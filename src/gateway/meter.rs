@@ -8,8 +8,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::wire::SseParser;
 use crate::execution::Usage;
+use crate::wire::SseParser;
 
 /// The largest JSON body the meter keeps to read at the end: 16 MiB. A larger
 /// one is passed through unread (a Messages API answer is far smaller).

@@ -212,4 +212,3 @@ impl Gateway {
         self.inner.prices.clone()
     }
 }
-

@@ -5,14 +5,11 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 
-use bollard::Docker;
-use bollard::query_parameters::BuildImageOptions;
-use futures::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio_util::io::ReaderStream;
 
 use super::ImageError;
 use super::base::tag_safe;
+use crate::engine::{Engine, ImageBuild};
 
 /// The agent image's Dockerfile, embedded so an installed agentd needs no checkout.
 pub const DOCKERFILE: &str = include_str!("../../images/agent/Dockerfile");
@@ -21,7 +18,6 @@ pub const REPOSITORY: &str = "agentd-agent";
 /// Where the build context puts the CLI; the Dockerfile copies it from there.
 const CONTEXT_BINARY: &str = "claude";
 /// How much of the build context one request body frame carries.
-const FRAME_BYTES: usize = 1 << 20;
 
 /// `agentd-agent:<claude version>-<8 hex>`, the hex from everything that shapes the
 /// image (Dockerfile, base, CLI version, package list), so any change yields a new tag.
@@ -93,66 +89,32 @@ pub(crate) struct AgentBuild<'a> {
 /// Sends the context tar at `context` to the engine and builds `build.tag`; returns
 /// the id of the image this build made, when the engine reports it.
 pub(crate) async fn build(
-    docker: &Docker,
+    engine: &Engine,
     build: AgentBuild<'_>,
     context: &Path,
     progress: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<Option<String>, ImageError> {
     progress(&format!("building {} from {}", build.tag, build.base));
-    let file = tokio::fs::File::open(context)
-        .await
-        .map_err(ImageError::io(format!("opening {}", context.display())))?;
-    let body = bollard::body_try_stream(ReaderStream::with_capacity(file, FRAME_BYTES));
-    let options = BuildImageOptions {
-        t: Some(build.tag.to_string()),
-        rm: true,
-        forcerm: true,
-        nocache: build.no_cache,
-        buildargs: Some(HashMap::from([
+    let request = ImageBuild {
+        tag: build.tag,
+        args: HashMap::from([
             ("BASE".to_string(), build.base.to_string()),
             ("PACKAGES".to_string(), build.packages.join(" ")),
             (
                 "CLAUDE_VERSION".to_string(),
                 build.claude_version.to_string(),
             ),
-        ])),
-        ..Default::default()
+        ]),
+        no_cache: build.no_cache,
     };
-    let mut replies = docker.build_image(options, None, Some(body));
-    let mut step = String::from("the start");
-    let mut built = None;
-    while let Some(reply) = replies.next().await {
-        let reply = match reply {
-            Ok(reply) => reply,
-            Err(bollard::errors::Error::DockerStreamError { error }) => {
-                return Err(ImageError::Build {
-                    tag: build.tag.to_string(),
-                    step,
-                    message: error.trim().to_string(),
-                });
-            }
-            Err(source) => {
-                return Err(ImageError::BuildRequest {
-                    tag: build.tag.to_string(),
-                    source,
-                });
-            }
-        };
-        if let Some(id) = reply.aux.and_then(|aux| aux.id) {
-            built = Some(id);
-        }
-        let text = reply.stream.or(reply.status).unwrap_or_default();
-        for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
-            if line.starts_with("Step ") {
-                step = format!(
-                    "`{}`",
-                    line.split_whitespace().collect::<Vec<_>>().join(" ")
-                );
-            }
-            progress(&format!("build: {line}"));
-        }
-    }
-    Ok(built)
+    engine
+        .build_image(&request, context, progress)
+        .await?
+        .map_err(|failed| ImageError::Build {
+            tag: build.tag.to_string(),
+            step: failed.step,
+            message: failed.message,
+        })
 }
 
 #[cfg(test)]

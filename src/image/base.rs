@@ -3,12 +3,9 @@
 
 use std::path::Path;
 
-use bollard::Docker;
-use bollard::query_parameters::CreateImageOptionsBuilder;
-use futures::StreamExt;
+use crate::engine::Engine;
 use sha2::{Digest, Sha256};
 use tokio::process::Command;
-use tokio_util::io::ReaderStream;
 
 use super::process::run_logged;
 use super::{IMAGE_LABEL, ImageError};
@@ -21,7 +18,6 @@ pub const VARIANT: &str = "minbase";
 /// Repository part of the base tag.
 pub const REPOSITORY: &str = "agentd-base";
 /// How much of the rootfs tarball one request body frame carries.
-const FRAME_BYTES: usize = 1 << 20;
 
 /// The packages of a package list: one per line, `#` starts a comment, blank lines
 /// are ignored.
@@ -68,7 +64,7 @@ pub(crate) fn tag_safe(text: &str) -> String {
 
 /// Makes the rootfs with mmdebstrap in `work_dir` and imports it as `tag`.
 pub(crate) async fn build(
-    docker: &Docker,
+    engine: &Engine,
     suite: &str,
     tag: &str,
     work_dir: &Path,
@@ -76,7 +72,7 @@ pub(crate) async fn build(
 ) -> Result<(), ImageError> {
     let rootfs = work_dir.join("base.tar");
     make_rootfs(suite, &rootfs, progress).await?;
-    import(docker, &rootfs, suite, tag, progress).await
+    import(engine, &rootfs, suite, tag, progress).await
 }
 
 async fn make_rootfs(
@@ -108,37 +104,18 @@ async fn make_rootfs(
 }
 
 async fn import(
-    docker: &Docker,
+    engine: &Engine,
     rootfs: &Path,
     suite: &str,
     tag: &str,
     progress: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<(), ImageError> {
     progress(&format!("importing the rootfs as {tag}"));
-    let (repository, tag_part) = tag.split_once(':').unwrap_or((tag, "latest"));
-    let file = tokio::fs::File::open(rootfs)
-        .await
-        .map_err(ImageError::io(format!("opening {}", rootfs.display())))?;
-    let body = bollard::body_try_stream(ReaderStream::with_capacity(file, FRAME_BYTES));
-    let options = CreateImageOptionsBuilder::new()
-        .from_src("-")
-        .repo(repository)
-        .tag(tag_part)
-        .changes(vec![
-            format!("LABEL {IMAGE_LABEL}=base"),
-            format!("LABEL agentd.suite={}", tag_safe(suite)),
-        ])
-        .build();
-    let mut replies = docker.create_image(Some(options), Some(body), None);
-    while let Some(reply) = replies.next().await {
-        let reply = reply.map_err(|source| ImageError::Import {
-            tag: tag.to_string(),
-            source,
-        })?;
-        if let Some(status) = reply.status {
-            progress(&format!("import: {status}"));
-        }
-    }
+    let changes = vec![
+        format!("LABEL {IMAGE_LABEL}=base"),
+        format!("LABEL agentd.suite={}", tag_safe(suite)),
+    ];
+    engine.import_image(rootfs, tag, changes, progress).await?;
     Ok(())
 }
 

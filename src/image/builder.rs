@@ -1,9 +1,6 @@
 //! [`ImageBuilder`]: makes sure the agent image exists, building only what is missing.
 
-use bollard::Docker;
-use bollard::models::ImageInspect;
-use bollard::query_parameters::CreateImageOptionsBuilder;
-use futures::StreamExt;
+use crate::engine::{Engine, ImageFacts};
 
 use super::agent::{self, AgentBuild};
 use super::{CLAUDE_VERSION_LABEL, ImageConfig, ImageError, base, claude_binary};
@@ -23,14 +20,14 @@ pub struct BuiltImage {
 
 /// Builds the agent image described by an [`ImageConfig`] on one Docker engine.
 pub struct ImageBuilder<'a> {
-    docker: &'a Docker,
+    engine: &'a Engine,
     config: ImageConfig,
 }
 
 impl<'a> ImageBuilder<'a> {
-    /// A builder for `config` on `docker`; nothing is contacted until [`Self::ensure`].
-    pub fn new(docker: &'a Docker, config: ImageConfig) -> Self {
-        Self { docker, config }
+    /// A builder for `config` on `engine`; nothing is contacted until [`Self::ensure`].
+    pub fn new(engine: &'a Engine, config: ImageConfig) -> Self {
+        Self { engine, config }
     }
 
     /// The configuration this builder builds.
@@ -73,7 +70,7 @@ impl<'a> ImageBuilder<'a> {
     ) -> Result<BuiltImage, ImageError> {
         let tag = self.agent_tag();
         if !self.config.force
-            && let Some(found) = find_image(self.docker, &tag).await?
+            && let Some(found) = self.engine.find_image(&tag).await?
         {
             return Ok(self.existing_image(tag, found));
         }
@@ -111,15 +108,17 @@ impl<'a> ImageBuilder<'a> {
             claude_version: &claude.version,
             no_cache: self.config.force,
         };
-        let reported = agent::build(self.docker, build, &context, progress).await?;
+        let reported = agent::build(self.engine, build, &context, progress).await?;
         drop(scratch);
 
         // The id this build made, not whatever a concurrent build tagged since.
         let id = match reported {
             Some(id) => id,
-            None => find_image(self.docker, &tag)
+            None => self
+                .engine
+                .find_image(&tag)
                 .await?
-                .and_then(|found| found.id)
+                .map(|found| found.id)
                 .ok_or_else(|| ImageError::Build {
                     tag: tag.clone(),
                     step: "the end".to_string(),
@@ -143,69 +142,35 @@ impl<'a> ImageBuilder<'a> {
         progress: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<String, ImageError> {
         if let Some(image) = &self.config.base_image {
-            if find_image(self.docker, image).await?.is_none() {
-                pull(self.docker, image, progress).await?;
+            if self.engine.find_image(image).await?.is_none() {
+                self.engine
+                    .pull_image(&with_default_tag(image), progress)
+                    .await?;
+                progress(&format!("pulled the base image {image}"));
             }
             return Ok(image.clone());
         }
         let tag = self.base_tag();
-        if self.config.force || find_image(self.docker, &tag).await?.is_none() {
-            base::build(self.docker, &self.config.suite, &tag, work_dir, progress).await?;
+        if self.config.force || self.engine.find_image(&tag).await?.is_none() {
+            base::build(self.engine, &self.config.suite, &tag, work_dir, progress).await?;
         } else {
             progress(&format!("using the base image {tag}"));
         }
         Ok(tag)
     }
 
-    fn existing_image(&self, tag: String, found: ImageInspect) -> BuiltImage {
+    fn existing_image(&self, tag: String, mut found: ImageFacts) -> BuiltImage {
         let claude_version = found
-            .config
-            .and_then(|config| config.labels)
-            .and_then(|mut labels| labels.remove(CLAUDE_VERSION_LABEL))
+            .labels
+            .remove(CLAUDE_VERSION_LABEL)
             .unwrap_or_else(|| self.config.claude_version.clone());
         BuiltImage {
             tag,
-            id: found.id.unwrap_or_default(),
+            id: found.id,
             claude_version,
             built: false,
         }
     }
-}
-
-/// The image named `image`, or `None` when the engine has no such image.
-async fn find_image(docker: &Docker, image: &str) -> Result<Option<ImageInspect>, ImageError> {
-    match docker.inspect_image(image).await {
-        Ok(found) => Ok(Some(found)),
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => Ok(None),
-        Err(source) => Err(ImageError::Inspect {
-            image: image.to_string(),
-            source,
-        }),
-    }
-}
-
-async fn pull(
-    docker: &Docker,
-    image: &str,
-    progress: &(dyn Fn(&str) + Send + Sync),
-) -> Result<(), ImageError> {
-    progress(&format!("pulling the base image {image}"));
-    let options = CreateImageOptionsBuilder::new()
-        .from_image(&with_default_tag(image))
-        .build();
-    let mut replies = docker.create_image(Some(options), None, None);
-    while let Some(reply) = replies.next().await {
-        let reply = reply.map_err(|source| ImageError::PullBase {
-            image: image.to_string(),
-            source,
-        })?;
-        if let (Some(status), None) = (reply.status, reply.progress_detail) {
-            progress(&format!("pull: {status}"));
-        }
-    }
-    Ok(())
 }
 
 /// `image` with `:latest` added when it names neither a tag nor a digest; a bare
@@ -223,16 +188,16 @@ fn with_default_tag(image: &str) -> String {
 mod tests {
     use super::*;
 
-    fn builder(docker: &Docker, config: ImageConfig) -> ImageBuilder<'_> {
-        ImageBuilder::new(docker, config)
+    fn builder(engine: &Engine, config: ImageConfig) -> ImageBuilder<'_> {
+        ImageBuilder::new(engine, config)
     }
 
     #[test]
     fn tags_depend_on_the_config_only() {
-        let docker = Docker::connect_with_local_defaults().unwrap();
-        let default = builder(&docker, ImageConfig::default());
+        let engine = Engine::unconnected().unwrap();
+        let default = builder(&engine, ImageConfig::default());
         let same = builder(
-            &docker,
+            &engine,
             ImageConfig {
                 cache_dir: "/elsewhere".into(),
                 claude_binary: Some("/usr/bin/claude".into()),
@@ -246,7 +211,7 @@ mod tests {
         assert!(default.base_tag().starts_with("agentd-base:bookworm-"));
 
         let registry = builder(
-            &docker,
+            &engine,
             ImageConfig {
                 base_image: Some("debian:bookworm-slim".into()),
                 ..ImageConfig::default()
@@ -254,7 +219,7 @@ mod tests {
         );
         assert_ne!(default.agent_tag(), registry.agent_tag());
         let trixie = builder(
-            &docker,
+            &engine,
             ImageConfig {
                 suite: "trixie".into(),
                 ..ImageConfig::default()

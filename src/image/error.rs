@@ -5,30 +5,16 @@ use std::path::PathBuf;
 /// Why [`super::ImageBuilder::ensure`] could not produce the agent image.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
-    /// The engine could not be asked whether an image exists.
-    #[error("cannot inspect image {image}: {source}")]
-    Inspect {
-        image: String,
-        source: bollard::errors::Error,
-    },
-    /// The given base image is not on the engine and could not be pulled.
-    #[error("base image {image} is not on the engine and pulling it failed: {source}")]
-    PullBase {
-        image: String,
-        source: bollard::errors::Error,
-    },
+    /// The engine refused or failed an image operation (inspect, pull, import,
+    /// a build request).
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
     /// The offline base needs mmdebstrap on the host running agentd.
     #[error("mmdebstrap is not installed (apt-get install mmdebstrap), or pass a base image")]
     MmdebstrapMissing,
     /// mmdebstrap ran and failed; `output` holds its last lines.
     #[error("mmdebstrap failed ({status}):\n{output}")]
     Mmdebstrap { status: String, output: String },
-    /// The engine refused the base rootfs tarball.
-    #[error("importing the base rootfs as {tag} failed: {source}")]
-    Import {
-        tag: String,
-        source: bollard::errors::Error,
-    },
     /// The wheel route needs `python3 -m pip`.
     #[error(
         "python3 is not installed: it downloads the claude-agent-sdk wheel (or pass a claude binary)"
@@ -74,12 +60,6 @@ pub enum ImageError {
         tag: String,
         step: String,
         message: String,
-    },
-    /// The build request itself failed (engine unreachable, bad context).
-    #[error("docker build of {tag} could not run: {source}")]
-    BuildRequest {
-        tag: String,
-        source: bollard::errors::Error,
     },
     /// A local file operation failed; `context` says which.
     #[error("{context}: {source}")]

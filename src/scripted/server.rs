@@ -16,12 +16,12 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::wire::BackgroundServer;
 use super::reply::Reply;
 use super::request::{RecordedRequest, estimate_tokens};
-use crate::wire::MessagesRequest;
 use super::scenario::{AfterLast, ErrorAnswer, Framing, Scenario};
 use super::sse;
+use crate::wire::BackgroundServer;
+use crate::wire::MessagesRequest;
 
 /// Largest request body accepted: long conversations with many tools stay far below.
 const MAX_BODY_BYTES: usize = 64 << 20;

@@ -23,7 +23,7 @@ pub async fn agent_image() -> String {
                 cache_dir: std::env::temp_dir().join("agentd-test-cache"),
                 ..agentd::image::ImageConfig::default()
             };
-            agentd::image::ImageBuilder::new(engine.docker(), config)
+            agentd::image::ImageBuilder::new(&engine, config)
                 .ensure(&|line: &str| eprintln!("image: {line}"))
                 .await
                 .expect("agent image")
