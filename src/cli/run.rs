@@ -274,7 +274,7 @@ pub async fn run(global: &Global, args: &RunArgs) -> Result<i32, Failure> {
     let runner = Runner::new(
         engine,
         args.gateway.gateway(upstream)?,
-        instance,
+        instance.identity(),
         store.clone(),
         hub,
         config,

@@ -117,7 +117,7 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     let runner = Arc::new(Runner::new(
         engine,
         args.gateway.gateway(upstream)?,
-        instance,
+        instance.identity(),
         store.clone(),
         hub.clone(),
         config,
@@ -126,6 +126,7 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         store,
         hub,
         runner,
+        instance,
         data_dir,
         SupervisorConfig {
             max_concurrent: args.max_concurrent.max(1),

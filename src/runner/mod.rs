@@ -28,15 +28,15 @@ mod watch;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::engine::labels::Owner;
 use crate::engine::{Engine, WorkspaceKind};
 use crate::execution::ExecutionRecord;
 use crate::gateway::Gateway;
 use crate::git::{MirrorCache, VerifyLimits};
 use crate::store::Store;
-use crate::supervisor::instance::SupervisorInstance;
 
 use hub::EventHub;
-use layout::DataDir;
+use layout::{DataDir, RunDir};
 
 pub use recorder::{EventObserver, Silent};
 pub use sandbox::sweep_workspaces;
@@ -103,12 +103,23 @@ impl RunnerConfig {
     }
 }
 
+/// Who runs executions here: the supervisor's id, host and run directory, as
+/// its resources are labelled and its sockets placed. The supervisor (or
+/// `agentd run`) holds the liveness lock behind it for as long as the runner runs.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Where sockets go.
+    pub run_dir: RunDir,
+    /// The labels' owner: supervisor id, host, run directory.
+    pub owner: Owner,
+}
+
 /// Runs executions on one Docker engine, recording them in a store.
 pub struct Runner {
     pub(crate) engine: Engine,
     pub(crate) gateway: Gateway,
     pub(crate) mirrors: MirrorCache,
-    pub(crate) instance: Arc<SupervisorInstance>,
+    pub(crate) identity: Identity,
     pub(crate) config: RunnerConfig,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) hub: Arc<EventHub>,
@@ -130,7 +141,7 @@ impl Runner {
     pub fn new(
         engine: Engine,
         gateway: Gateway,
-        instance: Arc<SupervisorInstance>,
+        identity: Identity,
         store: Arc<dyn Store>,
         hub: Arc<EventHub>,
         config: RunnerConfig,
@@ -139,7 +150,7 @@ impl Runner {
             mirrors: MirrorCache::new(config.data_dir.mirrors()),
             engine,
             gateway,
-            instance,
+            identity,
             config,
             store,
             hub,
@@ -153,6 +164,6 @@ impl Runner {
 
     /// The supervisor identity this runner claims executions as.
     pub fn owner(&self) -> &str {
-        self.instance.id()
+        &self.identity.owner.supervisor
     }
 }

@@ -82,9 +82,9 @@ impl Runner {
             .await?;
 
         let socket_dir = self
-            .instance
-            .run_dir()
-            .socket_dir(self.instance.id(), &run.id);
+            .identity
+            .run_dir
+            .socket_dir(&self.identity.owner.supervisor, &run.id);
         sandbox.add_socket_dir(socket_dir.clone()).await;
         std::fs::create_dir_all(&socket_dir).map_err(|source| RunError::Io {
             path: socket_dir.display().to_string(),
@@ -208,7 +208,7 @@ impl Runner {
     }
 
     pub(crate) fn labels(&self, id: &str, role: &str) -> HashMap<String, String> {
-        self.instance.owner().labels(id, role)
+        self.identity.owner.labels(id, role)
     }
 
     /// The hardened spec for this execution's containers.

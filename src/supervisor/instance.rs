@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::engine::labels::Owner;
 use crate::engine::{Engine, EngineError, ManagedResources};
+use crate::runner::Identity;
 use crate::runner::layout::RunDir;
 use crate::store::Store;
 
@@ -142,6 +143,14 @@ impl SupervisorInstance {
             supervisor: self.id.clone(),
             host: self.host.clone(),
             run_dir: self.run_dir.root().display().to_string(),
+        }
+    }
+
+    /// What a runner needs to know of this supervisor (the lock stays here).
+    pub fn identity(&self) -> Identity {
+        Identity {
+            run_dir: self.run_dir.clone(),
+            owner: self.owner(),
         }
     }
 

@@ -25,6 +25,7 @@ use crate::runner::Runner;
 use crate::runner::hub::EventHub;
 use crate::runner::layout::{DataDir, ExecutionDir};
 use crate::store::{CancelOutcome, Created, Store, StoreError};
+use instance::SupervisorInstance;
 
 pub use admission::{AdmissionError, Admitted};
 pub use reconcile::Reconciled;
@@ -102,6 +103,8 @@ pub struct Supervisor {
     store: Arc<dyn Store>,
     hub: Arc<EventHub>,
     runner: Arc<Runner>,
+    /// This supervisor's identity and liveness lock.
+    instance: Arc<SupervisorInstance>,
     data_dir: DataDir,
     config: SupervisorConfig,
     local: Mutex<HashMap<String, Local>>,
@@ -120,6 +123,7 @@ impl Supervisor {
         store: Arc<dyn Store>,
         hub: Arc<EventHub>,
         runner: Arc<Runner>,
+        instance: Arc<SupervisorInstance>,
         data_dir: DataDir,
         config: SupervisorConfig,
     ) -> Arc<Supervisor> {
@@ -127,6 +131,7 @@ impl Supervisor {
             store,
             hub,
             runner,
+            instance,
             data_dir,
             config,
             local: Mutex::new(HashMap::new()),
@@ -248,7 +253,7 @@ impl Supervisor {
         self.shutdown.cancel();
         if self.config.on_shutdown == ShutdownMode::Detach {
             if self.running() > 0 {
-                self.runner.instance.detach();
+                self.instance.detach();
             }
             return;
         }

@@ -88,7 +88,7 @@ impl Supervisor {
     /// An execution running on another replica's engine is otherwise left alone,
     /// so a database hiccup longer than a lease does not fail healthy work.
     fn may_take_over(&self, record: &ExecutionRecord, managed: &ManagedResources) -> bool {
-        let instance = &self.runner.instance;
+        let instance = &self.instance;
         if record.owner.as_deref() == Some(instance.id()) || record.owner.is_none() {
             return true;
         }
@@ -153,7 +153,7 @@ impl Supervisor {
             Some(_) => return Ok(false),
             None => {}
         }
-        let instance = &self.runner.instance;
+        let instance = &self.instance;
         let owner = instance.owner();
         Ok(resource.host.as_deref() == Some(owner.host.as_str())
             && resource.run_dir.as_deref() == Some(owner.run_dir.as_str())

@@ -68,7 +68,7 @@ pub async fn spawn_app(scenario: Value, max_concurrent: usize) -> App {
     let runner = Runner::new(
         engine,
         gateway,
-        instance,
+        instance.identity(),
         store.clone(),
         hub.clone(),
         RunnerConfig::new(data.clone(), agent_image().await),
@@ -77,6 +77,7 @@ pub async fn spawn_app(scenario: Value, max_concurrent: usize) -> App {
         store,
         hub,
         Arc::new(runner),
+        instance,
         data,
         SupervisorConfig {
             max_concurrent,
