@@ -16,6 +16,7 @@ impl Runner {
     /// the agent's could not commit its work), verifies the bundle and computes
     /// the diff on the host. Any failure on the way is kept as the collection's
     /// error: an execution whose work could not be brought back never succeeds.
+    #[tracing::instrument(name = "collect", skip_all)]
     pub(super) async fn collect(
         &self,
         run: &Run,
@@ -23,6 +24,7 @@ impl Runner {
         findings: &mut Findings,
         prepared: &Prepared,
     ) {
+        tracing::info!("collecting the results");
         if findings.pumped.setup_error.is_some() {
             return;
         }

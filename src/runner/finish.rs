@@ -19,7 +19,9 @@ use super::verdict::{self, Observed};
 const FINISH_ATTEMPTS: u32 = 5;
 
 impl Runner {
+    #[tracing::instrument(name = "finish", skip_all)]
     pub(super) async fn finish(&self, run: Run, findings: Findings) -> Summary {
+        tracing::info!("deciding the final status");
         let conversation = run.account.conversation();
         let claim = findings.pumped.result.as_ref();
         let collect_error = findings
@@ -111,6 +113,7 @@ impl Runner {
                 )))
                 .await;
         }
+        tracing::info!(status = %status, reason = reason.as_deref().unwrap_or(""), "finished");
         run.recorder.emit(EventBody::status(status, reason)).await;
         self.hub.close(&run.id);
         crate::metrics::global().execution_finished(status.as_str());

@@ -25,7 +25,7 @@ impl GatewayEvents {
         account: Arc<Account>,
     ) -> Self {
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Exchange>();
-        tokio::spawn(async move {
+        tokio::spawn(tracing::Instrument::in_current_span(async move {
             let mut unpriced = std::collections::HashSet::new();
             while let Some(exchange) = receiver.recv().await {
                 let conversation = exchange
@@ -52,7 +52,7 @@ impl GatewayEvents {
                 }
                 recorder.emit(describe(&exchange)).await;
             }
-        });
+        }));
         GatewayEvents { sender, budget }
     }
 }

@@ -37,12 +37,14 @@ pub struct Prepared {
 
 impl Runner {
     /// Fetches the repository, creates the sandbox and starts the agent.
+    #[tracing::instrument(name = "prepare", skip_all)]
     pub(crate) async fn prepare(
         &self,
         run: &Run,
         repo: &str,
         sandbox: &mut Sandbox,
     ) -> Result<Prepared, RunError> {
+        tracing::info!("preparing the sandbox");
         let source = RepoSource::parse(repo)?;
         run.recorder
             .emit(EventBody::progress(format!(

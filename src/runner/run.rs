@@ -107,7 +107,9 @@ impl BudgetStop {
 
 impl Runner {
     /// Runs a claimed execution to its end. Never fails: every problem becomes a
-    /// final status with a reason.
+    /// final status with a reason. Everything it logs is in a span `execution`
+    /// carrying the execution's id and tenant (and each phase's own span).
+    #[tracing::instrument(name = "execution", skip_all, fields(execution = %job.record.id, tenant = %job.record.tenant_id))]
     pub async fn run(
         &self,
         job: Job,
@@ -139,6 +141,7 @@ impl Runner {
     /// re-attached (its output read on from where the store's log cursor stands),
     /// an exited one is collected; one caught while preparing cannot be resumed
     /// and fails with reason `supervisor_restarted`.
+    #[tracing::instrument(name = "execution", skip_all, fields(execution = %record.id, tenant = %record.tenant_id, resumed = true))]
     pub async fn resume(
         &self,
         record: ExecutionRecord,

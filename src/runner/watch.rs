@@ -56,6 +56,7 @@ impl Runner {
 
     /// Waits for the agent to finish (or the limit, or a cancel), pumping its
     /// output from line `skip` on.
+    #[tracing::instrument(name = "watch", skip_all)]
     pub(super) async fn watch(
         &self,
         run: &Run,
@@ -63,13 +64,14 @@ impl Runner {
         findings: &mut Findings,
         skip: u64,
     ) -> Result<(), RunError> {
+        tracing::info!("watching the agent");
         let container = &prepared.container;
-        let pump_task = tokio::spawn(pump(
+        let pump_task = tokio::spawn(tracing::Instrument::in_current_span(pump(
             self.engine.clone(),
             container.clone(),
             run.recorder.clone(),
             skip,
-        ));
+        )));
         // A container that already ended (a resumed execution) ended on its
         // own: a deadline or cancel that passed meanwhile does not rewrite that.
         let stop = if !self.engine.is_running(container).await? {

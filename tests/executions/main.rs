@@ -12,6 +12,7 @@ mod forgery;
 mod gateway;
 mod happy_path;
 mod limits;
+mod logs;
 mod narrow_door;
 mod recording;
 mod runtime;
