@@ -343,18 +343,27 @@ impl ScratchGit {
         command
     }
 
-    /// Runs a step and returns its stdout; a failure names the step and quotes
-    /// the end of git's stderr.
-    async fn run(&self, step: &'static str, args: &[&str]) -> Result<Vec<u8>, VerifyError> {
-        let mut command = self.command(args);
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let output = tokio::time::timeout(self.timeout, command.output())
+    /// Runs a command within the time limit and returns what it printed.
+    async fn output(
+        &self,
+        step: &'static str,
+        mut command: Command,
+    ) -> Result<std::process::Output, VerifyError> {
+        tokio::time::timeout(self.timeout, command.output())
             .await
             .map_err(|_| VerifyError::Timeout {
                 step,
                 seconds: self.timeout.as_secs(),
             })?
-            .map_err(VerifyError::Spawn)?;
+            .map_err(VerifyError::Spawn)
+    }
+
+    /// Runs a step and returns its stdout; a failure names the step and quotes
+    /// the end of git's stderr.
+    async fn run(&self, step: &'static str, args: &[&str]) -> Result<Vec<u8>, VerifyError> {
+        let mut command = self.command(args);
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let output = self.output(step, command).await?;
         if output.status.success() {
             Ok(output.stdout)
         } else {
@@ -367,13 +376,7 @@ impl ScratchGit {
         let step = "checking ancestry";
         let mut command = self.command(args);
         command.stdout(Stdio::null()).stderr(Stdio::piped());
-        let output = tokio::time::timeout(self.timeout, command.output())
-            .await
-            .map_err(|_| VerifyError::Timeout {
-                step,
-                seconds: self.timeout.as_secs(),
-            })?
-            .map_err(VerifyError::Spawn)?;
+        let output = self.output(step, command).await?;
         match output.status.code() {
             Some(0) => Ok(true),
             Some(1) => Ok(false),
