@@ -2,20 +2,23 @@
 //! container per execution.
 //!
 //! The crate is one library (this seam, used by the binary and the tests) and one
-//! binary (`src/main.rs`). Rooms:
-//! - [`execution`]: the domain (requests, status, events, summary) and the runner
-//!   that takes one execution from request to summary.
-//! - [`engine`]: everything that talks to the Docker engine.
-//! - [`agent`]: agent adapters (Claude Code) and their event vocabulary.
+//! binary (`src/main.rs`). Rooms, from the edges down (each uses only rooms below
+//! it; `tests/architecture.rs` checks it):
+//! - [`client`]: the HTTP client of the API (`agentd run --server`).
 //! - [`api`]: the HTTP API (axum): routes, SSE, error mapping, OpenAPI.
+//! - [`supervisor`]: the service: admission, queue, scheduler, reconciliation,
+//!   the supervisor's identity.
+//! - [`runner`]: what runs one execution, phase by phase.
+//! - [`image`]: building the agent image offline; [`scripted`]: the scripted
+//!   model used by tests and the offline demo (the command line only).
+//! - [`engine`]: everything that talks to the Docker engine.
 //! - [`gateway`]: the per-execution LLM broker on a unix socket.
-//! - [`git`]: the host-side mirror cache.
-//! - [`image`]: building the agent image offline.
-//! - [`scripted`]: the scripted model server used by tests and the offline demo.
-//! - [`metrics`]: Prometheus counters.
-//! - [`open_files`]: raising agentd's own descriptor limit at start-up.
+//! - [`git`]: the host-side mirror cache and bundle verification.
+//! - [`agent`]: agent adapters (Claude Code).
 //! - [`store`]: persistence (SQLite or PostgreSQL), the source of truth.
-//! - [`supervisor`]: the long-running service: queue, scheduler, reconciliation.
+//! - [`execution`]: the domain — what an execution is.
+//! - [`wire`]: the Messages API's wire format; [`metrics`]: Prometheus
+//!   counters; [`open_files`]: the descriptor limit.
 
 pub mod agent;
 pub mod api;
