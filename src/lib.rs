@@ -16,6 +16,7 @@
 //! - [`git`]: the host-side mirror cache and bundle verification.
 //! - [`agent`]: agent adapters (Claude Code).
 //! - [`store`]: persistence (SQLite or PostgreSQL), the source of truth.
+//! - [`tenancy`]: tenants, keys, principals and the audit log's vocabulary.
 //! - [`execution`]: the domain — what an execution is.
 //! - [`wire`]: the Messages API's wire format; [`metrics`]: Prometheus
 //!   counters; [`open_files`]: the descriptor limit.
@@ -34,4 +35,5 @@ pub mod runner;
 pub mod scripted;
 pub mod store;
 pub mod supervisor;
+pub mod tenancy;
 pub mod wire;

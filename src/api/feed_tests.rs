@@ -94,6 +94,59 @@ fn record(id: &str, status: Status) -> ExecutionRecord {
 }
 
 #[async_trait]
+impl crate::store::Tenancy for Log {
+    async fn create_tenant(&self, _: &str) -> Result<crate::tenancy::Tenant, StoreError> {
+        unimplemented!()
+    }
+    async fn get_tenant(&self, _: &str) -> Result<Option<crate::tenancy::Tenant>, StoreError> {
+        unimplemented!()
+    }
+    async fn list_tenants(&self) -> Result<Vec<crate::tenancy::Tenant>, StoreError> {
+        unimplemented!()
+    }
+    async fn disable_tenant(&self, _: &str) -> Result<Option<crate::tenancy::Tenant>, StoreError> {
+        unimplemented!()
+    }
+    async fn create_key(&self, _: &crate::tenancy::ApiKey, _: &str) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+    async fn find_key(
+        &self,
+        _: &str,
+    ) -> Result<Option<(crate::tenancy::ApiKey, bool)>, StoreError> {
+        unimplemented!()
+    }
+    async fn list_keys(&self, _: &str) -> Result<Vec<crate::tenancy::ApiKey>, StoreError> {
+        unimplemented!()
+    }
+    async fn revoke_key(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<Option<crate::tenancy::ApiKey>, StoreError> {
+        unimplemented!()
+    }
+    async fn touch_key(&self, _: &str, _: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+    async fn audit(&self, _: &crate::tenancy::AuditEntry) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+    async fn audit_events(
+        &self,
+        _: &crate::tenancy::AuditQuery,
+    ) -> Result<crate::store::Page<crate::tenancy::AuditEvent>, StoreError> {
+        unimplemented!()
+    }
+    async fn get_policy(&self, _: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        unimplemented!()
+    }
+    async fn put_policy(&self, _: &str, _: &serde_json::Value) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+}
+
+#[async_trait]
 impl Store for Log {
     async fn migrate(&self) -> Result<(), StoreError> {
         unimplemented!()

@@ -18,6 +18,7 @@ mod queries;
 mod row;
 mod sql;
 mod sqlite;
+mod tenancy;
 #[cfg(test)]
 mod tests;
 
@@ -32,6 +33,7 @@ use crate::execution::{
 };
 
 pub use model::*;
+pub use tenancy::Tenancy;
 
 /// What the store can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,9 @@ pub enum StoreError {
     /// An idempotency key was reused with a different request.
     #[error("idempotency key `{0}` was already used for a different request")]
     IdempotencyConflict(String),
+    /// A tenant of that name already exists.
+    #[error("tenant {0} already exists")]
+    TenantExists(String),
     /// A listing cursor that this store did not hand out.
     #[error("invalid cursor")]
     InvalidCursor,
@@ -70,9 +75,10 @@ pub enum StoreError {
     },
 }
 
-/// Persistence for executions. Every method is one transaction.
+/// Persistence for executions (and, through [`Tenancy`], tenants, keys, the
+/// audit log and policies). Every method is one transaction.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Tenancy + Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
 

@@ -8,8 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::execution::{ExecutionRecord, Status};
 
-/// The tenant every execution belongs to until tenants and API keys exist.
-pub const DEFAULT_TENANT: &str = "default";
+pub use crate::tenancy::DEFAULT_TENANT;
 
 /// What a create call did.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,6 +13,7 @@ use super::{ResourceKind, ResourceRecord, StoreError};
 use crate::execution::{
     Artifact, Event, Execution, ExecutionRecord, ExecutionRequest, GatewayUsage, Status, Usage,
 };
+use crate::tenancy::{Actor, ApiKey, AuditEvent, Tenant};
 
 /// One result row, read column by column. Columns are named `table.column`;
 /// the row is searched by the part after the dot.
@@ -180,6 +181,66 @@ where
             size: self.count("artifacts.size")?,
             sha256: self.get("artifacts.sha256")?,
         })
+    }
+
+    /// A `tenants` row.
+    pub(super) fn tenant(&self) -> Result<Tenant, StoreError> {
+        Ok(Tenant {
+            id: self.get("tenants.id")?,
+            disabled: self.get("tenants.disabled")?,
+            created_at: self.time("tenants.created_at")?,
+            disabled_at: self.optional_time("tenants.disabled_at")?,
+        })
+    }
+
+    /// An `api_keys` row (without its hash).
+    pub(super) fn api_key(&self) -> Result<ApiKey, StoreError> {
+        Ok(ApiKey {
+            id: self.get("api_keys.id")?,
+            tenant_id: self.get("api_keys.tenant_id")?,
+            prefix: self.get("api_keys.prefix")?,
+            created_at: self.time("api_keys.created_at")?,
+            expires_at: self.optional_time("api_keys.expires_at")?,
+            revoked_at: self.optional_time("api_keys.revoked_at")?,
+            last_used_at: self.optional_time("api_keys.last_used_at")?,
+        })
+    }
+
+    /// An `audit_events` row.
+    pub(super) fn audit_event(&self) -> Result<AuditEvent, StoreError> {
+        let column = "audit_events.actor";
+        let actor = match self.get::<String>(column)?.as_str() {
+            "admin" => Actor::Admin,
+            "tenant" => Actor::Tenant,
+            "anonymous" => Actor::Anonymous,
+            other => return Err(corrupt(column, format!("unknown actor `{other}`"))),
+        };
+        let detail: String = self.get("audit_events.detail")?;
+        Ok(AuditEvent {
+            seq: self.count("audit_events.seq")?,
+            at: self.time("audit_events.at")?,
+            actor,
+            tenant_id: self.get("audit_events.tenant_id")?,
+            key_id: self.get("audit_events.key_id")?,
+            action: self.get("audit_events.action")?,
+            target: self.get("audit_events.target")?,
+            outcome: self.get("audit_events.outcome")?,
+            rule: self.get("audit_events.rule")?,
+            detail: serde_json::from_str(&detail)
+                .map_err(|err| corrupt("audit_events.detail", err.to_string()))?,
+            peer: self.get("audit_events.peer")?,
+        })
+    }
+
+    /// The `disabled` column of a tenant joined to a key.
+    pub(super) fn tenant_disabled(&self) -> Result<bool, StoreError> {
+        self.get("tenants.disabled")
+    }
+
+    /// A `policies` row's body.
+    pub(super) fn policy_body(&self) -> Result<Value, StoreError> {
+        let text: String = self.get("policies.body")?;
+        serde_json::from_str(&text).map_err(|err| corrupt("policies.body", err.to_string()))
     }
 
     /// A `resources` row.

@@ -42,6 +42,11 @@ impl<DB: Dialect> SqlStore<DB> {
     pub(super) fn new(pool: Pool<DB>) -> Self {
         SqlStore { pool }
     }
+
+    /// The connection pool.
+    pub(super) fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
 }
 
 /// A value as a JSON column takes it.

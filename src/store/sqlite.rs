@@ -45,21 +45,34 @@ impl Dialect for Sqlite {
             .map_err(|err| format!("`{stored}`: {err}"))
     }
 
-    /// SQLite migrations take no lock, so two processes starting at once may
-    /// race; the loser fails and, on a second look, finds the work done.
+    /// SQLite migrations take no lock of their own, and a migration that
+    /// rebuilds a table must never run twice (a second run, after a later
+    /// migration added columns, would rebuild them away). Processes on this
+    /// host migrating one database file therefore take turns under an
+    /// exclusive lock on `<file>.migrate-lock`; whoever comes second finds the
+    /// work done. An in-memory database has a single connection and needs none.
     async fn migrate(pool: &Pool<Sqlite>) -> Result<(), MigrateError> {
-        let mut attempts = 0;
-        loop {
-            match MIGRATOR.run(pool).await {
-                Ok(()) => return Ok(()),
-                Err(err) if attempts >= 3 => return Err(err),
-                Err(err) => {
-                    tracing::debug!(error = %err, "retrying SQLite migration");
-                    attempts += 1;
-                    tokio::time::sleep(Duration::from_millis(50 * attempts)).await;
-                }
-            }
-        }
+        let file = pool.connect_options().get_filename().to_path_buf();
+        let in_memory = file.as_os_str().is_empty() || file.to_string_lossy().contains(":memory:");
+        let _turn = if in_memory {
+            None
+        } else {
+            let lock_path = file.with_extension("migrate-lock");
+            let lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+                let lock = std::fs::File::options()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&lock_path)?;
+                lock.lock()?;
+                Ok(lock)
+            })
+            .await
+            .map_err(|e| MigrateError::Source(Box::new(e)))?
+            .map_err(|e| MigrateError::Source(Box::new(e)))?;
+            Some(lock)
+        };
+        MIGRATOR.run(pool).await
     }
 }
 

@@ -60,6 +60,19 @@ async fn upgrading_from_the_first_schema_keeps_every_row() {
         let record = db.store.get_execution(None, ID).await.unwrap().unwrap();
         assert_eq!(record.status, Status::Running);
         assert_eq!(record.tenant_id, "acme");
+        let tenants: Vec<_> = db
+            .store
+            .list_tenants()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(
+            tenants,
+            ["acme", "default"],
+            "{backend:?}: the tenants of existing rows"
+        );
         assert_eq!(record.cost_usd, Some(0.5));
         assert_eq!(record.gateway, GatewayUsage::default());
         assert!(!record.request.record);

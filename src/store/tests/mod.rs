@@ -8,6 +8,7 @@ mod life_cycle;
 mod migrations;
 mod records;
 mod resources;
+mod tenancy;
 
 use crate::execution::Status;
 use crate::execution::Usage;

@@ -1,0 +1,52 @@
+-- Tenants, their API keys, the audit log and the admins' policies (issue 9).
+-- Executions stored before this migration belong to the tenant `default`,
+-- which is created here (with any other tenant an execution already names).
+CREATE TABLE tenants (
+    id          TEXT PRIMARY KEY NOT NULL,
+    disabled    BOOLEAN NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+    created_at  TEXT NOT NULL,
+    disabled_at TEXT
+);
+INSERT INTO tenants (id, created_at)
+VALUES ('default', strftime('%Y-%m-%dT%H:%M:%f000Z', 'now'));
+-- Any other tenant an existing execution names becomes a tenant too.
+INSERT INTO tenants (id, created_at)
+SELECT DISTINCT tenant_id, strftime('%Y-%m-%dT%H:%M:%f000Z', 'now') FROM executions
+WHERE tenant_id NOT IN (SELECT id FROM tenants);
+
+-- A key is kept only as the SHA-256 of its text; `prefix` is its first
+-- characters, to tell keys apart in a listing.
+CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY NOT NULL,
+    tenant_id    TEXT NOT NULL REFERENCES tenants (id),
+    prefix       TEXT NOT NULL,
+    hash         TEXT NOT NULL UNIQUE,
+    created_at   TEXT NOT NULL,
+    expires_at   TEXT,
+    revoked_at   TEXT,
+    last_used_at TEXT
+);
+CREATE INDEX api_keys_tenant ON api_keys (tenant_id);
+
+CREATE TABLE audit_events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at         TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    tenant_id  TEXT,
+    key_id     TEXT,
+    action     TEXT NOT NULL,
+    target     TEXT,
+    outcome    TEXT NOT NULL,
+    rule       TEXT,
+    detail     TEXT NOT NULL DEFAULT '{}',
+    peer       TEXT
+);
+CREATE INDEX audit_events_tenant ON audit_events (tenant_id, seq);
+CREATE INDEX audit_events_action ON audit_events (action, seq);
+
+-- The policy of a scope: `global`, or a tenant's id (its overrides).
+CREATE TABLE policies (
+    scope      TEXT PRIMARY KEY NOT NULL,
+    body       TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);

@@ -1,0 +1,189 @@
+//! Tenants, keys, the audit log and policies, on both databases.
+
+use pretty_assertions::assert_eq;
+use serde_json::json;
+
+use super::harness::{TestDb, on_both_backends};
+use crate::store::StoreError;
+use crate::tenancy::{ApiKey, AuditEntry, AuditQuery, Principal, issue_key};
+
+on_both_backends!(
+    tenants_are_created_once_listed_and_disabled,
+    keys_are_found_by_hash_listed_without_it_and_revoked,
+    the_audit_log_pages_newest_first_with_filters,
+    policies_are_stored_per_scope,
+);
+
+async fn tenants_are_created_once_listed_and_disabled(db: &TestDb) {
+    let store = &db.store;
+    let default = store
+        .get_tenant("default")
+        .await
+        .unwrap()
+        .expect("made by the migration");
+    assert!(!default.disabled);
+    let acme = store.create_tenant("acme").await.unwrap();
+    assert_eq!(acme.id, "acme");
+    assert!(matches!(
+        store.create_tenant("acme").await,
+        Err(StoreError::TenantExists(name)) if name == "acme"
+    ));
+    store.create_tenant("beta").await.unwrap();
+    let names: Vec<_> = store
+        .list_tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(names, ["acme", "beta", "default"]);
+    let disabled = store.disable_tenant("acme").await.unwrap().unwrap();
+    assert!(disabled.disabled && disabled.disabled_at.is_some());
+    let again = store.disable_tenant("acme").await.unwrap().unwrap();
+    assert_eq!(again.disabled_at, disabled.disabled_at, "idempotent");
+    assert_eq!(store.disable_tenant("nobody").await.unwrap(), None);
+}
+
+async fn keys_are_found_by_hash_listed_without_it_and_revoked(db: &TestDb) {
+    let store = &db.store;
+    store.create_tenant("acme").await.unwrap();
+    let issued = issue_key();
+    let now = chrono::Utc::now();
+    let key = ApiKey {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: "acme".into(),
+        prefix: issued.prefix.clone(),
+        created_at: now,
+        expires_at: Some(now + chrono::Duration::days(30)),
+        revoked_at: None,
+        last_used_at: None,
+    };
+    store.create_key(&key, &issued.hash).await.unwrap();
+    let (found, disabled) = store.find_key(&issued.hash).await.unwrap().unwrap();
+    assert_eq!(found.id, key.id);
+    assert_eq!(found.tenant_id, "acme");
+    assert!(!disabled);
+    assert_eq!(store.find_key(&issue_key().hash).await.unwrap(), None);
+
+    store.touch_key(&key.id, now).await.unwrap();
+    let listed = store.list_keys("acme").await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].last_used_at.is_some());
+    assert!(
+        !serde_json::to_string(&listed)
+            .unwrap()
+            .contains(&issued.hash)
+    );
+    assert_eq!(
+        store.revoke_key("other", &key.id).await.unwrap(),
+        None,
+        "not its key"
+    );
+    let revoked = store.revoke_key("acme", &key.id).await.unwrap().unwrap();
+    assert!(revoked.revoked_at.is_some());
+    let (found, _) = store.find_key(&issued.hash).await.unwrap().unwrap();
+    assert!(!found.is_usable(chrono::Utc::now()));
+    store.disable_tenant("acme").await.unwrap();
+    assert!(
+        store.find_key(&issued.hash).await.unwrap().unwrap().1,
+        "tenant disabled"
+    );
+}
+
+async fn the_audit_log_pages_newest_first_with_filters(db: &TestDb) {
+    let store = &db.store;
+    let acme = Principal::Tenant {
+        tenant: "acme".into(),
+        key_id: Some("k1".into()),
+    };
+    for i in 0..5 {
+        let entry = AuditEntry::new(Some(&acme), "execution.create")
+            .target(format!("e{i}"))
+            .from_peer(Some("127.0.0.1:5000".into()));
+        store.audit(&entry).await.unwrap();
+    }
+    store
+        .audit(
+            &AuditEntry::new(None, "request.refused")
+                .refused("missing_credential")
+                .detail(json!({"route": "/v1/executions"})),
+        )
+        .await
+        .unwrap();
+    store
+        .audit(
+            &AuditEntry::new(Some(&Principal::Admin), "tenant.create")
+                .target("beta")
+                .for_tenant("beta"),
+        )
+        .await
+        .unwrap();
+
+    let all = store.audit_events(&AuditQuery::default()).await.unwrap();
+    assert_eq!(all.items.len(), 7);
+    assert_eq!(all.items[0].action, "tenant.create", "newest first");
+    let refused = store
+        .audit_events(&AuditQuery {
+            outcome: Some("refused".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(refused.items.len(), 1);
+    assert_eq!(refused.items[0].rule.as_deref(), Some("missing_credential"));
+    assert_eq!(refused.items[0].detail["route"], "/v1/executions");
+
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .audit_events(&AuditQuery {
+                tenant_id: Some("acme".into()),
+                limit: 2,
+                cursor: cursor.clone(),
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap();
+        seen.extend(page.items.iter().map(|e| e.target.clone().unwrap()));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["e4", "e3", "e2", "e1", "e0"]);
+    assert!(matches!(
+        store
+            .audit_events(&AuditQuery {
+                cursor: Some("bogus".into()),
+                ..AuditQuery::default()
+            })
+            .await,
+        Err(StoreError::InvalidCursor)
+    ));
+}
+
+async fn policies_are_stored_per_scope(db: &TestDb) {
+    let store = &db.store;
+    assert_eq!(store.get_policy("global").await.unwrap(), None);
+    store
+        .put_policy("global", &json!({"caps": {"cpus": 2}}))
+        .await
+        .unwrap();
+    store
+        .put_policy("global", &json!({"caps": {"cpus": 4}}))
+        .await
+        .unwrap();
+    store
+        .put_policy("acme", &json!({"caps": {"cpus": 1}}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_policy("global").await.unwrap(),
+        Some(json!({"caps": {"cpus": 4}}))
+    );
+    assert_eq!(
+        store.get_policy("acme").await.unwrap(),
+        Some(json!({"caps": {"cpus": 1}}))
+    );
+}

@@ -1,0 +1,16 @@
+//! Who may do what: tenants, their API keys, the principal a request acts as,
+//! and the audit log of what was done and refused.
+//!
+//! Identity is established at the edge (the API); below it every execution
+//! belongs to a tenant and every store query is scoped by it. This room holds
+//! the vocabulary and the key material rules; it uses only the domain.
+
+mod audit;
+mod key;
+mod principal;
+mod tenant;
+
+pub use audit::{Actor, AuditEntry, AuditEvent, AuditQuery};
+pub use key::{ApiKey, IssuedKey, KEY_PREFIX, hash_key, issue_key, looks_like_key};
+pub use principal::Principal;
+pub use tenant::{DEFAULT_TENANT, InvalidName, Tenant, check_tenant_name};
