@@ -47,6 +47,8 @@ enum Command {
     #[command(subcommand)]
     Model(cli::model::ModelCommand),
     Gc(cli::gc::GcArgs),
+    /// Manage a server's tenants, API keys and audit log (the admin credential).
+    Admin(cli::admin::AdminArgs),
 }
 
 /// Gives the gateway, the engine client and the API room: a sandbox flooding
@@ -99,6 +101,7 @@ fn main() {
             Command::Migrate(args) => cli::migrate::migrate(&cli.global, args).await,
             Command::Image(command) => cli::image::image(&cli.global, command).await,
             Command::Model(command) => cli::model::model(command).await,
+            Command::Admin(args) => cli::admin::admin(args).await,
             Command::Gc(args) => cli::gc::gc(&cli.global, args).await,
         }
     });

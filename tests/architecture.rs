@@ -20,6 +20,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("wire", 0),
     ("metrics", 0),
     ("open_files", 0),
+    ("tenancy", 0),
     ("store", 1),
     ("agent", 2),
     ("engine", 2),
@@ -155,7 +156,7 @@ fn rooms_named(code: &str, prefix: &str) -> BTreeSet<String> {
                 named.insert(room);
             }
         }
-        rest = &after[..];
+        rest = after;
     }
     named
 }

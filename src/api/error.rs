@@ -45,6 +45,15 @@ pub enum ApiError {
     /// An idempotency key was reused for a different request. 422.
     #[error("the Idempotency-Key `{0}` was already used for a different request")]
     IdempotencyConflict(String),
+    /// No credential, or one that is malformed, unknown, expired or revoked.
+    /// 401, with `WWW-Authenticate: Bearer`; `given` says whether a credential
+    /// was sent at all.
+    #[error("{message}")]
+    Unauthorized { message: String, given: bool },
+    /// The credential is valid but may not do this (a tenant key on an admin
+    /// route, a disabled tenant, no admin credential configured). 403.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     /// No such execution (for this tenant), file or route. 404.
     #[error("{0}")]
     NotFound(String),
@@ -75,6 +84,7 @@ pub struct ErrorDetail {
     /// A stable, machine-readable code: `malformed_json`, `invalid_body`,
     /// `invalid_header`, `invalid_parameter`, `body_too_large`,
     /// `unsupported_media_type`, `invalid_field`, `idempotency_conflict`,
+    /// `unauthorized`, `forbidden`, `tenant_disabled`, `admin_disabled`,
     /// `not_found`, `method_not_allowed`, `conflict`, `shutting_down`, `internal`.
     #[schema(example = "invalid_field")]
     pub code: String,
@@ -99,6 +109,8 @@ impl ApiError {
             ApiError::Invalid { .. } | ApiError::IdempotencyConflict(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -118,6 +130,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Invalid { .. } => "invalid_field",
             ApiError::IdempotencyConflict(_) => "idempotency_conflict",
+            ApiError::Unauthorized { .. } => "unauthorized",
+            ApiError::Forbidden { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
@@ -177,6 +191,17 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
+        if let ApiError::Unauthorized { given, .. } = &self {
+            let challenge = if *given {
+                r#"Bearer realm="agentd", error="invalid_token""#
+            } else {
+                r#"Bearer realm="agentd""#
+            };
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
         response
     }
 }
@@ -204,7 +229,9 @@ impl From<StoreError> for ApiError {
                 parameter: "cursor".into(),
                 message: "not a cursor this server handed out".into(),
             },
-            StoreError::IllegalTransition { .. } => ApiError::Conflict(error.to_string()),
+            StoreError::IllegalTransition { .. } | StoreError::TenantExists(_) => {
+                ApiError::Conflict(error.to_string())
+            }
             other => ApiError::internal(other),
         }
     }

@@ -17,8 +17,9 @@ use axum::routing::get;
 use futures::Stream;
 use tokio::sync::mpsc;
 
+use super::auth::Tenant;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{PathParams, QueryParams, Tenant, resume_point};
+use super::extract::{PathParams, QueryParams, resume_point};
 use super::feed::{Feed, Item};
 use super::state::AppState;
 use crate::execution::Event;

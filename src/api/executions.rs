@@ -6,10 +6,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use super::auth::{Caller, Tenant};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{
-    IdempotencyKey, JsonBody, PathParams, QueryParams, Tenant, invalid_parameter,
-};
+use super::extract::{IdempotencyKey, JsonBody, PathParams, QueryParams, invalid_parameter};
 use super::state::AppState;
 use super::view::{ExecutionList, ExecutionSchema, ExecutionView};
 use crate::execution::{ExecutionRequest, Status};
@@ -61,11 +60,30 @@ pub fn router() -> Router<AppState> {
 )]
 pub async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     Tenant(tenant): Tenant,
     IdempotencyKey(key): IdempotencyKey,
     JsonBody(request): JsonBody<ExecutionRequest>,
 ) -> Result<Response, ApiError> {
-    let created = state.supervisor.submit(&tenant, request, key).await?;
+    let created = match state.supervisor.submit(&tenant, request, key).await {
+        Ok(created) => created,
+        Err(error) => {
+            let error = ApiError::from(error);
+            if let ApiError::Invalid { field, .. } = &error {
+                let entry = caller
+                    .audit("execution.create")
+                    .refused(format!("invalid_field:{field}"));
+                audit(&state, &entry).await;
+            }
+            return Err(error);
+        }
+    };
+    if !created.existing {
+        let entry = caller
+            .audit("execution.create")
+            .target(created.record.id.clone());
+        audit(&state, &entry).await;
+    }
     let execution = ExecutionView::from(created.record);
     let location = HeaderValue::from_str(&execution.links.self_).map_err(ApiError::internal)?;
     let mut response = (
@@ -182,9 +200,18 @@ pub async fn list(
 )]
 pub async fn cancel(
     State(state): State<AppState>,
+    caller: Caller,
     Tenant(tenant): Tenant,
     PathParams(id): PathParams<String>,
 ) -> Result<(StatusCode, Json<ExecutionView>), ApiError> {
     let record = state.supervisor.cancel(Some(&tenant), &id).await?;
+    audit(&state, &caller.audit("execution.cancel").target(id)).await;
     Ok((StatusCode::ACCEPTED, Json(record.into())))
+}
+
+/// Writes to the audit log; a failure is logged, never the request's.
+pub(super) async fn audit(state: &AppState, entry: &crate::tenancy::AuditEntry) {
+    if let Err(error) = state.supervisor.store().audit(entry).await {
+        tracing::warn!(%error, "cannot write the audit log");
+    }
 }

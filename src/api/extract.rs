@@ -10,7 +10,6 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::state::AppState;
-use crate::store::DEFAULT_TENANT;
 
 /// The header that makes a create request safe to retry.
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
@@ -18,19 +17,6 @@ pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// The header an SSE client sends when it reconnects.
 pub const LAST_EVENT_ID: &str = "Last-Event-ID";
-
-/// The tenant a request acts for. Every request is the default tenant's until
-/// API keys exist; then this extractor resolves the key, and handlers stay as they are.
-#[derive(Debug, Clone)]
-pub struct Tenant(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for Tenant {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        Ok(Tenant(DEFAULT_TENANT.to_string()))
-    }
-}
 
 /// A JSON request body of type `T`: `Content-Type` must be JSON (415), the body
 /// at most the configured limit (413), the JSON well formed (400

@@ -11,8 +11,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tokio_util::io::ReaderStream;
 
+use super::auth::Tenant;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{PathParams, Tenant};
+use super::extract::PathParams;
 use super::state::AppState;
 use super::view::{ArtifactEntry, ArtifactList};
 

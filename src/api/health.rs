@@ -24,9 +24,17 @@ pub fn router() -> Router<AppState> {
     get,
     path = "/metrics",
     tag = "probes",
-    responses((status = 200, description = "Metrics in the Prometheus text format", content_type = "text/plain"))
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Metrics in the Prometheus text format (with the admin credential; open in the loopback mode without one)", content_type = "text/plain"),
+        (status = 401, description = "No or an invalid credential", body = super::error::ErrorBody),
+        (status = 403, description = "Not the admin credential, or none is configured", body = super::error::ErrorBody),
+    )
 )]
-pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+pub async fn metrics(
+    State(state): State<AppState>,
+    _reader: super::auth::MetricsReader,
+) -> impl axum::response::IntoResponse {
     let supervisor = &state.supervisor;
     let (queued, live) = supervisor.store().counts().await.unwrap_or_else(|error| {
         tracing::warn!(%error, "metrics: cannot count executions");

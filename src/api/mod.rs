@@ -6,6 +6,8 @@
 //! event streams end when the supervisor or the server shuts down, so a
 //! graceful shutdown never waits on a watching client.
 
+pub mod admin;
+mod auth;
 mod error;
 mod events;
 mod executions;
@@ -28,9 +30,10 @@ use axum::Router;
 use crate::execution::ExecutionRecord;
 use crate::supervisor::Supervisor;
 
+pub use auth::{AuthConfig, Authenticator, Caller, KEY_CACHE_TTL, Tenant};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use executions::{DEFAULT_PAGE_SIZE, IDEMPOTENT_REPLAYED, MAX_PAGE_SIZE};
-pub use extract::{IDEMPOTENCY_KEY, LAST_EVENT_ID, MAX_IDEMPOTENCY_KEY, Tenant};
+pub use extract::{IDEMPOTENCY_KEY, LAST_EVENT_ID, MAX_IDEMPOTENCY_KEY};
 pub use feed::{Feed, Item};
 pub use openapi::ApiDoc;
 pub use state::{ApiConfig, AppState, DEFAULT_MAX_BODY_BYTES};
@@ -49,6 +52,7 @@ pub fn router_with(supervisor: Arc<Supervisor>, config: ApiConfig) -> Router {
     let stop = supervisor.shutting_down();
     app(AppState {
         supervisor,
+        auth: Arc::new(Authenticator::new(config.auth.clone())),
         config,
         stop,
     })
@@ -74,15 +78,19 @@ pub async fn serve_with(
     let stop = supervisor.shutting_down().child_token();
     let app = app(AppState {
         supervisor,
+        auth: Arc::new(Authenticator::new(config.auth.clone())),
         config,
         stop: stop.clone(),
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            stop.cancel();
-        })
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        stop.cancel();
+    })
+    .await
 }
 
 fn app(state: AppState) -> Router {
@@ -90,6 +98,7 @@ fn app(state: AppState) -> Router {
     layers::wrap(
         Router::new()
             .merge(executions::router())
+            .merge(admin::router())
             .merge(events::router())
             .merge(files::router())
             .merge(health::router())

@@ -8,7 +8,7 @@ use axum::routing::get;
 use utoipa::OpenApi;
 
 use super::state::AppState;
-use super::{error, events, executions, files, health, schemas, view};
+use super::{admin, error, events, executions, files, health, schemas, view};
 
 /// The OpenAPI description of agentd's HTTP API.
 #[derive(OpenApi)]
@@ -31,12 +31,30 @@ use super::{error, events, executions, files, health, schemas, view};
         health::healthz,
         health::readyz,
         health::metrics,
+        admin::create_tenant,
+        admin::list_tenants,
+        admin::show_tenant,
+        admin::disable_tenant,
+        admin::create_key,
+        admin::list_keys,
+        admin::revoke_key,
+        admin::audit_log,
         openapi_json,
     ),
+    modifiers(&Authentication),
     components(schemas(
         error::ErrorBody,
         error::ErrorDetail,
         view::ExecutionSchema,
+        admin::NewTenant,
+        admin::TenantView,
+        admin::TenantList,
+        admin::NewKey,
+        admin::IssuedKeyView,
+        admin::KeyView,
+        admin::KeyList,
+        admin::AuditEventView,
+        admin::AuditPage,
         view::ExecutionLinks,
         view::ExecutionList,
         view::ArtifactEntry,
@@ -61,9 +79,76 @@ use super::{error, events, executions, files, health, schemas, view};
         (name = "results", description = "Diff, bundle and artifacts of an execution"),
         (name = "probes", description = "Liveness and readiness"),
         (name = "meta", description = "This document"),
+        (name = "admin", description = "Tenants, keys and the audit log (the admin credential)"),
     )
 )]
 pub struct ApiDoc;
+
+/// Documents authentication: a bearer scheme, required by every execution and
+/// admin route (and `/metrics`), each of which may answer 401 and 403.
+struct Authentication;
+
+impl utoipa::Modify for Authentication {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
+        use utoipa::openapi::{Ref, ResponseBuilder};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A tenant's key (`agentd_…`) on execution routes; the admin credential on \
+                         `/v1/admin/…` and `/metrics`.",
+                    ))
+                    .build(),
+            ),
+        );
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    utoipa::openapi::ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !(path.starts_with("/v1/executions")
+                || path.starts_with("/v1/admin")
+                || path == "/metrics")
+            {
+                continue;
+            }
+            for operation in [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.delete.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                operation.security = Some(vec![SecurityRequirement::new(
+                    "bearer",
+                    Vec::<String>::new(),
+                )]);
+                let responses = &mut operation.responses.responses;
+                responses
+                    .entry("401".into())
+                    .or_insert_with(|| error("No credential, or a malformed, unknown, expired or revoked one (with `WWW-Authenticate: Bearer`)").into());
+                responses
+                    .entry("403".into())
+                    .or_insert_with(|| error("The credential may not do this (a tenant key on an admin route, the admin credential on a tenant route, a disabled tenant)").into());
+            }
+        }
+    }
+}
 
 /// The document route.
 pub fn router() -> Router<AppState> {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::auth::{AuthConfig, SharedAuth};
 use crate::supervisor::Supervisor;
 
 /// Settings of the HTTP API.
@@ -19,6 +20,9 @@ pub struct ApiConfig {
     /// How long an event stream waits for the live hub before it reads the
     /// store instead (the execution may run on another replica). Default: 1 s.
     pub poll_interval: Duration,
+    /// How callers authenticate. Default: [`AuthConfig::local`] (no admin
+    /// credential; a request without one is the default tenant).
+    pub auth: AuthConfig,
 }
 
 /// Default body limit: 1 MiB.
@@ -30,6 +34,7 @@ impl Default for ApiConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             keep_alive: Duration::from_secs(15),
             poll_interval: Duration::from_secs(1),
+            auth: AuthConfig::local(),
         }
     }
 }
@@ -43,4 +48,6 @@ pub struct AppState {
     pub config: ApiConfig,
     /// Cancelled when the server stops: event streams end on it.
     pub stop: CancellationToken,
+    /// Resolves credentials.
+    pub auth: SharedAuth,
 }

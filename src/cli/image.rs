@@ -89,7 +89,7 @@ pub async fn ensure_image(
     if let Some(image) = &args.image {
         return Ok(image.clone());
     }
-    let builder = ImageBuilder::new(&engine, args.config(data_dir, false));
+    let builder = ImageBuilder::new(engine, args.config(data_dir, false));
     let progress = |line: &str| eprintln!("  image: {line}");
     let built = builder.ensure(&progress).await?;
     if built.built {

@@ -1,5 +1,6 @@
 //! The command-line verbs, one file each.
 
+pub mod admin;
 pub mod common;
 pub mod config;
 pub mod gc;

@@ -21,12 +21,13 @@ use super::safe_text::one_line;
 /// Submits `request` to `server`, follows it to the end, and downloads its results.
 pub async fn run_remote(
     server: &str,
+    token: Option<&str>,
     request: &ExecutionRequest,
     data_dir: &DataDir,
     terminal: Arc<Terminal>,
     cancel: CancellationToken,
 ) -> Result<Summary, Failure> {
-    let client = Client::new(server)?;
+    let client = Client::with_token(server, token)?;
     let key = uuid::Uuid::new_v4().to_string();
     let submitted = client.submit(request, Some(&key)).await?;
     let id = submitted.execution.id.clone();

@@ -164,6 +164,10 @@ pub struct RunArgs {
     #[arg(long, env = "AGENTD_SERVER", value_name = "URL")]
     pub server: Option<String>,
 
+    /// With --server: the tenant's API key (`agentd_…`), sent as a bearer token.
+    #[arg(long, env = "AGENTD_TOKEN", value_name = "KEY", hide_env_values = true)]
+    pub token: Option<String>,
+
     /// Print the final summary as one JSON object on stdout (events still go to stderr).
     #[arg(long)]
     pub json: bool,
@@ -235,6 +239,7 @@ pub async fn run(global: &Global, args: &RunArgs) -> Result<i32, Failure> {
         let interrupts = tokio::spawn(watch_interrupts(cancel.clone()));
         let summary = run_remote(
             server,
+            args.token.as_deref(),
             &request,
             &global.data_dir(),
             terminal.clone(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use agentd::api::{ApiConfig, AuthConfig};
 use agentd::engine::Engine;
 use agentd::runner::hub::EventHub;
 use agentd::runner::{Runner, RunnerConfig};
@@ -44,6 +45,13 @@ pub struct ServeArgs {
         value_name = "ADDR"
     )]
     pub listen: SocketAddr,
+
+    /// File holding the admin credential (its first line). The credential may
+    /// also come from AGENTD_ADMIN_TOKEN. Without one, admin routes answer 403,
+    /// requests without a key act as the default tenant, and agentd refuses to
+    /// listen on anything but a loopback address.
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
 
     /// Database: sqlite://PATH (the default is agentd.db in the data directory) or
     /// postgres://USER:PASSWORD@HOST/DB for production and several replicas.
@@ -145,6 +153,7 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> Result<i32, Failure> {
             reconciled.volumes_removed
         );
     }
+    let auth = auth_config(args)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| Failure::fatal(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -171,7 +180,12 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         }
     };
     tokio::select! {
-        served = agentd::api::serve(listener, supervisor.clone(), shutdown) => served?,
+        served = agentd::api::serve_with(
+            listener,
+            supervisor.clone(),
+            ApiConfig { auth, ..ApiConfig::default() },
+            shutdown,
+        ) => served?,
         _ = deadline => tracing::warn!("requests still open after the grace period; leaving"),
     }
     if let Some(server) = scripted {
@@ -194,5 +208,41 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate => {}
+    }
+}
+
+/// How the API authenticates: with the admin credential from
+/// `--admin-token-file` or `AGENTD_ADMIN_TOKEN`; without one only on loopback.
+fn auth_config(args: &ServeArgs) -> Result<AuthConfig, Failure> {
+    let from_file = match &args.admin_token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Failure::usage(format!("--admin-token-file {}: {e}", path.display()))
+            })?;
+            Some(text.lines().next().unwrap_or_default().trim().to_string())
+        }
+        None => None,
+    };
+    let token = from_file
+        .or_else(|| std::env::var("AGENTD_ADMIN_TOKEN").ok())
+        .map(|token| token.trim().to_string())
+        .filter(|token| !token.is_empty());
+    match token {
+        Some(token) if token.len() < 16 => Err(Failure::usage(
+            "the admin credential must be at least 16 characters (use e.g. `openssl rand -hex 32`)",
+        )),
+        Some(token) => Ok(AuthConfig::with_admin(token)),
+        None if args.listen.ip().is_loopback() => {
+            eprintln!(
+                "agentd: no admin credential (AGENTD_ADMIN_TOKEN or --admin-token-file): admin \
+                 routes answer 403 and requests without a key act as the default tenant"
+            );
+            Ok(AuthConfig::local())
+        }
+        None => Err(Failure::usage(format!(
+            "listening on {} needs an admin credential: set AGENTD_ADMIN_TOKEN or \
+             --admin-token-file (without one agentd only listens on a loopback address)",
+            args.listen
+        ))),
     }
 }

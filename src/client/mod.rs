@@ -13,6 +13,8 @@ use crate::execution::{Event, EventBody, ExecutionRequest, SupervisorEvent};
 
 use crate::wire::SseParser;
 
+mod admin;
+
 /// What talking to a server can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -46,15 +48,22 @@ pub enum ClientError {
 #[derive(Debug, Clone)]
 pub struct Client {
     base: Url,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 /// How many times an event stream is re-opened after losing its connection.
 const RECONNECTS: u32 = 20;
 
 impl Client {
-    /// A client for the server at `base_url` (e.g. `http://127.0.0.1:8700`).
+    /// A client for the server at `base_url` (e.g. `http://127.0.0.1:8700`),
+    /// without a credential.
     pub fn new(base_url: &str) -> Result<Client, ClientError> {
+        Client::with_token(base_url, None)
+    }
+
+    /// A client sending `token` (a tenant's key, or the admin credential) as
+    /// `Authorization: Bearer` on every request.
+    pub fn with_token(base_url: &str, token: Option<&str>) -> Result<Client, ClientError> {
         let mut base = Url::parse(base_url).map_err(|_| ClientError::Url(base_url.to_string()))?;
         if !matches!(base.scheme(), "http" | "https") {
             return Err(ClientError::Url(base_url.to_string()));
@@ -64,13 +73,24 @@ impl Client {
             base.set_path(&path);
         }
         crate::wire::install_crypto_provider();
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token {
+            let mut value =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+                    .map_err(|_| {
+                        ClientError::Url("the credential is not a valid header value".into())
+                    })?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            .default_headers(headers)
             .build()?;
         Ok(Client { base, http })
     }
 
-    fn url(&self, path: &str) -> Url {
+    pub(crate) fn url(&self, path: &str) -> Url {
         self.base
             .join(path.trim_start_matches('/'))
             .unwrap_or_else(|_| self.base.clone())
@@ -243,7 +263,7 @@ fn tokio_stream_from<T: Send + 'static>(
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-async fn check(response: reqwest::Response) -> Result<reqwest::Response, ClientError> {
+pub(crate) async fn check(response: reqwest::Response) -> Result<reqwest::Response, ClientError> {
     if response.status().is_success() {
         return Ok(response);
     }
@@ -265,7 +285,7 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, ClientE
     }
 }
 
-async fn json<T: serde::de::DeserializeOwned>(
+pub(crate) async fn json<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
 ) -> Result<T, ClientError> {
     let response = check(response).await?;

@@ -17,7 +17,6 @@ pub const DOCKERFILE: &str = include_str!("../../images/agent/Dockerfile");
 pub const REPOSITORY: &str = "agentd-agent";
 /// Where the build context puts the CLI; the Dockerfile copies it from there.
 const CONTEXT_BINARY: &str = "claude";
-/// How much of the build context one request body frame carries.
 
 /// `agentd-agent:<claude version>-<8 hex>`, the hex from everything that shapes the
 /// image (Dockerfile, base, CLI version, package list), so any change yields a new tag.

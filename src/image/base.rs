@@ -17,7 +17,6 @@ pub const PACKAGE_LIST: &str = include_str!("../../images/base/packages");
 pub const VARIANT: &str = "minbase";
 /// Repository part of the base tag.
 pub const REPOSITORY: &str = "agentd-base";
-/// How much of the rootfs tarball one request body frame carries.
 
 /// The packages of a package list: one per line, `#` starts a comment, blank lines
 /// are ignored.

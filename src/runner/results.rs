@@ -323,7 +323,7 @@ mod tests {
 
     #[test]
     fn left_out_lists_are_read_defensively() {
-        let files = parse_left_out(b"167772160\thuge.bin\0bad-entry\0x\tnot-a-size\012\ta\nb\0");
+        let files = parse_left_out(b"167772160\thuge.bin\0bad-entry\0x\tnot-a-size\x0012\ta\nb\0");
         assert_eq!(
             files,
             vec![

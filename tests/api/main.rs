@@ -10,6 +10,7 @@ mod errors;
 mod events;
 mod executions;
 mod files;
+mod isolation;
 mod probes;
 mod replay;
 mod support;

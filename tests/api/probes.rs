@@ -49,6 +49,12 @@ async fn the_openapi_document_lists_every_route() {
         ("/readyz", &["get"]),
         ("/metrics", &["get"]),
         ("/v1/openapi.json", &["get"]),
+        ("/v1/admin/tenants", &["get", "post"]),
+        ("/v1/admin/tenants/{tenant}", &["get"]),
+        ("/v1/admin/tenants/{tenant}/disable", &["post"]),
+        ("/v1/admin/tenants/{tenant}/keys", &["get", "post"]),
+        ("/v1/admin/tenants/{tenant}/keys/{key}", &["delete"]),
+        ("/v1/admin/audit", &["get"]),
     ] {
         for method in methods {
             let responses = &paths[path][method]["responses"];
@@ -58,6 +64,6 @@ async fn the_openapi_document_lists_every_route() {
             );
         }
     }
-    assert_eq!(paths.len(), 12);
+    assert_eq!(paths.len(), 18);
     app.finish().await;
 }

@@ -38,6 +38,15 @@ pub struct App {
 /// A service whose model plays `scenario`, running at most `max_concurrent`
 /// executions (0: none ever start, for tests of the API alone).
 pub async fn spawn_app(scenario: Value, max_concurrent: usize) -> App {
+    spawn_app_with(scenario, max_concurrent, agentd::api::AuthConfig::local()).await
+}
+
+/// [`spawn_app`] authenticating with `auth`.
+pub async fn spawn_app_with(
+    scenario: Value,
+    max_concurrent: usize,
+    auth: agentd::api::AuthConfig,
+) -> App {
     agentd::wire::install_crypto_provider();
     let root = tempfile::Builder::new()
         .prefix("aa")
@@ -90,9 +99,18 @@ pub async fn spawn_app(scenario: Value, max_concurrent: usize) -> App {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(agentd::api::serve(listener, supervisor.clone(), async {
-        let _ = stopped.await;
-    }));
+    let config = agentd::api::ApiConfig {
+        auth,
+        ..agentd::api::ApiConfig::default()
+    };
+    let server = tokio::spawn(agentd::api::serve_with(
+        listener,
+        supervisor.clone(),
+        config,
+        async {
+            let _ = stopped.await;
+        },
+    ));
     App {
         base,
         client: reqwest::Client::new(),
@@ -148,6 +166,11 @@ pub async fn read(response: reqwest::Response) -> Answer {
 }
 
 impl App {
+    /// Remembers an execution this test made, for the leak check at the end.
+    pub fn created(&self, id: &str) {
+        self.created.lock().unwrap().push(id.to_string());
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

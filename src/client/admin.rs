@@ -1,0 +1,80 @@
+//! The admin API from the client side: what `agentd admin …` uses.
+
+use serde_json::json;
+
+use super::{Client, ClientError, check, json};
+use crate::api::admin::{AuditPage, IssuedKeyView, KeyList, NewKey, TenantList, TenantView};
+
+impl Client {
+    /// Creates a tenant.
+    pub async fn create_tenant(&self, name: &str) -> Result<TenantView, ClientError> {
+        let body = json!({"name": name}).to_string();
+        json(
+            post_json(self, self.url("v1/admin/tenants"), body)
+                .send()
+                .await?,
+        )
+        .await
+    }
+
+    /// Every tenant.
+    pub async fn tenants(&self) -> Result<TenantList, ClientError> {
+        json(self.http.get(self.url("v1/admin/tenants")).send().await?).await
+    }
+
+    /// One tenant.
+    pub async fn tenant(&self, name: &str) -> Result<TenantView, ClientError> {
+        json(
+            self.http
+                .get(self.url(&format!("v1/admin/tenants/{name}")))
+                .send()
+                .await?,
+        )
+        .await
+    }
+
+    /// Disables a tenant.
+    pub async fn disable_tenant(&self, name: &str) -> Result<TenantView, ClientError> {
+        let url = self.url(&format!("v1/admin/tenants/{name}/disable"));
+        json(self.http.post(url).send().await?).await
+    }
+
+    /// Issues a key for a tenant; the answer holds the key, shown once.
+    pub async fn create_key(
+        &self,
+        tenant: &str,
+        new: &NewKey,
+    ) -> Result<IssuedKeyView, ClientError> {
+        let url = self.url(&format!("v1/admin/tenants/{tenant}/keys"));
+        let body = serde_json::to_string(new).map_err(|e| ClientError::Decode(e.to_string()))?;
+        json(post_json(self, url, body).send().await?).await
+    }
+
+    /// A tenant's keys.
+    pub async fn keys(&self, tenant: &str) -> Result<KeyList, ClientError> {
+        let url = self.url(&format!("v1/admin/tenants/{tenant}/keys"));
+        json(self.http.get(url).send().await?).await
+    }
+
+    /// Revokes a tenant's key.
+    pub async fn revoke_key(&self, tenant: &str, key: &str) -> Result<(), ClientError> {
+        let url = self.url(&format!("v1/admin/tenants/{tenant}/keys/{key}"));
+        check(self.http.delete(url).send().await?).await.map(|_| ())
+    }
+
+    /// A page of the audit log; `query` holds the filters as query parameters.
+    pub async fn audit(&self, query: &[(&str, String)]) -> Result<AuditPage, ClientError> {
+        let mut url = self.url("v1/admin/audit");
+        url.query_pairs_mut()
+            .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        json(self.http.get(url).send().await?).await
+    }
+}
+
+fn post_json(client: &Client, url: url::Url, body: String) -> reqwest::RequestBuilder {
+    client
+        .http
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+}

@@ -1,0 +1,391 @@
+//! Who may call what: every route of the OpenAPI document (the list comes from
+//! the document itself, so a new route cannot escape) called as tenant A,
+//! tenant B, the admin, nobody, a revoked key and an expired key.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const ADMIN: &str = "admin-credential-for-tests-0123456789";
+
+/// A principal and the header it sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    A,
+    B,
+    Admin,
+    Nobody,
+    Revoked,
+    Expired,
+}
+
+struct Keys {
+    a: String,
+    b: String,
+    revoked: String,
+    expired: String,
+}
+
+impl Keys {
+    fn header(&self, who: Who) -> Option<String> {
+        let key = match who {
+            Who::A => &self.a,
+            Who::B => &self.b,
+            Who::Admin => ADMIN,
+            Who::Nobody => return None,
+            Who::Revoked => &self.revoked,
+            Who::Expired => &self.expired,
+        };
+        Some(format!("Bearer {key}"))
+    }
+}
+
+async fn call(
+    app: &App,
+    keys: &Keys,
+    who: Who,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Answer {
+    let url = app.url(path);
+    let mut request = match method {
+        "get" => app.client.get(url),
+        "post" => app.client.post(url),
+        "delete" => app.client.delete(url),
+        "put" => app.client.put(url),
+        other => panic!("method {other}"),
+    };
+    if let Some(header) = keys.header(who) {
+        request = request.header("authorization", header);
+    }
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let answer = read(
+        request
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    if answer.status == 202
+        && path == "/v1/executions"
+        && let Some(id) = answer.json()["id"].as_str()
+    {
+        app.created(id);
+    }
+    answer
+}
+
+async fn admin_post(app: &App, path: &str, body: Value) -> Value {
+    let answer = read(
+        app.client
+            .post(app.url(path))
+            .header("authorization", format!("Bearer {ADMIN}"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        answer.status == 201 || answer.status == 200,
+        "{path}: {} {}",
+        answer.status,
+        String::from_utf8_lossy(&answer.bytes)
+    );
+    answer.json()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_route_refuses_whoever_may_not_call_it() {
+    let mut scenario = writing_scenario();
+    scenario["after_last"] = json!("repeat_last");
+    let app = spawn_app_with(scenario, 2, agentd::api::AuthConfig::with_admin(ADMIN)).await;
+
+    for tenant in ["a", "b", "c", "d"] {
+        admin_post(&app, "/v1/admin/tenants", json!({"name": tenant})).await;
+    }
+    let key = |issued: Value| issued["key"].as_str().unwrap().to_string();
+    let a = key(admin_post(&app, "/v1/admin/tenants/a/keys", json!({})).await);
+    let b = key(admin_post(&app, "/v1/admin/tenants/b/keys", json!({})).await);
+    let revoked_issue = admin_post(&app, "/v1/admin/tenants/a/keys", json!({})).await;
+    let expires_at = (chrono::Utc::now() + chrono::Duration::milliseconds(1500)).to_rfc3339();
+    let expired = key(admin_post(
+        &app,
+        "/v1/admin/tenants/a/keys",
+        json!({"expires_at": expires_at}),
+    )
+    .await);
+    let doomed_key = admin_post(&app, "/v1/admin/tenants/c/keys", json!({})).await;
+    let revoked = key(revoked_issue.clone());
+    let keys = Keys {
+        a,
+        b,
+        revoked,
+        expired,
+    };
+    let deleted = read(
+        app.client
+            .delete(app.url(&format!(
+                "/v1/admin/tenants/a/keys/{}",
+                revoked_issue["id"].as_str().unwrap()
+            )))
+            .header("authorization", format!("Bearer {ADMIN}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(deleted.status, 204);
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+
+    // Tenant A's execution, finished with a diff, a bundle and an artifact.
+    let request = app.request("write a note");
+    let created = call(
+        &app,
+        &keys,
+        Who::A,
+        "post",
+        "/v1/executions",
+        Some(&request),
+    )
+    .await;
+    assert_eq!(
+        created.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&created.bytes)
+    );
+    let id = created.json()["id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let shown = call(
+            &app,
+            &keys,
+            Who::A,
+            "get",
+            &format!("/v1/executions/{id}"),
+            None,
+        )
+        .await
+        .json();
+        if shown["status"] == "succeeded" {
+            break;
+        }
+        assert!(
+            !crate::common::is_final_status(shown["status"].as_str().unwrap()),
+            "{shown}"
+        );
+        assert!(std::time::Instant::now() < deadline, "{shown}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    let doc = app.get("/v1/openapi.json").await.json();
+    let paths = doc["paths"].as_object().unwrap();
+    let mut checked = 0;
+    for (template, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            let admin_route = template.starts_with("/v1/admin") || template == "/metrics";
+            let tenant_route = template.starts_with("/v1/executions");
+            let open = !admin_route && !tenant_route;
+            assert_eq!(
+                operation.get("security").is_some(),
+                !open,
+                "{method} {template}: documented security"
+            );
+            for who in [
+                Who::A,
+                Who::B,
+                Who::Admin,
+                Who::Nobody,
+                Who::Revoked,
+                Who::Expired,
+            ] {
+                let (path, body) = concrete(template, method, &id, &app, &doomed_key, who);
+                let answer = call(&app, &keys, who, method, &path, body.as_ref()).await;
+                let status = answer.status;
+                let expected = expectation(open, admin_route, who);
+                let shown = String::from_utf8_lossy(&answer.bytes)
+                    .chars()
+                    .take(300)
+                    .collect::<String>();
+                match expected {
+                    Expect::Status(code) => {
+                        assert_eq!(status, code, "{who:?} {method} {path}: {shown}")
+                    }
+                    Expect::Allowed => assert!(
+                        (200..300).contains(&status),
+                        "{who:?} {method} {path}: {status} {shown}"
+                    ),
+                    Expect::TenantB => {
+                        if template.contains("{id}") {
+                            assert_eq!(status, 404, "B reaches A's {method} {path}: {shown}");
+                        } else {
+                            assert!(
+                                (200..300).contains(&status),
+                                "B {method} {path}: {status} {shown}"
+                            );
+                            assert!(!shown.contains(&id), "B sees A's execution in {path}");
+                        }
+                    }
+                }
+                if status == 401 {
+                    let challenge = answer.header("www-authenticate").unwrap_or_default();
+                    assert!(
+                        challenge.starts_with("Bearer"),
+                        "{who:?} {method} {path}: {challenge:?}"
+                    );
+                    answer.assert_error(401, "unauthorized", None);
+                }
+                if status == 403 {
+                    let body = answer.json();
+                    assert!(body["error"]["code"].is_string(), "{body}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 6 * 20,
+        "only {checked} calls: the document lists too few routes"
+    );
+
+    // Idempotency keys are per tenant: B's key equal to A's makes B's own execution.
+    let answer = read(
+        app.client
+            .post(app.url("/v1/executions"))
+            .header("authorization", keys.header(Who::A).unwrap())
+            .header("content-type", "application/json")
+            .header("Idempotency-Key", "shared-key")
+            .body(app.request("first").to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, 202);
+    let a_id = answer.json()["id"].as_str().unwrap().to_string();
+    app.created(&a_id);
+    let answer = read(
+        app.client
+            .post(app.url("/v1/executions"))
+            .header("authorization", keys.header(Who::B).unwrap())
+            .header("content-type", "application/json")
+            .header("Idempotency-Key", "shared-key")
+            .body(app.request("first").to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(answer.status, 202);
+    assert!(answer.header("idempotent-replayed").is_none());
+    let b_id = answer.json()["id"].as_str().unwrap().to_string();
+    app.created(&b_id);
+    assert_ne!(a_id, b_id);
+
+    // The audit log holds the actions, the refusals, and never a key.
+    let log = read(
+        app.client
+            .get(app.url("/v1/admin/audit?limit=200"))
+            .header("authorization", format!("Bearer {ADMIN}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(log.status, 200);
+    let text = String::from_utf8_lossy(&log.bytes).to_string();
+    for key in [&keys.a, &keys.b, &keys.revoked, &keys.expired] {
+        assert!(!text.contains(key.as_str()), "a key in the audit log");
+    }
+    assert!(
+        !text.contains(ADMIN),
+        "the admin credential in the audit log"
+    );
+    let events = log.json()["items"].as_array().unwrap().clone();
+    for action in [
+        "tenant.create",
+        "key.create",
+        "key.revoke",
+        "execution.create",
+        "request.refused",
+    ] {
+        assert!(
+            events.iter().any(|e| e["action"] == action),
+            "no {action} in {events:#?}"
+        );
+    }
+    let refused = events
+        .iter()
+        .find(|e| e["action"] == "request.refused")
+        .unwrap();
+    assert_eq!(refused["outcome"], "refused");
+    assert!(
+        refused["peer"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("127.0.0.1:")),
+        "{refused}"
+    );
+    app.finish().await;
+}
+
+enum Expect {
+    Status(u16),
+    Allowed,
+    TenantB,
+}
+
+fn expectation(open: bool, admin_route: bool, who: Who) -> Expect {
+    if open {
+        return Expect::Allowed;
+    }
+    match who {
+        Who::Nobody | Who::Revoked | Who::Expired => Expect::Status(401),
+        Who::Admin if admin_route => Expect::Allowed,
+        Who::Admin => Expect::Status(403),
+        Who::A | Who::B if admin_route => Expect::Status(403),
+        Who::A => Expect::Allowed,
+        Who::B => Expect::TenantB,
+    }
+}
+
+/// The route with its parameters filled in, and a body for the routes that take one.
+fn concrete(
+    template: &str,
+    method: &str,
+    id: &str,
+    app: &App,
+    doomed_key: &Value,
+    who: Who,
+) -> (String, Option<Value>) {
+    let path = template
+        .replace("{id}", id)
+        .replace("{path}", "reports/summary.txt")
+        .replace(
+            "{tenant}",
+            if template.ends_with("/disable") {
+                "d"
+            } else {
+                "c"
+            },
+        )
+        .replace("{key}", doomed_key["id"].as_str().unwrap());
+    let body = match (method, template) {
+        ("post", "/v1/executions") => Some(app.request("matrix")),
+        ("post", "/v1/admin/tenants") => {
+            Some(json!({"name": format!("made-by-{who:?}").to_lowercase()}))
+        }
+        ("post", "/v1/admin/tenants/{tenant}/keys") => Some(json!({})),
+        _ => None,
+    };
+    (path, body)
+}
