@@ -44,8 +44,19 @@ CREATE INDEX audit_events_tenant ON audit_events (tenant_id, seq);
 CREATE INDEX audit_events_action ON audit_events (action, seq);
 
 -- The policy of a scope: `global`, or a tenant's id (its overrides).
+-- `max_concurrent` repeats the body's cap, for the scheduler's claim query.
 CREATE TABLE policies (
-    scope      TEXT COLLATE "C" PRIMARY KEY,
-    body       TEXT NOT NULL,
-    updated_at TIMESTAMPTZ NOT NULL
+    scope          TEXT COLLATE "C" PRIMARY KEY,
+    body           TEXT NOT NULL,
+    max_concurrent INTEGER,
+    updated_at     TIMESTAMPTZ NOT NULL
 );
+
+-- What an execution asked of its sandbox (image, runtime), and what the
+-- policy made of it when it was admitted (JSON). Older rows were admitted
+-- when no policy existed: they run as the local operator's.
+ALTER TABLE executions ADD COLUMN sandbox JSONB NOT NULL DEFAULT '{}';
+ALTER TABLE executions ADD COLUMN policy JSONB NOT NULL
+    DEFAULT '{"operator": true, "allow_private_hosts": true}';
+-- The scheduler counts each tenant's live executions.
+CREATE INDEX executions_tenant_status ON executions (tenant_id, status);

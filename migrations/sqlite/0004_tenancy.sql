@@ -45,8 +45,19 @@ CREATE INDEX audit_events_tenant ON audit_events (tenant_id, seq);
 CREATE INDEX audit_events_action ON audit_events (action, seq);
 
 -- The policy of a scope: `global`, or a tenant's id (its overrides).
+-- `max_concurrent` repeats the body's cap, for the scheduler's claim query.
 CREATE TABLE policies (
-    scope      TEXT PRIMARY KEY NOT NULL,
-    body       TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    scope          TEXT PRIMARY KEY NOT NULL,
+    body           TEXT NOT NULL,
+    max_concurrent INTEGER,
+    updated_at     TEXT NOT NULL
 );
+
+-- What an execution asked of its sandbox (image, runtime), and what the
+-- policy made of it when it was admitted (JSON). Older rows were admitted
+-- when no policy existed: they run as the local operator's.
+ALTER TABLE executions ADD COLUMN sandbox TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE executions ADD COLUMN policy TEXT NOT NULL
+    DEFAULT '{"operator": true, "allow_private_hosts": true}';
+-- The scheduler counts each tenant's live executions.
+CREATE INDEX executions_tenant_status ON executions (tenant_id, status);

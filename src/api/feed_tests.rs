@@ -58,6 +58,7 @@ fn record(id: &str, status: Status) -> ExecutionRecord {
             tenant_id: "t".into(),
             idempotency_key: None,
             request,
+            policy: Default::default(),
             status,
             reason: None,
             branch: format!("agent/{id}"),

@@ -29,6 +29,10 @@ pub struct ExecutionRequestSchema {
     /// Resource limits of the sandbox and of its model use.
     #[serde(default)]
     pub limits: LimitsSchema,
+    /// The sandbox's image and OCI runtime (the server's by default; a policy
+    /// says which a tenant may choose, and may force a runtime).
+    #[serde(default)]
+    pub sandbox: SandboxOptionsSchema,
     /// Record every model exchange into a cassette (secrets redacted), to replay later.
     #[serde(default)]
     pub record: bool,
@@ -57,6 +61,75 @@ pub struct AgentOptionsSchema {
     pub disallowed_tools: Vec<String>,
     /// Text appended to the CLI's system prompt.
     pub append_system_prompt: Option<String>,
+}
+
+/// The sandbox's image and runtime; both optional.
+#[derive(Serialize, ToSchema, Default)]
+#[schema(as = SandboxOptions)]
+pub struct SandboxOptionsSchema {
+    /// The agent image (`name:tag`, present on the engine). Default: the server's.
+    #[schema(example = "agentd-agent:2.1.330-9264fad5")]
+    pub image: Option<String>,
+    /// The OCI runtime (`runc`, `runsc`). Default: the server's.
+    #[schema(example = "runsc")]
+    pub runtime: Option<String>,
+}
+
+/// What the admins' policy made of one execution when it was admitted.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AppliedPolicy)]
+pub struct AppliedPolicySchema {
+    /// Fields asked above a cap and lowered to it (absent when none was).
+    pub clamped: Option<Vec<ClampSchema>>,
+    /// The tool rules the sandbox enforced.
+    pub tools: ToolRulesSchema,
+    /// The tenant's spend limit per UTC day, in US dollars, if any.
+    pub daily_spend_usd: Option<f64>,
+    /// Whether repository hosts on loopback, link-local or private addresses were allowed.
+    pub allow_private_hosts: bool,
+    /// Submitted by the local operator (no policy restricts it; failures are
+    /// explained in full).
+    pub operator: bool,
+}
+
+/// One field lowered to its cap.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Clamp)]
+pub struct ClampSchema {
+    /// The request field, as a JSON path.
+    #[schema(example = "limits.cpus")]
+    pub field: String,
+    /// What was asked (or agentd's default, when nothing was).
+    #[schema(value_type = Object)]
+    pub asked: serde_json::Value,
+    /// What the execution got.
+    #[schema(value_type = Object)]
+    pub allowed: serde_json::Value,
+}
+
+/// Tool rules: deny wins over allow; with `only_allowed`, a call no allow rule
+/// matches is denied too.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ToolRules)]
+pub struct ToolRulesSchema {
+    /// Rules whose calls may run.
+    pub allow: Vec<ToolRuleSchema>,
+    /// Rules whose calls are refused.
+    pub deny: Vec<ToolRuleSchema>,
+    /// Refuse every call no allow rule matches.
+    pub only_allowed: bool,
+}
+
+/// A permission rule in the CLI's syntax, and who wrote it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ToolRule)]
+pub struct ToolRuleSchema {
+    /// The rule.
+    #[schema(example = "Bash(curl *)")]
+    pub rule: String,
+    /// `policy` (an admin's) or `request` (the execution's own).
+    #[schema(example = "policy")]
+    pub source: String,
 }
 
 /// Duration as text (`10m`, `1h30m`) or a number of seconds.
@@ -288,6 +361,7 @@ mod tests {
             limits: Limits::default(),
             record: false,
             replay: None,
+            sandbox: Default::default(),
         };
         assert_eq!(documented::<ExecutionRequestSchema>(), serialised(&request));
         assert_eq!(
@@ -299,6 +373,40 @@ mod tests {
             serialised(AgentOptions::default())
         );
         assert_eq!(documented::<LimitsSchema>(), serialised(Limits::default()));
+        assert_eq!(
+            documented::<SandboxOptionsSchema>(),
+            serialised(crate::execution::SandboxOptions {
+                image: Some("i".into()),
+                runtime: Some("r".into()),
+            })
+        );
+        let rule = crate::execution::ToolRule {
+            rule: "Read".into(),
+            source: crate::execution::RuleSource::Policy,
+        };
+        let tools = crate::execution::ToolRules {
+            allow: vec![rule.clone()],
+            deny: vec![],
+            only_allowed: true,
+        };
+        let clamp = crate::execution::Clamp {
+            field: "limits.cpus".into(),
+            asked: serde_json::json!(2),
+            allowed: serde_json::json!(1),
+        };
+        assert_eq!(documented::<ToolRuleSchema>(), serialised(&rule));
+        assert_eq!(documented::<ToolRulesSchema>(), serialised(&tools));
+        assert_eq!(documented::<ClampSchema>(), serialised(&clamp));
+        assert_eq!(
+            documented::<AppliedPolicySchema>(),
+            serialised(crate::execution::AppliedPolicy {
+                clamped: vec![clamp],
+                tools,
+                daily_spend_usd: Some(1.0),
+                allow_private_hosts: false,
+                operator: false,
+            })
+        );
         assert_eq!(documented::<UsageSchema>(), serialised(Usage::default()));
         assert_eq!(
             documented::<LeftOutSchema>(),

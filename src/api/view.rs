@@ -7,12 +7,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::schemas::{
-    AgentClaimSchema, AgentOptionsSchema, ChangedFileSchema, ConversationSchema,
-    GatewayUsageSchema, LeftOutSchema, LimitsSchema, StatusSchema, UsageSchema,
+    AgentClaimSchema, AgentOptionsSchema, AppliedPolicySchema, ChangedFileSchema,
+    ConversationSchema, GatewayUsageSchema, LeftOutSchema, LimitsSchema, SandboxOptionsSchema,
+    StatusSchema, UsageSchema,
 };
 use crate::execution::{
-    AgentClaim, AgentOptions, Artifact, ChangedFile, Conversation, Execution, ExecutionRecord,
-    GatewayUsage, LeftOut, Limits, Status, Usage,
+    AgentClaim, AgentOptions, AppliedPolicy, Artifact, ChangedFile, Conversation, Execution,
+    ExecutionRecord, GatewayUsage, LeftOut, Limits, SandboxOptions, Status, Usage,
 };
 
 /// One execution as the API shows it: the domain's [`Execution`] (what was
@@ -71,6 +72,12 @@ pub struct ExecutionSchema {
     /// Sandbox limits.
     #[schema(value_type = LimitsSchema)]
     pub limits: Limits,
+    /// The image and runtime asked for.
+    #[schema(value_type = SandboxOptionsSchema)]
+    pub sandbox: SandboxOptions,
+    /// What the admins' policy made of it when it was admitted.
+    #[schema(value_type = AppliedPolicySchema)]
+    pub policy: AppliedPolicy,
     /// Text given to the agent as its `CLAUDE.md`, if any.
     pub context_file: Option<String>,
     /// The `Idempotency-Key` of the request that created it, if any.

@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Write};
 
 use agentd::agent::claude::describe_tool_call;
 use agentd::execution::AgentEvent;
-use agentd::execution::{Event, EventBody, Status, Summary, SupervisorEvent};
+use agentd::execution::{Decision, Event, EventBody, Status, Summary, SupervisorEvent};
 use agentd::runner::EventObserver;
 
 use super::safe_text::{lines, one_line};
@@ -162,6 +162,36 @@ impl Terminal {
                     &format!("  ↯ model request {status}: {}", one_line(error)),
                 ),
                 SupervisorEvent::ModelCall { .. } => return None,
+                SupervisorEvent::PolicyClamped { clamped } => self.paint(
+                    "33",
+                    &format!(
+                        "! policy lowered {}",
+                        clamped
+                            .iter()
+                            .map(|c| format!(
+                                "{} {} → {}",
+                                one_line(&c.field),
+                                one_line(&c.asked.to_string()),
+                                one_line(&c.allowed.to_string())
+                            ))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+                SupervisorEvent::ToolDecision {
+                    decision: Decision::Deny,
+                    tool,
+                    rule,
+                    ..
+                } => self.paint(
+                    "31",
+                    &format!(
+                        "  ⊘ {} denied by {}",
+                        one_line(tool),
+                        one_line(rule.as_deref().unwrap_or("the allow-list"))
+                    ),
+                ),
+                SupervisorEvent::ToolDecision { .. } => return None,
             },
             EventBody::Agent(agent) => match agent {
                 AgentEvent::SessionStarted {

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use agentd::engine::Engine;
 use agentd::execution::AgentOptions;
-use agentd::execution::{ExecutionRequest, Limits, Summary, parse_bytes};
+use agentd::execution::{ExecutionRequest, Limits, SandboxOptions, Summary, parse_bytes};
 use agentd::runner::hub::EventHub;
 use agentd::runner::sweep_workspaces;
 use agentd::runner::{Job, Runner, RunnerConfig};
@@ -208,6 +208,10 @@ impl RunArgs {
                 allowed_tools: self.allowed_tools.clone(),
                 disallowed_tools: self.disallowed_tools.clone(),
                 append_system_prompt: self.append_system_prompt.clone(),
+            },
+            sandbox: SandboxOptions {
+                image: None,
+                runtime: self.runtime.clone(),
             },
             limits: Limits {
                 timeout: self.timeout,

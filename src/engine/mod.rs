@@ -18,7 +18,7 @@ pub use error::EngineError;
 pub use images::{FailedStep, ImageBuild, ImageFacts};
 pub use logs::{DEFAULT_MAX_LINE_BYTES, LineSplitter, LogLine, LogStream};
 pub use reconcile::{ManagedResource, ManagedResources};
-pub use runtime::{RuntimeError, SandboxRuntime};
+pub use runtime::{RuntimeError, SandboxRuntime, is_gvisor_name};
 pub use spec::{Bind, HardenedSpec};
 pub use workspace::WorkspaceKind;
 

@@ -172,6 +172,11 @@ pub fn choose_runtime(
     Ok(SandboxRuntime { name, gvisor })
 }
 
+/// Whether a runtime of this name is gVisor (its binary, `runsc`, in the name).
+pub fn is_gvisor_name(name: &str) -> bool {
+    is_gvisor(name, None)
+}
+
 /// gVisor is known by its binary, `runsc`, in the runtime's name or path.
 fn is_gvisor(name: &str, path: Option<&str>) -> bool {
     let binary = path

@@ -72,6 +72,28 @@ pub enum SupervisorEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// Fields the admins' policy lowered to its caps when the execution was
+    /// admitted.
+    PolicyClamped {
+        clamped: Vec<crate::execution::Clamp>,
+    },
+    /// agentd's decision on one tool call the model asked for, by the
+    /// execution's tool rules.
+    ToolDecision {
+        /// The model's id for the call.
+        tool_use_id: String,
+        /// The tool's name (`Bash`, `Read`, …).
+        tool: String,
+        /// Allowed or denied.
+        decision: crate::execution::Decision,
+        /// The rule that decided, in the CLI's syntax; absent when no rule
+        /// matched and the call was allowed by default.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule: Option<String>,
+        /// Who wrote the rule.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<crate::execution::RuleSource>,
+    },
 }
 
 impl EventBody {

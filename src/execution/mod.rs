@@ -10,6 +10,7 @@ mod agent;
 mod event;
 mod names;
 mod options;
+mod policy;
 mod record;
 mod request;
 mod status;
@@ -23,10 +24,11 @@ pub use names::{
     volume_name,
 };
 pub use options::AgentOptions;
+pub use policy::{AppliedPolicy, Clamp, Decision, RuleSource, ToolRule, ToolRules};
 pub use record::{Execution, ExecutionRecord, NewExecution, Outcome};
 pub use request::{
     DEFAULT_CPUS, DEFAULT_MEMORY_BYTES, DEFAULT_PIDS, DEFAULT_TIMEOUT, DEFAULT_WORKSPACE_BYTES,
-    ExecutionRequest, InvalidField, Limits, MAX_PROMPT_BYTES, parse_bytes,
+    ExecutionRequest, InvalidField, Limits, MAX_PROMPT_BYTES, SandboxOptions, parse_bytes,
 };
 pub use status::{Status, UnknownStatus};
 pub use summary::{AgentClaim, Artifact, ChangedFile, LeftOut, RefusedEntry, ResultPaths, Summary};

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::execution::{
-    AgentClaim, Artifact, ChangedFile, Conversation, ExecutionRequest, GatewayUsage, LeftOut,
-    Status, Usage,
+    AgentClaim, AppliedPolicy, Artifact, ChangedFile, Conversation, ExecutionRequest, GatewayUsage,
+    LeftOut, Status, Usage,
 };
 
 /// An admitted request, ready to be stored: its id, owner, idempotency key and
@@ -27,6 +27,8 @@ pub struct NewExecution {
     /// What was asked.
     #[serde(flatten)]
     pub request: ExecutionRequest,
+    /// What the admins' policy made of it.
+    pub policy: AppliedPolicy,
 }
 
 /// One execution: what was asked, where it is, and what agentd observed. This
@@ -42,6 +44,8 @@ pub struct Execution {
     /// What was asked (the repository location without credentials).
     #[serde(flatten)]
     pub request: ExecutionRequest,
+    /// What the admins' policy made of it when it was admitted.
+    pub policy: AppliedPolicy,
     /// Where it is in its life cycle.
     pub status: Status,
     /// Why it did not succeed, once final (absent on success).

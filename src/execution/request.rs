@@ -27,6 +27,10 @@ pub struct ExecutionRequest {
     /// Resource limits of the sandbox and of its model use.
     #[serde(default)]
     pub limits: Limits,
+    /// Which image and OCI runtime the sandbox uses (the server's own by default;
+    /// an admin's policy says which a tenant may choose, and may force one).
+    #[serde(default)]
+    pub sandbox: SandboxOptions,
     /// Record every model exchange into a cassette stored with the results
     /// (secrets redacted), to replay later.
     #[serde(default)]
@@ -36,6 +40,19 @@ pub struct ExecutionRequest {
     /// cassette file path).
     #[serde(default)]
     pub replay: Option<String>,
+}
+
+/// The sandbox's image and runtime, when the request chooses them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxOptions {
+    /// The agent image (`name:tag`, present on the engine). Default: the
+    /// server's agent image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The OCI runtime (`runc`, `runsc`). Default: the server's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
 }
 
 /// Sandbox limits. Every field has a default; an admin policy may narrow them.
@@ -286,6 +303,7 @@ mod tests {
             limits: Limits::default(),
             record: false,
             replay: None,
+            sandbox: SandboxOptions::default(),
         }
     }
 

@@ -77,7 +77,7 @@ impl Runner {
                 &Facts {
                     base_commit: Some(resolved.commit.clone()),
                     git_ref: Some(resolved.name.clone()),
-                    image: Some(self.config.image.clone()),
+                    image: Some(self.image_of(run).to_string()),
                     ..Facts::default()
                 },
             )
@@ -110,6 +110,7 @@ impl Runner {
                 run.record.request.limits.workspace_bytes,
             )
             .await?;
+        self.check_runtime(run).await?;
         let argv = claude::command(&run.record.request.prompt, &run.record.request.agent);
         let spec = self
             .spec(
@@ -213,6 +214,43 @@ impl Runner {
         self.identity.owner.labels(id, role)
     }
 
+    /// The image the execution asked for (admitted by its policy), else the
+    /// runner's.
+    pub(crate) fn image_of<'a>(&'a self, run: &'a Run) -> &'a str {
+        run.record
+            .request
+            .sandbox
+            .image
+            .as_deref()
+            .unwrap_or(&self.config.image)
+    }
+
+    /// The OCI runtime the execution asked for (admitted, or forced, by its
+    /// policy), else the runner's; and whether it is gVisor.
+    fn runtime_of(&self, run: &Run) -> (Option<String>, bool) {
+        match run.record.request.sandbox.runtime.as_deref() {
+            Some(asked) if self.config.runtime.as_deref() != Some(asked) => (
+                Some(asked.to_string()),
+                crate::engine::is_gvisor_name(asked),
+            ),
+            _ => (self.config.runtime.clone(), self.config.gvisor),
+        }
+    }
+
+    /// A runtime other than the runner's must be registered with the engine
+    /// (and, for gVisor, configured as agentd needs it).
+    async fn check_runtime(&self, run: &Run) -> Result<(), RunError> {
+        if let (Some(asked), _) = self.runtime_of(run)
+            && self.config.runtime.as_deref() != Some(asked.as_str())
+        {
+            self.engine
+                .sandbox_runtime(Some(&asked))
+                .await
+                .map_err(|e| RunError::Sandbox(e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// The hardened spec for this execution's containers.
     pub(crate) fn spec(
         &self,
@@ -225,7 +263,8 @@ impl Runner {
     ) -> HardenedSpec {
         let limits = &run.record.request.limits;
         let llm_url = format!("http://127.0.0.1:{}", driver::LLM_PORT);
-        let mut spec = HardenedSpec::new(&self.config.image, cmd)
+        let (runtime, gvisor) = self.runtime_of(run);
+        let mut spec = HardenedSpec::new(self.image_of(run), cmd)
             .labels(self.labels(&run.id, role))
             .workspace_volume(volume)
             .bind(Bind {
@@ -236,8 +275,8 @@ impl Runner {
             .memory_bytes(limits.memory_bytes)
             .cpus(limits.cpus)
             .pids_limit(limits.pids)
-            .runtime(self.config.runtime.clone())
-            .gvisor(self.config.gvisor)
+            .runtime(runtime)
+            .gvisor(gvisor)
             .working_dir(WORKSPACE)
             .env("HOME", AGENT_HOME)
             .env("ANTHROPIC_BASE_URL", &llm_url)

@@ -47,6 +47,8 @@ pub(crate) enum RunError {
     Restarted(String),
     #[error("replay: {0}")]
     Replay(String),
+    #[error("sandbox: {0}")]
+    Sandbox(String),
     #[error("stopped")]
     Stopped(Stop),
 }

@@ -163,6 +163,8 @@ where
             .bind(at)
             .bind(new.request.record)
             .bind(new.request.replay.as_deref())
+            .bind(json("executions.sandbox", &new.request.sandbox)?)
+            .bind(json("executions.policy", &new.policy)?)
             .fetch_optional(&self.pool)
             .await?;
         if let Some(row) = inserted {

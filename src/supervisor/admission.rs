@@ -60,6 +60,7 @@ pub fn admit(
             idempotency_key,
             request_hash,
             request: stored,
+            policy: crate::execution::AppliedPolicy::operator(),
         },
         repo,
     })

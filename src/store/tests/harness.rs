@@ -205,6 +205,28 @@ pub fn new_execution(tenant: &str) -> NewExecution {
             context_file: Some("# Project\nUse tabs.".into()),
             record: true,
             replay: Some("01900000-0000-7000-8000-000000000000".into()),
+            sandbox: crate::execution::SandboxOptions {
+                image: Some("agentd-agent:custom".into()),
+                runtime: Some("runsc".into()),
+            },
+        },
+        policy: crate::execution::AppliedPolicy {
+            clamped: vec![crate::execution::Clamp {
+                field: "limits.cpus".into(),
+                asked: serde_json::json!(4.0),
+                allowed: serde_json::json!(1.5),
+            }],
+            tools: crate::execution::ToolRules {
+                allow: vec![],
+                deny: vec![crate::execution::ToolRule {
+                    rule: "Bash(curl *)".into(),
+                    source: crate::execution::RuleSource::Policy,
+                }],
+                only_allowed: false,
+            },
+            daily_spend_usd: Some(20.0),
+            allow_private_hosts: false,
+            operator: false,
         },
     }
 }
