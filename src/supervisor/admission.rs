@@ -10,7 +10,10 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::execution::{ExecutionRequest, InvalidField, NewExecution, is_execution_id};
+use crate::execution::{
+    AgentOptions, AppliedPolicy, ExecutionRequest, InvalidField, NewExecution, RuleSource,
+    ToolRule, ToolRules, is_execution_id,
+};
 use crate::git::RepoSource;
 use crate::runner::layout::DataDir;
 use crate::store::{Store, StoreError};
@@ -48,6 +51,7 @@ pub fn admit(
         rule: e.to_string(),
     })?;
     let request_hash = request_hash(&request);
+    let stored_agent = request.agent.clone();
     let repo = request.repo.trim().to_string();
     let stored = ExecutionRequest {
         repo: source.location().to_string(),
@@ -60,7 +64,10 @@ pub fn admit(
             idempotency_key,
             request_hash,
             request: stored,
-            policy: crate::execution::AppliedPolicy::operator(),
+            policy: AppliedPolicy {
+                tools: request_rules(&stored_agent),
+                ..AppliedPolicy::operator()
+            },
         },
         repo,
     })
@@ -92,6 +99,24 @@ pub async fn check_replay(
         return Err(refuse("names an execution that recorded no cassette"));
     }
     Ok(())
+}
+
+/// The request's own tool rules (`agent.allowed_tools`, `agent.disallowed_tools`).
+fn request_rules(agent: &AgentOptions) -> ToolRules {
+    let rules = |texts: &[String]| {
+        texts
+            .iter()
+            .map(|rule| ToolRule {
+                rule: rule.clone(),
+                source: RuleSource::Request,
+            })
+            .collect()
+    };
+    ToolRules {
+        allow: rules(&agent.allowed_tools),
+        deny: rules(&agent.disallowed_tools),
+        only_allowed: false,
+    }
 }
 
 /// A stable hash of what a request asks for (to recognise a retried POST).
