@@ -34,6 +34,16 @@ pub struct Gauges {
     pub event_channels: u64,
 }
 
+/// A request the admins' policy refused, by rule.
+pub fn policy_refused(rule: &str) {
+    let _ = rule;
+}
+
+/// A request field the admins' policy lowered to its cap, by rule.
+pub fn policy_clamped(rule: &str) {
+    let _ = rule;
+}
+
 /// The process's metrics.
 pub fn global() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();

@@ -42,6 +42,11 @@ pub enum ApiError {
     /// The request is well formed but breaks a rule. 422.
     #[error("{field}: {rule}")]
     Invalid { field: String, rule: String },
+    /// The admins' policy does not admit the request (a cap, an allow-list,
+    /// the daily spend). 422, naming the field, the rule and, for a cap, the
+    /// asked and the allowed value.
+    #[error(transparent)]
+    PolicyRefused(crate::tenancy::PolicyRefusal),
     /// An idempotency key was reused for a different request. 422.
     #[error("the Idempotency-Key `{0}` was already used for a different request")]
     IdempotencyConflict(String),
@@ -83,7 +88,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// A stable, machine-readable code: `malformed_json`, `invalid_body`,
     /// `invalid_header`, `invalid_parameter`, `body_too_large`,
-    /// `unsupported_media_type`, `invalid_field`, `idempotency_conflict`,
+    /// `unsupported_media_type`, `invalid_field`, `policy_refused`, `idempotency_conflict`,
     /// `unauthorized`, `forbidden`, `tenant_disabled`, `admin_disabled`,
     /// `not_found`, `method_not_allowed`, `conflict`, `shutting_down`, `internal`.
     #[schema(example = "invalid_field")]
@@ -94,6 +99,18 @@ pub struct ErrorDetail {
     /// parameter or header to blame, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For `policy_refused`: the policy rule that refused (`caps.cpus`,
+    /// `sources.urls`, `daily_spend_usd`…; see `GET /v1/policy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// For a cap: the value the request asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub asked: Option<serde_json::Value>,
+    /// For a cap: the most the policy allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub allowed: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -106,9 +123,9 @@ impl ApiError {
             | ApiError::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Invalid { .. } | ApiError::IdempotencyConflict(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::Invalid { .. }
+            | ApiError::PolicyRefused(_)
+            | ApiError::IdempotencyConflict(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -129,6 +146,7 @@ impl ApiError {
             ApiError::BodyTooLarge { .. } => "body_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Invalid { .. } => "invalid_field",
+            ApiError::PolicyRefused(_) => "policy_refused",
             ApiError::IdempotencyConflict(_) => "idempotency_conflict",
             ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::Forbidden { code, .. } => code,
@@ -145,6 +163,7 @@ impl ApiError {
             ApiError::InvalidBody { field, .. } | ApiError::Invalid { field, .. } => {
                 Some(field.clone())
             }
+            ApiError::PolicyRefused(refusal) => Some(refusal.field.clone()),
             ApiError::InvalidHeader { header, .. } => Some(header.to_string()),
             ApiError::InvalidParameter { parameter, .. } => Some(parameter.clone()),
             ApiError::IdempotencyConflict(_) => Some(super::extract::IDEMPOTENCY_KEY.to_string()),
@@ -158,6 +177,7 @@ impl ApiError {
             | ApiError::InvalidHeader { message, .. }
             | ApiError::InvalidParameter { message, .. } => message.clone(),
             ApiError::Invalid { rule, .. } => rule.clone(),
+            ApiError::PolicyRefused(refusal) => refusal.message.clone(),
             ApiError::Internal(_) => "internal error; see the server log".to_string(),
             other => other.to_string(),
         }
@@ -170,6 +190,18 @@ impl ApiError {
                 code: self.code().to_string(),
                 message: self.message(),
                 field: self.field(),
+                rule: match self {
+                    ApiError::PolicyRefused(refusal) => Some(refusal.rule.to_string()),
+                    _ => None,
+                },
+                asked: match self {
+                    ApiError::PolicyRefused(refusal) => refusal.asked.clone(),
+                    _ => None,
+                },
+                allowed: match self {
+                    ApiError::PolicyRefused(refusal) => refusal.allowed.clone(),
+                    _ => None,
+                },
             },
         }
     }
@@ -213,6 +245,7 @@ impl From<SupervisorError> for ApiError {
                 field: invalid.field.to_string(),
                 rule: invalid.rule,
             },
+            SupervisorError::Refused(refusal) => ApiError::PolicyRefused(refusal),
             SupervisorError::ShuttingDown => ApiError::ShuttingDown,
             SupervisorError::Store(store) => store.into(),
             SupervisorError::Engine(engine) => ApiError::internal(format!("docker: {engine}")),

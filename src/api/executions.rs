@@ -61,18 +61,35 @@ pub fn router() -> Router<AppState> {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Tenant(tenant): Tenant,
+    Tenant(_): Tenant,
     IdempotencyKey(key): IdempotencyKey,
     JsonBody(request): JsonBody<ExecutionRequest>,
 ) -> Result<Response, ApiError> {
-    let created = match state.supervisor.submit(&tenant, request, key).await {
+    let created = match state
+        .supervisor
+        .submit(&caller.principal, request, key)
+        .await
+    {
         Ok(created) => created,
         Err(error) => {
             let error = ApiError::from(error);
-            if let ApiError::Invalid { field, .. } = &error {
-                let entry = caller
-                    .audit("execution.create")
-                    .refused(format!("invalid_field:{field}"));
+            let refused = match &error {
+                ApiError::Invalid { field, .. } => Some(format!("invalid_field:{field}")),
+                ApiError::PolicyRefused(refusal) => {
+                    crate::metrics::policy_refused(refusal.rule);
+                    Some(refusal.rule.to_string())
+                }
+                _ => None,
+            };
+            if let Some(rule) = refused {
+                let mut entry = caller.audit("execution.create").refused(rule);
+                if let ApiError::PolicyRefused(refusal) = &error {
+                    entry = entry.detail(serde_json::json!({
+                        "field": refusal.field,
+                        "asked": refusal.asked,
+                        "allowed": refusal.allowed,
+                    }));
+                }
                 audit(&state, &entry).await;
             }
             return Err(error);

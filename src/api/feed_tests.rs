@@ -139,10 +139,24 @@ impl crate::store::Tenancy for Log {
     ) -> Result<crate::store::Page<crate::tenancy::AuditEvent>, StoreError> {
         unimplemented!()
     }
-    async fn get_policy(&self, _: &str) -> Result<Option<serde_json::Value>, StoreError> {
+    async fn get_policy(
+        &self,
+        _: crate::tenancy::Scope<'_>,
+    ) -> Result<Option<crate::tenancy::Policy>, StoreError> {
         unimplemented!()
     }
-    async fn put_policy(&self, _: &str, _: &serde_json::Value) -> Result<(), StoreError> {
+    async fn put_policy(
+        &self,
+        _: crate::tenancy::Scope<'_>,
+        _: &crate::tenancy::Policy,
+    ) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+    async fn spent_since(
+        &self,
+        _: &str,
+        _: chrono::DateTime<chrono::Utc>,
+    ) -> Result<f64, StoreError> {
         unimplemented!()
     }
 }

@@ -85,6 +85,8 @@ pub struct AppliedPolicySchema {
     pub tools: ToolRulesSchema,
     /// The tenant's spend limit per UTC day, in US dollars, if any.
     pub daily_spend_usd: Option<f64>,
+    /// Models the gateway forwards requests for (absent: any).
+    pub models: Option<Vec<String>>,
     /// Whether repository hosts on loopback, link-local or private addresses were allowed.
     pub allow_private_hosts: bool,
     /// Submitted by the local operator (no policy restricts it; failures are
@@ -403,6 +405,7 @@ mod tests {
                 clamped: vec![clamp],
                 tools,
                 daily_spend_usd: Some(1.0),
+                models: vec!["claude-*".into()],
                 allow_private_hosts: false,
                 operator: false,
             })

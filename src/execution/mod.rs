@@ -26,6 +26,7 @@ pub use names::{
 pub use options::AgentOptions;
 pub use policy::{AppliedPolicy, Clamp, Decision, RuleSource, ToolRule, ToolRules};
 pub use record::{Execution, ExecutionRecord, NewExecution, Outcome};
+pub(crate) use request::humantime_serde_compat as humantime_serde;
 pub use request::{
     DEFAULT_CPUS, DEFAULT_MEMORY_BYTES, DEFAULT_PIDS, DEFAULT_TIMEOUT, DEFAULT_WORKSPACE_BYTES,
     ExecutionRequest, InvalidField, Limits, MAX_PROMPT_BYTES, SandboxOptions, parse_bytes,

@@ -21,6 +21,9 @@ pub struct AppliedPolicy {
     /// the execution once the tenant's spend today reaches it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub daily_spend_usd: Option<f64>,
+    /// Models the gateway forwards requests for (`*` wildcards); empty: any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
     /// Source checks at fetch time: hosts that resolve to loopback, link-local
     /// or private addresses are refused unless the policy allows them.
     pub allow_private_hosts: bool,

@@ -267,7 +267,7 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
 }
 
 /// Serde support for durations written like `10m`, `90s`, `1h30m` (or seconds as a number).
-mod humantime_serde_compat {
+pub(crate) mod humantime_serde_compat {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 

@@ -14,6 +14,7 @@ use std::process::Command;
 use sha2::{Digest, Sha256};
 
 use super::GitError;
+use super::reach::Pinned;
 use super::source::RepoSource;
 
 /// The directory holding every mirror.
@@ -44,6 +45,20 @@ impl MirrorCache {
         MirrorCache { root: root.into() }
     }
 
+    /// The mirrors of one tenant's executions. Tenants never share a mirror:
+    /// what one tenant fetched with its credentials is not another's to read,
+    /// and one tenant's fetch cannot hold another's lock. The default tenant
+    /// keeps the cache's root.
+    pub fn for_tenant(&self, tenant: &str) -> MirrorCache {
+        if tenant == crate::tenancy::DEFAULT_TENANT {
+            return self.clone();
+        }
+        let digest = Sha256::digest(tenant.as_bytes());
+        MirrorCache {
+            root: self.root.join("tenants").join(hex::encode(&digest[..8])),
+        }
+    }
+
     /// The path the mirror of `source` lives at: a stable hash of the location
     /// plus a readable name.
     pub fn path_for(&self, source: &RepoSource) -> PathBuf {
@@ -66,19 +81,21 @@ impl MirrorCache {
     /// Clones the mirror if it does not exist yet, otherwise fetches into it.
     /// Concurrent callers for the same repository wait for each other (a lock
     /// file beside the mirror); different repositories proceed in parallel.
+    /// `pinned` holds a tenant's fetch to the addresses vetted for it.
     /// Blocking: call it from `spawn_blocking`.
-    pub fn sync(&self, source: &RepoSource) -> Result<Mirror, GitError> {
+    pub fn sync(&self, source: &RepoSource, pinned: Option<&Pinned>) -> Result<Mirror, GitError> {
         std::fs::create_dir_all(&self.root).map_err(|e| GitError::io(&self.root, e))?;
         let path = self.path_for(source);
+        let options = pinned.map(Pinned::git_config).unwrap_or_default();
         let lock_path = path.with_extension("lock");
         let lock = File::create(&lock_path).map_err(|e| GitError::io(&lock_path, e))?;
         lock.lock().map_err(|e| GitError::io(&lock_path, e))?;
         if path.join("HEAD").exists() {
-            fetch(&path, source)?;
+            fetch(&path, source, &options)?;
         } else {
-            clone(&path, source)?;
+            clone(&path, source, &options)?;
         }
-        set_default_branch(&path, source);
+        set_default_branch(&path, source, &options);
         drop(lock);
         Ok(Mirror {
             path,
@@ -87,7 +104,7 @@ impl MirrorCache {
     }
 }
 
-fn clone(path: &Path, source: &RepoSource) -> Result<(), GitError> {
+fn clone(path: &Path, source: &RepoSource, options: &[String]) -> Result<(), GitError> {
     let parent = path.parent().unwrap_or(Path::new("."));
     let staging = tempfile::Builder::new()
         .prefix(".clone-")
@@ -110,40 +127,42 @@ fn clone(path: &Path, source: &RepoSource) -> Result<(), GitError> {
     ])?;
     // The hooks directory is mounted into containers; keep it empty.
     let _ = std::fs::remove_dir_all(tmp.join("hooks"));
-    fetch(&tmp, source)?;
+    fetch(&tmp, source, options)?;
     std::fs::rename(&tmp, path).map_err(|e| GitError::io(path, e))?;
     Ok(())
 }
 
-fn fetch(path: &Path, source: &RepoSource) -> Result<(), GitError> {
-    git(
-        Some(path),
-        &[
-            // A stalled transfer fails instead of holding the mirror's lock forever.
-            "-c",
-            "http.lowSpeedLimit=1000",
-            "-c",
-            "http.lowSpeedTime=60",
-            "fetch",
-            "--quiet",
-            "--prune",
-            "--no-write-fetch-head",
-            "origin",
-        ],
-        &source.git_env(),
-    )
-    .map(|_| ())
+fn fetch(path: &Path, source: &RepoSource, options: &[String]) -> Result<(), GitError> {
+    // A stalled transfer fails instead of holding the mirror's lock forever.
+    let mut args = vec![
+        "-c",
+        "http.lowSpeedLimit=1000",
+        "-c",
+        "http.lowSpeedTime=60",
+    ];
+    for option in options {
+        args.extend(["-c", option.as_str()]);
+    }
+    args.extend([
+        "fetch",
+        "--quiet",
+        "--prune",
+        "--no-write-fetch-head",
+        "origin",
+    ]);
+    git(Some(path), &args, &source.git_env()).map(|_| ())
 }
 
 /// Points the mirror's HEAD at the remote's default branch, so "no ref" means
 /// what it means upstream. Best effort: an old HEAD is kept if the remote will
 /// not say.
-fn set_default_branch(path: &Path, source: &RepoSource) {
-    let Ok(output) = git(
-        Some(path),
-        &["ls-remote", "--symref", "origin", "HEAD"],
-        &source.git_env(),
-    ) else {
+fn set_default_branch(path: &Path, source: &RepoSource, options: &[String]) {
+    let mut args = Vec::new();
+    for option in options {
+        args.extend(["-c", option.as_str()]);
+    }
+    args.extend(["ls-remote", "--symref", "origin", "HEAD"]);
+    let Ok(output) = git(Some(path), &args, &source.git_env()) else {
         return;
     };
     let target = output.lines().find_map(|line| {
@@ -326,7 +345,7 @@ mod tests {
         let source = RepoSource::parse(upstream.to_str().unwrap()).unwrap();
         let cache = MirrorCache::new(tmp.path().join("mirrors"));
 
-        let mirror = cache.sync(&source).unwrap();
+        let mirror = cache.sync(&source, None).unwrap();
         assert!(!mirror.path().join("hooks").exists());
         let default = mirror.resolve(None).unwrap();
         assert_eq!(
@@ -351,7 +370,7 @@ mod tests {
         run(&upstream, &["add", "."]);
         run(&upstream, &["commit", "--quiet", "-m", "two"]);
         let second = run(&upstream, &["rev-parse", "HEAD"]);
-        let again = cache.sync(&source).unwrap();
+        let again = cache.sync(&source, None).unwrap();
         assert_eq!(again.path(), mirror.path());
         assert_eq!(again.resolve(Some("trunk")).unwrap().commit, second.trim());
     }

@@ -2,6 +2,7 @@
 //! credentials out of the sandbox.
 
 mod mirror;
+pub mod reach;
 mod source;
 pub mod verify;
 

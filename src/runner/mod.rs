@@ -162,6 +162,14 @@ impl Runner {
         &self.engine
     }
 
+    /// The image and runtime an execution gets when its request does not choose.
+    pub fn server_sandbox(&self) -> crate::tenancy::ServerSandbox {
+        crate::tenancy::ServerSandbox {
+            image: self.config.image.clone(),
+            runtime: self.config.runtime.clone(),
+        }
+    }
+
     /// The supervisor identity this runner claims executions as.
     pub fn owner(&self) -> &str {
         &self.identity.owner.supervisor

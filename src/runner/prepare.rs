@@ -14,6 +14,7 @@ use crate::execution::{
     volume_name,
 };
 use crate::gateway::{Cassette, CassetteRecorder, CassetteWriter, ReplayModel, Route, Upstream};
+use crate::git::reach::{self, Pinned};
 use crate::git::{Mirror, RepoSource, ResolvedRef};
 use crate::store::Facts;
 
@@ -52,10 +53,11 @@ impl Runner {
                 source.location()
             )))
             .await;
+        let pinned = self.vet_source(run, &source).await?;
         let mirror = {
-            let mirrors = self.mirrors.clone();
+            let mirrors = self.mirrors.for_tenant(&run.record.tenant_id);
             let source = source.clone();
-            let task = tokio::task::spawn_blocking(move || mirrors.sync(&source));
+            let task = tokio::task::spawn_blocking(move || mirrors.sync(&source, pinned.as_ref()));
             self.interruptible(run, task).await??
         };
         let resolved = {
@@ -216,6 +218,29 @@ impl Runner {
 
     /// The image the execution asked for (admitted by its policy), else the
     /// runner's.
+    /// A tenant's network source, vetted again just before the fetch (DNS
+    /// may answer differently than at submission): the fetch is held to the
+    /// public addresses found, or refused. The operator's own executions and
+    /// tenants the policy lets reach private hosts are not held.
+    async fn vet_source(&self, run: &Run, source: &RepoSource) -> Result<Option<Pinned>, RunError> {
+        let policy = &run.record.policy;
+        if policy.operator || policy.allow_private_hosts {
+            return Ok(None);
+        }
+        let Some((scheme, host, port)) = source.endpoint() else {
+            return Ok(None);
+        };
+        let Some(addresses) = reach::public_addresses(&host, port).await else {
+            tracing::warn!(%host, port, "refused to fetch: the host resolves to no public address");
+            return Err(RunError::SourceRefused);
+        };
+        Ok(matches!(scheme.as_str(), "http" | "https").then(|| Pinned {
+            host,
+            port,
+            addresses,
+        }))
+    }
+
     pub(crate) fn image_of<'a>(&'a self, run: &'a Run) -> &'a str {
         run.record
             .request

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{EngineError, ExitState};
-use crate::execution::{EventBody, ExecutionRecord, Status, Summary};
+use crate::execution::{EventBody, ExecutionRecord, Status, Summary, SupervisorEvent};
 use crate::gateway::{Account, GatewayError, Redactor};
 use crate::git::{GitError, RepoSource};
 use crate::store::StoreError;
@@ -49,6 +49,9 @@ pub(crate) enum RunError {
     Replay(String),
     #[error("sandbox: {0}")]
     Sandbox(String),
+    /// A tenant's repository source failed the fetch-time check.
+    #[error("repository: the repository could not be fetched")]
+    SourceRefused,
     #[error("stopped")]
     Stopped(Stop),
 }
@@ -125,6 +128,14 @@ impl Runner {
         run.recorder
             .emit(EventBody::status(Status::Preparing, None))
             .await;
+        if !run.record.policy.clamped.is_empty() {
+            let clamped = run.record.policy.clamped.clone();
+            run.recorder
+                .emit(EventBody::Agentd(SupervisorEvent::PolicyClamped {
+                    clamped,
+                }))
+                .await;
+        }
         let mut sandbox = Sandbox::new(&run.id, self.store.clone());
         let mut findings = Findings::default();
         let outcome = self
@@ -277,10 +288,31 @@ impl Runner {
             Ok(()) => {}
             Err(RunError::Stopped(stop)) => findings.stop = Some(stop),
             Err(RunError::Restarted(reason)) => findings.internal_error = Some(reason),
-            Err(error) => findings.internal_error = Some(error.to_string()),
+            Err(error) => findings.internal_error = Some(self.reason_for(&run, &error)),
         }
         sandbox.release(&self.engine).await;
         self.finish(run, findings).await
+    }
+
+    /// The reason a failed run records. A tenant learns what it may know: a
+    /// fetch that failed says so without git's words (which tell a closed
+    /// port from an open one, or an HTTP server from neither); agentd's log
+    /// keeps the cause.
+    fn reason_for(&self, run: &Run, error: &RunError) -> String {
+        let hidden = matches!(
+            error,
+            RunError::Repo(
+                GitError::Command { .. }
+                    | GitError::Spawn { .. }
+                    | GitError::Io { .. }
+                    | GitError::InvalidSource { .. }
+            )
+        );
+        if hidden && !run.record.policy.operator {
+            tracing::warn!(%error, "the repository could not be fetched");
+            return RunError::SourceRefused.to_string();
+        }
+        error.to_string()
     }
 
     /// Renews this execution's lease and picks up cancel requests made through

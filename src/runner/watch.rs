@@ -36,6 +36,7 @@ impl Runner {
         let source = RepoSource::parse(&run.record.request.repo)?;
         let mirror = self
             .mirrors
+            .for_tenant(&run.record.tenant_id)
             .existing(&source)
             .ok_or_else(|| restarted("its repository mirror is gone"))?;
         let commit = run

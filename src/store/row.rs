@@ -240,9 +240,14 @@ where
     }
 
     /// A `policies` row's body.
-    pub(super) fn policy_body(&self) -> Result<Value, StoreError> {
+    pub(super) fn policy_body(&self) -> Result<crate::tenancy::Policy, StoreError> {
         let text: String = self.get("policies.body")?;
         serde_json::from_str(&text).map_err(|err| corrupt("policies.body", err.to_string()))
+    }
+
+    /// A spend sum (`spent`), in dollars.
+    pub(super) fn spent(&self) -> Result<f64, StoreError> {
+        self.get("executions.spent")
     }
 
     /// A `resources` row.

@@ -12,7 +12,7 @@ use super::dialect::{Dialect, Field};
 use super::row::Reader;
 use super::sql::SqlStore;
 use super::{Page, StoreError};
-use crate::tenancy::{ApiKey, AuditEntry, AuditEvent, AuditQuery, Tenant};
+use crate::tenancy::{ApiKey, AuditEntry, AuditEvent, AuditQuery, Policy, Scope, Tenant};
 
 macro_rules! tenant_columns {
     () => {
@@ -86,11 +86,16 @@ pub trait Tenancy: Send + Sync {
     /// Reads the audit log, newest first.
     async fn audit_events(&self, query: &AuditQuery) -> Result<Page<AuditEvent>, StoreError>;
 
-    /// The policy stored for a scope (`global` or a tenant's id), as JSON.
-    async fn get_policy(&self, scope: &str) -> Result<Option<serde_json::Value>, StoreError>;
+    /// The policy stored for a scope, if any.
+    async fn get_policy(&self, scope: Scope<'_>) -> Result<Option<Policy>, StoreError>;
 
-    /// Stores the policy of a scope (replacing it).
-    async fn put_policy(&self, scope: &str, body: &serde_json::Value) -> Result<(), StoreError>;
+    /// Stores the policy of a scope (replacing it). Its concurrency cap is
+    /// kept beside the document for the scheduler's claim query.
+    async fn put_policy(&self, scope: Scope<'_>, policy: &Policy) -> Result<(), StoreError>;
+
+    /// What a tenant's executions created since `since` cost, as the gateway
+    /// metered it (running ones included, as of their last model request).
+    async fn spent_since(&self, tenant: &str, since: DateTime<Utc>) -> Result<f64, StoreError>;
 }
 
 #[async_trait]
@@ -271,27 +276,41 @@ where
         Ok(Page { items, next_cursor })
     }
 
-    async fn get_policy(&self, scope: &str) -> Result<Option<Value>, StoreError> {
+    async fn get_policy(&self, scope: Scope<'_>) -> Result<Option<Policy>, StoreError> {
         let row = sqlx::query("SELECT body FROM policies WHERE scope = $1")
-            .bind(scope)
+            .bind(scope.key())
             .fetch_optional(self.pool())
             .await?;
         row.map(|row| Reader::<DB>::new(&row).policy_body())
             .transpose()
     }
 
-    async fn put_policy(&self, scope: &str, body: &Value) -> Result<(), StoreError> {
-        let text =
-            serde_json::to_string(body).map_err(|err| corrupt("policies.body", err.to_string()))?;
+    async fn put_policy(&self, scope: Scope<'_>, policy: &Policy) -> Result<(), StoreError> {
+        let text = serde_json::to_string(policy)
+            .map_err(|err| corrupt("policies.body", err.to_string()))?;
         sqlx::query(
-            "INSERT INTO policies (scope, body, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (scope) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+            "INSERT INTO policies (scope, body, max_concurrent, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (scope) DO UPDATE SET body = excluded.body, \
+             max_concurrent = excluded.max_concurrent, updated_at = excluded.updated_at",
         )
-        .bind(scope)
+        .bind(scope.key())
         .bind(text.as_str())
+        .bind(policy.max_concurrent.map(i64::from))
         .bind(DB::to_time(now()))
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    async fn spent_since(&self, tenant: &str, since: DateTime<Utc>) -> Result<f64, StoreError> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(gateway_cost_usd), 0) AS DOUBLE PRECISION) AS spent \
+             FROM executions WHERE tenant_id = $1 AND created_at >= $2",
+        )
+        .bind(tenant)
+        .bind(DB::to_time(since))
+        .fetch_one(self.pool())
+        .await?;
+        Reader::<DB>::new(&row).spent()
     }
 }

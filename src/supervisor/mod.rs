@@ -7,6 +7,7 @@
 //! and when.
 
 pub mod admission;
+pub mod governance;
 pub mod instance;
 mod reconcile;
 mod scheduler;
@@ -25,6 +26,8 @@ use crate::runner::Runner;
 use crate::runner::hub::EventHub;
 use crate::runner::layout::{DataDir, ExecutionDir};
 use crate::store::{CancelOutcome, Created, Store, StoreError};
+use crate::tenancy::{PolicyRefusal, Principal};
+use governance::GovernanceError;
 use instance::SupervisorInstance;
 
 pub use admission::{AdmissionError, Admitted};
@@ -73,6 +76,9 @@ pub enum SupervisorError {
     /// The request breaks a rule.
     #[error("invalid {0}")]
     Invalid(#[from] InvalidField),
+    /// The admins' policy does not admit the request.
+    #[error(transparent)]
+    Refused(#[from] PolicyRefusal),
     /// The supervisor is shutting down and takes no new work.
     #[error("agentd is shutting down")]
     ShuttingDown,
@@ -82,6 +88,15 @@ pub enum SupervisorError {
     /// The Docker engine failed.
     #[error("docker: {0}")]
     Engine(#[from] crate::engine::EngineError),
+}
+
+impl From<GovernanceError> for SupervisorError {
+    fn from(error: GovernanceError) -> Self {
+        match error {
+            GovernanceError::Refused(refusal) => SupervisorError::Refused(refusal),
+            GovernanceError::Store(store) => SupervisorError::Store(store),
+        }
+    }
 }
 
 impl From<AdmissionError> for SupervisorError {
@@ -184,22 +199,61 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Validates and queues an execution for `tenant`. With an idempotency key
-    /// already used for the same request, returns that execution instead.
+    /// Validates and queues an execution for `principal`: a tenant's key
+    /// submits under the admins' policy; the local operator (no key) is not
+    /// governed. With an idempotency key already used for the same request,
+    /// returns that execution instead.
     pub async fn submit(
         &self,
-        tenant: &str,
+        principal: &Principal,
         request: ExecutionRequest,
         idempotency_key: Option<String>,
     ) -> Result<Created, SupervisorError> {
         if !self.accepting() {
             return Err(SupervisorError::ShuttingDown);
         }
+        let Principal::Tenant { tenant, key_id } = principal else {
+            return Err(SupervisorError::Invalid(InvalidField {
+                field: "tenant",
+                rule: "executions belong to tenants; the admin credential cannot submit".into(),
+            }));
+        };
+        let governed = key_id.is_some();
+        let policy = if governed {
+            let policy = governance::effective_policy(self.store.as_ref(), tenant).await?;
+            governance::precheck_repo(&policy, &request.repo)?;
+            Some(policy)
+        } else {
+            None
+        };
         if let Some(replay) = &request.replay {
             admission::check_replay(self.store.as_ref(), &self.data_dir, tenant, replay).await?;
         }
-        let Admitted { new, repo } = admission::admit(request, tenant, idempotency_key)?;
+        let Admitted { mut new, repo } = admission::admit(request, tenant, idempotency_key)
+            .map_err(|invalid| match invalid.field {
+                // Parsing a path asked the host; its answer is not the tenant's.
+                "repo" if governed => {
+                    SupervisorError::Refused(PolicyRefusal::source("sources.local_paths"))
+                }
+                _ => SupervisorError::Invalid(invalid),
+            })?;
         let location = new.request.repo.clone();
+        if let Some(policy) = &policy {
+            let applied = governance::govern(
+                self.store.as_ref(),
+                tenant,
+                policy,
+                &mut new.request,
+                &location,
+                &self.runner.server_sandbox(),
+                chrono::Utc::now(),
+            )
+            .await?;
+            for clamp in &applied.policy.clamped {
+                crate::metrics::policy_clamped(&clamp.field);
+            }
+            new.policy = applied.policy;
+        }
         let created = self.store.create_execution(new).await?;
         if !created.existing && repo != location {
             self.credentials

@@ -5,12 +5,18 @@
 //! belongs to a tenant and every store query is scoped by it. This room holds
 //! the vocabulary and the key material rules; it uses only the domain.
 
+mod apply;
 mod audit;
 mod key;
+mod pattern;
+mod policy;
 mod principal;
 mod tenant;
 
+pub use apply::{Applied, PolicyRefusal, ServerSandbox, SourceCheck, apply, lexically_under};
 pub use audit::{Actor, AuditEntry, AuditEvent, AuditQuery};
 pub use key::{ApiKey, IssuedKey, KEY_PREFIX, hash_key, issue_key, looks_like_key};
+pub use pattern::{any_matches, matches};
+pub use policy::{Caps, OverCap, Policy, SCHEMES, Scope, Sources, ToolPolicy};
 pub use principal::Principal;
 pub use tenant::{DEFAULT_TENANT, InvalidName, Tenant, check_tenant_name};

@@ -225,6 +225,7 @@ pub fn new_execution(tenant: &str) -> NewExecution {
                 only_allowed: false,
             },
             daily_spend_usd: Some(20.0),
+            models: vec!["claude-*".into()],
             allow_private_hosts: false,
             operator: false,
         },

@@ -3,15 +3,16 @@
 use pretty_assertions::assert_eq;
 use serde_json::json;
 
-use super::harness::{TestDb, on_both_backends};
+use super::harness::{TestDb, new_execution, on_both_backends};
 use crate::store::StoreError;
-use crate::tenancy::{ApiKey, AuditEntry, AuditQuery, Principal, issue_key};
+use crate::tenancy::{ApiKey, AuditEntry, AuditQuery, Policy, Principal, Scope, issue_key};
 
 on_both_backends!(
     tenants_are_created_once_listed_and_disabled,
     keys_are_found_by_hash_listed_without_it_and_revoked,
     the_audit_log_pages_newest_first_with_filters,
     policies_are_stored_per_scope,
+    spend_sums_a_tenants_metered_cost_since_a_time,
 );
 
 async fn tenants_are_created_once_listed_and_disabled(db: &TestDb) {
@@ -165,25 +166,54 @@ async fn the_audit_log_pages_newest_first_with_filters(db: &TestDb) {
 
 async fn policies_are_stored_per_scope(db: &TestDb) {
     let store = &db.store;
-    assert_eq!(store.get_policy("global").await.unwrap(), None);
+    let policy = |value: serde_json::Value| -> Policy { serde_json::from_value(value).unwrap() };
+    assert_eq!(store.get_policy(Scope::Global).await.unwrap(), None);
     store
-        .put_policy("global", &json!({"caps": {"cpus": 2}}))
+        .put_policy(Scope::Global, &policy(json!({"caps": {"cpus": 2}})))
         .await
         .unwrap();
     store
-        .put_policy("global", &json!({"caps": {"cpus": 4}}))
+        .put_policy(
+            Scope::Global,
+            &policy(json!({"caps": {"cpus": 4}, "max_concurrent": 3})),
+        )
         .await
         .unwrap();
     store
-        .put_policy("acme", &json!({"caps": {"cpus": 1}}))
+        .put_policy(
+            Scope::Tenant("global"),
+            &policy(json!({"caps": {"cpus": 1}})),
+        )
         .await
         .unwrap();
     assert_eq!(
-        store.get_policy("global").await.unwrap(),
-        Some(json!({"caps": {"cpus": 4}}))
+        store.get_policy(Scope::Global).await.unwrap(),
+        Some(policy(json!({"caps": {"cpus": 4}, "max_concurrent": 3})))
     );
     assert_eq!(
-        store.get_policy("acme").await.unwrap(),
-        Some(json!({"caps": {"cpus": 1}}))
+        store.get_policy(Scope::Tenant("global")).await.unwrap(),
+        Some(policy(json!({"caps": {"cpus": 1}})))
     );
+    assert_eq!(store.get_policy(Scope::Tenant("acme")).await.unwrap(), None);
+}
+
+async fn spend_sums_a_tenants_metered_cost_since_a_time(db: &TestDb) {
+    let store = &db.store;
+    let since = chrono::Utc::now() - chrono::Duration::seconds(1);
+    assert_eq!(store.spent_since("acme", since).await.unwrap(), 0.0);
+    for (tenant, cost) in [("acme", 0.25), ("acme", 0.5), ("other", 7.0)] {
+        let created = store.create_execution(new_execution(tenant)).await.unwrap();
+        let usage = crate::execution::GatewayUsage {
+            requests: 1,
+            cost_usd: Some(cost),
+            ..Default::default()
+        };
+        store
+            .record_gateway_usage(&created.record.id, &usage, &Default::default())
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.spent_since("acme", since).await.unwrap(), 0.75);
+    let later = chrono::Utc::now() + chrono::Duration::seconds(1);
+    assert_eq!(store.spent_since("acme", later).await.unwrap(), 0.0);
 }
