@@ -35,8 +35,14 @@ pub(super) trait Dialect: Database {
     /// timeout) instead of failing when one upgrades a stale read.
     const BEGIN_WRITE: &'static str;
 
-    /// Claims the oldest queued execution (see [`super::queries`]).
+    /// Claims the next queued execution (see [`super::queries`]).
     const CLAIM: &'static str;
+
+    /// Taken inside the claim's transaction before it runs, so that claimers
+    /// on several replicas see each other's claims when they count a
+    /// tenant's live executions against its cap (`None`: the database
+    /// already runs one writer at a time).
+    const CLAIM_LOCK: Option<&'static str>;
 
     /// A timestamp as this database stores it (microsecond precision).
     fn to_time(at: DateTime<Utc>) -> Self::Time;

@@ -28,6 +28,10 @@ impl Dialect for Postgres {
 
     const CLAIM: &'static str = queries::CLAIM_SKIP_LOCKED;
 
+    /// A transaction-scoped advisory lock (released at commit): claims are
+    /// rare and short, so serialising them costs little.
+    const CLAIM_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7317001)");
+
     fn to_time(at: DateTime<Utc>) -> DateTime<Utc> {
         at
     }

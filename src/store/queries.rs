@@ -35,17 +35,32 @@ macro_rules! unfinished {
     };
 }
 
-/// The claim: the oldest queued execution becomes `preparing` for `$1` with a
-/// lease until `$2`, started at `$3`. `$lock` keeps concurrent claimers apart
-/// where the database has row locks (`FOR UPDATE SKIP LOCKED`).
+/// The claim, fair across tenants: among queued executions whose tenant is
+/// below its concurrency cap (the tenant's policy, else the global one, else
+/// none), the one whose tenant has the fewest live executions, oldest first,
+/// becomes `preparing` for `$1` with a lease until `$2`, started at `$3`.
+/// So a tenant that queued fifty cannot hold back one that queued one: the
+/// next free slot goes to the tenant running least. `$lock` keeps concurrent
+/// claimers apart where the database has row locks; the caps are kept by
+/// serialising claimers (see [`super::dialect::Dialect::CLAIM_LOCK`]).
 macro_rules! claim {
     ($lock:literal) => {
         concat!(
             "UPDATE executions \
              SET status = 'preparing', owner = $1, lease_expires_at = $2, started_at = $3, \
                  updated_at = $3 \
-             WHERE id = (SELECT id FROM executions WHERE status = 'queued' \
-                         ORDER BY id LIMIT 1 ",
+             WHERE id = (SELECT q.id FROM executions q \
+                         LEFT JOIN (SELECT tenant_id, COUNT(*) AS live FROM executions \
+                                    WHERE status IN (",
+            live!(),
+            ") GROUP BY tenant_id) l ON l.tenant_id = q.tenant_id \
+                         WHERE q.status = 'queued' \
+                           AND COALESCE(l.live, 0) < COALESCE( \
+                               (SELECT max_concurrent FROM policies \
+                                WHERE scope = 'tenant:' || q.tenant_id), \
+                               (SELECT max_concurrent FROM policies WHERE scope = 'global'), \
+                               2147483647) \
+                         ORDER BY COALESCE(l.live, 0), q.id LIMIT 1 ",
             $lock,
             ") AND status = 'queued' RETURNING ",
             columns!()
@@ -54,7 +69,7 @@ macro_rules! claim {
 }
 
 /// The claim where rows can be locked: concurrent claimers skip each other's row.
-pub(super) const CLAIM_SKIP_LOCKED: &str = claim!("FOR UPDATE SKIP LOCKED");
+pub(super) const CLAIM_SKIP_LOCKED: &str = claim!("FOR UPDATE OF q SKIP LOCKED");
 
 /// The claim where one writer at a time holds the whole database (SQLite).
 pub(super) const CLAIM_SINGLE_WRITER: &str = claim!("");

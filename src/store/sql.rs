@@ -245,12 +245,20 @@ where
         lease: Duration,
     ) -> Result<Option<ExecutionRecord>, StoreError> {
         let at = now();
-        let row = sqlx::query(DB::CLAIM)
+        let claim = sqlx::query(DB::CLAIM)
             .bind(owner)
             .bind(DB::to_time(lease_until(at, lease)))
-            .bind(DB::to_time(at))
-            .fetch_optional(&self.pool)
-            .await?;
+            .bind(DB::to_time(at));
+        let row = match DB::CLAIM_LOCK {
+            Some(lock) => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(lock).execute(&mut *tx).await?;
+                let row = claim.fetch_optional(&mut *tx).await?;
+                tx.commit().await?;
+                row
+            }
+            None => claim.fetch_optional(&self.pool).await?,
+        };
         row.map(|row| Reader::<DB>::new(&row).execution())
             .transpose()
     }

@@ -35,6 +35,8 @@ impl Dialect for Sqlite {
 
     const CLAIM: &'static str = queries::CLAIM_SINGLE_WRITER;
 
+    const CLAIM_LOCK: Option<&'static str> = None;
+
     fn to_time(at: DateTime<Utc>) -> String {
         at.format(TIME_FORMAT).to_string()
     }

@@ -4,6 +4,7 @@ mod harness;
 
 mod claims;
 mod events;
+mod fairness;
 mod life_cycle;
 mod migrations;
 mod records;
