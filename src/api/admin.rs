@@ -186,7 +186,7 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
-fn tenant_not_found(tenant: &str) -> ApiError {
+pub(super) fn tenant_not_found(tenant: &str) -> ApiError {
     ApiError::NotFound(format!("tenant {tenant} not found"))
 }
 

@@ -17,6 +17,8 @@ mod files;
 mod health;
 mod layers;
 mod openapi;
+pub mod policy;
+mod policy_schema;
 pub mod schemas;
 mod state;
 mod view;
@@ -99,6 +101,7 @@ fn app(state: AppState) -> Router {
         Router::new()
             .merge(executions::router())
             .merge(admin::router())
+            .merge(policy::router())
             .merge(events::router())
             .merge(files::router())
             .merge(health::router())

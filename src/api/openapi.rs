@@ -8,7 +8,9 @@ use axum::routing::get;
 use utoipa::OpenApi;
 
 use super::state::AppState;
-use super::{admin, error, events, executions, files, health, schemas, view};
+use super::{
+    admin, error, events, executions, files, health, policy, policy_schema, schemas, view,
+};
 
 /// The OpenAPI description of agentd's HTTP API.
 #[derive(OpenApi)]
@@ -39,6 +41,11 @@ use super::{admin, error, events, executions, files, health, schemas, view};
         admin::list_keys,
         admin::revoke_key,
         admin::audit_log,
+        policy::own_policy,
+        policy::show_global_policy,
+        policy::set_global_policy,
+        policy::show_tenant_policy,
+        policy::set_tenant_policy,
         openapi_json,
     ),
     modifiers(&Authentication),
@@ -55,6 +62,13 @@ use super::{admin, error, events, executions, files, health, schemas, view};
         admin::KeyList,
         admin::AuditEventView,
         admin::AuditPage,
+        policy::PolicyView,
+        policy::OwnPolicyView,
+        policy_schema::PolicySchema,
+        policy_schema::OverCapSchema,
+        policy_schema::CapsSchema,
+        policy_schema::SourcesSchema,
+        policy_schema::ToolPolicySchema,
         view::ExecutionLinks,
         view::ExecutionList,
         view::ArtifactEntry,

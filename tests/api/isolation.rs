@@ -113,6 +113,24 @@ async fn every_route_refuses_whoever_may_not_call_it() {
     for tenant in ["a", "b", "c", "d"] {
         admin_post(&app, "/v1/admin/tenants", json!({"name": tenant})).await;
     }
+    // Tenants may name host paths only under a prefix the admin allows.
+    let policy = read(
+        app.client
+            .put(app.url("/v1/admin/policy"))
+            .header("authorization", format!("Bearer {ADMIN}"))
+            .header("content-type", "application/json")
+            .body(allow_repos(&app).to_string())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        policy.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&policy.bytes)
+    );
     let key = |issued: Value| issued["key"].as_str().unwrap().to_string();
     let a = key(admin_post(&app, "/v1/admin/tenants/a/keys", json!({})).await);
     let b = key(admin_post(&app, "/v1/admin/tenants/b/keys", json!({})).await);
@@ -194,7 +212,7 @@ async fn every_route_refuses_whoever_may_not_call_it() {
     for (template, item) in paths {
         for (method, operation) in item.as_object().unwrap() {
             let admin_route = template.starts_with("/v1/admin") || template == "/metrics";
-            let tenant_route = template.starts_with("/v1/executions");
+            let tenant_route = template.starts_with("/v1/executions") || template == "/v1/policy";
             let open = !admin_route && !tenant_route;
             assert_eq!(
                 operation.get("security").is_some(),
@@ -385,7 +403,15 @@ fn concrete(
             Some(json!({"name": format!("made-by-{who:?}").to_lowercase()}))
         }
         ("post", "/v1/admin/tenants/{tenant}/keys") => Some(json!({})),
+        ("put", "/v1/admin/policy") => Some(allow_repos(app)),
+        ("put", "/v1/admin/tenants/{tenant}/policy") => Some(json!({"max_concurrent": 3})),
         _ => None,
     };
     (path, body)
+}
+
+/// A global policy that lets tenants name the test's repository on this host.
+fn allow_repos(app: &App) -> Value {
+    let prefix = app.repo.parent().unwrap().display().to_string();
+    json!({"sources": {"local_paths": [prefix]}})
 }

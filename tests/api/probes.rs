@@ -55,6 +55,9 @@ async fn the_openapi_document_lists_every_route() {
         ("/v1/admin/tenants/{tenant}/keys", &["get", "post"]),
         ("/v1/admin/tenants/{tenant}/keys/{key}", &["delete"]),
         ("/v1/admin/audit", &["get"]),
+        ("/v1/admin/policy", &["get", "put"]),
+        ("/v1/admin/tenants/{tenant}/policy", &["get", "put"]),
+        ("/v1/policy", &["get"]),
     ] {
         for method in methods {
             let responses = &paths[path][method]["responses"];
@@ -64,6 +67,6 @@ async fn the_openapi_document_lists_every_route() {
             );
         }
     }
-    assert_eq!(paths.len(), 18);
+    assert_eq!(paths.len(), 21);
     app.finish().await;
 }

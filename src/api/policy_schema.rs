@@ -1,0 +1,179 @@
+//! OpenAPI schemas of the admins' policy document (`crate::tenancy::Policy`),
+//! which the API carries but does not own. A test checks each lists exactly
+//! the fields of its domain type. Every field is optional; unknown fields are
+//! refused.
+
+use utoipa::ToSchema;
+
+/// A policy document: global defaults, or one tenant's overrides (an absent
+/// field inherits).
+#[derive(ToSchema)]
+#[schema(as = Policy)]
+#[allow(dead_code)]
+pub struct PolicySchema {
+    /// The most an execution may ask for.
+    pub caps: Option<CapsSchema>,
+    /// Above a cap: `refuse` (422, the default) or `clamp` (lowered, recorded
+    /// with the execution and in its events).
+    #[schema(example = "refuse")]
+    pub over_cap: Option<OverCapSchema>,
+    /// Executions of one tenant running at once; more wait in the queue.
+    #[schema(minimum = 1)]
+    pub max_concurrent: Option<u32>,
+    /// A tenant's model spend per UTC day, in US dollars.
+    pub daily_spend_usd: Option<f64>,
+    /// Where repositories may come from.
+    pub sources: Option<SourcesSchema>,
+    /// Agent images a request may name (`*` wildcards). Default: the server's.
+    pub images: Option<Vec<String>>,
+    /// Models a request may name and the gateway forwards (`*` wildcards).
+    #[schema(example = json!(["claude-sonnet-*"]))]
+    pub models: Option<Vec<String>>,
+    /// OCI runtimes a request may name. Default: the server's.
+    pub runtimes: Option<Vec<String>>,
+    /// The runtime every execution uses (e.g. `runsc`).
+    pub force_runtime: Option<String>,
+    /// Tool rules enforced in the sandbox.
+    pub tools: Option<ToolPolicySchema>,
+}
+
+/// Above a cap: refuse or lower.
+#[derive(ToSchema)]
+#[schema(as = OverCap)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum OverCapSchema {
+    /// 422 naming the field, the asked and the allowed value.
+    Refuse,
+    /// Lowered to the cap and recorded.
+    Clamp,
+}
+
+/// Caps on one execution's request.
+#[derive(ToSchema)]
+#[schema(as = Caps)]
+#[allow(dead_code)]
+pub struct CapsSchema {
+    /// `limits.cpus`.
+    pub cpus: Option<f64>,
+    /// `limits.memory_bytes`.
+    pub memory_bytes: Option<u64>,
+    /// `limits.pids`.
+    pub pids: Option<u32>,
+    /// `limits.timeout`: `10m`, `1h30m`, or seconds.
+    #[schema(value_type = Option<String>, example = "30m")]
+    pub timeout: Option<String>,
+    /// `agent.max_turns`.
+    pub max_turns: Option<u32>,
+    /// `agent.max_budget_usd`.
+    pub max_budget_usd: Option<f64>,
+    /// `limits.max_tokens`.
+    pub max_tokens: Option<u64>,
+    /// `limits.max_requests`.
+    pub max_requests: Option<u64>,
+    /// `limits.max_artifact_bytes`.
+    pub max_artifact_bytes: Option<u64>,
+    /// `limits.workspace_bytes`.
+    pub workspace_bytes: Option<u64>,
+}
+
+/// Where repositories may come from.
+#[derive(ToSchema)]
+#[schema(as = Sources)]
+#[allow(dead_code)]
+pub struct SourcesSchema {
+    /// URL schemes allowed (`https`, `http`, `ssh`, `git`). Default: all four.
+    pub schemes: Option<Vec<String>>,
+    /// URL patterns (`*` wildcards) a repository URL must match.
+    #[schema(example = json!(["https://git.example.com/acme/*"]))]
+    pub urls: Option<Vec<String>>,
+    /// Host directories under which local paths and `file://` URLs are
+    /// allowed. Default: none.
+    pub local_paths: Option<Vec<String>>,
+    /// Allow hosts resolving to loopback, private or link-local addresses.
+    /// Default: false.
+    pub private_hosts: Option<bool>,
+}
+
+/// Tool rules in the CLI's permission syntax.
+#[derive(ToSchema)]
+#[schema(as = ToolPolicy)]
+#[allow(dead_code)]
+pub struct ToolPolicySchema {
+    /// Calls that may run (`Bash(git *)`, `Read`).
+    pub allow: Option<Vec<String>>,
+    /// Calls refused whatever allows them (`Bash(curl *)`, `Read(./.env)`).
+    pub deny: Option<Vec<String>>,
+    /// Refuse every call no allow rule matches.
+    pub only_allowed: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::time::Duration;
+
+    use utoipa::PartialSchema;
+    use utoipa::openapi::{RefOr, Schema};
+
+    use super::*;
+    use crate::tenancy::{Caps, OverCap, Policy, Sources, ToolPolicy};
+
+    fn documented<T: PartialSchema>() -> BTreeSet<String> {
+        match T::schema() {
+            RefOr::T(Schema::Object(object)) => object.properties.keys().cloned().collect(),
+            _ => panic!("not an object schema"),
+        }
+    }
+
+    fn serialised(value: impl serde::Serialize) -> BTreeSet<String> {
+        match serde_json::to_value(value).unwrap() {
+            serde_json::Value::Object(map) => map.keys().cloned().collect(),
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    #[test]
+    fn policy_schemas_list_exactly_the_domain_fields() {
+        let list = || Some(vec!["x".to_string()]);
+        let caps = Caps {
+            cpus: Some(1.0),
+            memory_bytes: Some(1),
+            pids: Some(1),
+            timeout: Some(Duration::from_secs(60)),
+            max_turns: Some(1),
+            max_budget_usd: Some(1.0),
+            max_tokens: Some(1),
+            max_requests: Some(1),
+            max_artifact_bytes: Some(1),
+            workspace_bytes: Some(1),
+        };
+        let sources = Sources {
+            schemes: list(),
+            urls: list(),
+            local_paths: list(),
+            private_hosts: Some(true),
+        };
+        let tools = ToolPolicy {
+            allow: list(),
+            deny: list(),
+            only_allowed: Some(true),
+        };
+        assert_eq!(documented::<CapsSchema>(), serialised(&caps));
+        assert_eq!(documented::<SourcesSchema>(), serialised(&sources));
+        assert_eq!(documented::<ToolPolicySchema>(), serialised(&tools));
+        let policy = Policy {
+            caps,
+            over_cap: Some(OverCap::Clamp),
+            max_concurrent: Some(2),
+            daily_spend_usd: Some(5.0),
+            sources,
+            images: list(),
+            models: list(),
+            runtimes: list(),
+            force_runtime: Some("runsc".into()),
+            tools,
+        };
+        assert_eq!(documented::<PolicySchema>(), serialised(&policy));
+    }
+}
