@@ -13,7 +13,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -29,6 +29,7 @@ use super::headers;
 use super::meter::{Metered, UsageMeter};
 use super::metered::{BodyTap, OnDone, metered};
 use super::routes::{self, Allowed};
+use super::tenant::{TenantRefusal, TenantRules};
 use super::upstream::{Credential, Upstream};
 use super::{Exchange, ExchangeObserver};
 
@@ -99,6 +100,8 @@ pub struct Route {
     pub observer: Arc<dyn ExchangeObserver>,
     /// Records exchanges into a cassette, when recording is on.
     pub recorder: Option<Arc<dyn Recorder>>,
+    /// The tenant's policy: models, daily spend.
+    pub tenant: TenantRules,
 }
 
 /// Starts the recording of one exchange (see [`super::cassette`]).
@@ -123,6 +126,26 @@ pub trait RecordingExchange: Send {
     ) -> Box<dyn BodyTap>;
     /// The request failed before an answer (the gateway answered itself).
     fn failed(self: Box<Self>, status: u16, body: &str);
+}
+
+/// A 429 asking the client to come back after `wait`.
+fn throttled(
+    mut exchange: Exchange,
+    wait: Duration,
+    why: &str,
+    report: &impl Fn(Exchange, StatusCode, &str, String) -> Response<GatewayBody>,
+) -> Response<GatewayBody> {
+    exchange.refused = true;
+    let mut response = report(
+        exchange,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limit_error",
+        format!("{why}; retry in {} s", wait.as_secs()),
+    );
+    if let Ok(value) = HeaderValue::from_str(&wait.as_secs().to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// Forwards one request and reports the exchange to the observer.
@@ -209,17 +232,38 @@ pub(super) async fn forward(
                 );
             }
             Err(Refusal::Throttled(wait)) => {
+                return throttled(exchange, wait, "requests_per_minute reached", &report);
+            }
+        }
+        match route.tenant.admit(&body.bytes).await {
+            Ok(()) => {}
+            Err(TenantRefusal::DailySpend(limit)) => {
                 exchange.refused = true;
-                let mut response = report(
+                exchange.exceeded = Some(limit.clone());
+                return report(
                     exchange,
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limit_error",
-                    format!("requests_per_minute reached; retry in {} s", wait.as_secs()),
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    format!("execution budget exceeded: {limit}"),
                 );
-                if let Ok(value) = HeaderValue::from_str(&wait.as_secs().to_string()) {
-                    response.headers_mut().insert(header::RETRY_AFTER, value);
-                }
-                return response;
+            }
+            Err(TenantRefusal::Model(message)) => {
+                exchange.refused = true;
+                return report(
+                    exchange,
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    message,
+                );
+            }
+            Err(TenantRefusal::Unknown(error)) => {
+                tracing::warn!(%error, "cannot read the tenant's spend; the request waits");
+                return throttled(
+                    exchange,
+                    Duration::from_secs(5),
+                    "the tenant's spend cannot be checked",
+                    &report,
+                );
             }
         }
     }

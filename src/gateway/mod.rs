@@ -20,6 +20,7 @@ mod redact;
 mod routes;
 mod socket;
 mod stall;
+mod tenant;
 mod upstream;
 
 use std::sync::Arc;
@@ -48,6 +49,7 @@ pub use recording::CassetteRecorder;
 pub use redact::{MIN_SECRET_LEN, REDACTED, RedactError, RedactStream, Redactor};
 pub use routes::{Allowed, Endpoint, MAX_MODEL_ID_LEN, MAX_TARGET_LEN, RouteRefusal, admit};
 pub use socket::{ExecutionSocket, MAX_SOCKET_PATH};
+pub use tenant::{DailySpend, SpendLedger, TenantRefusal, TenantRules};
 pub use upstream::{Credential, DEFAULT_BASE_URL, Upstream};
 
 /// What can go wrong setting up the gateway.

@@ -16,6 +16,7 @@ mod finish;
 mod gateway_events;
 pub mod hub;
 pub mod layout;
+mod ledger;
 mod prepare;
 mod pump;
 pub mod recorder;

@@ -13,7 +13,10 @@ use crate::execution::{
     AGENT_UID, COLLECT_GID, EventBody, Status, branch_name, container_name, is_execution_id,
     volume_name,
 };
-use crate::gateway::{Cassette, CassetteRecorder, CassetteWriter, ReplayModel, Route, Upstream};
+use crate::gateway::{
+    Cassette, CassetteRecorder, CassetteWriter, DailySpend, ReplayModel, Route, TenantRules,
+    Upstream,
+};
 use crate::git::reach::{self, Pinned};
 use crate::git::{Mirror, RepoSource, ResolvedRef};
 use crate::store::Facts;
@@ -21,6 +24,7 @@ use crate::store::Facts;
 use super::Runner;
 use super::driver::{self, SOCKET_NAME};
 use super::gateway_events::GatewayEvents;
+use super::ledger::StoreLedger;
 use super::run::{Run, RunError, stop_requested};
 use super::sandbox::Sandbox;
 
@@ -197,9 +201,29 @@ impl Runner {
                 run.account.clone(),
             )),
             recorder,
+            tenant: self.tenant_rules(run),
         };
         sandbox.set_socket(self.gateway.open(&dir.join(SOCKET_NAME), route)?);
         Ok(())
+    }
+
+    /// What the tenant's policy asks of the gateway: the models it may use
+    /// and its daily spend (the local operator's executions: nothing).
+    fn tenant_rules(&self, run: &Run) -> TenantRules {
+        let policy = &run.record.policy;
+        if policy.operator {
+            return TenantRules::default();
+        }
+        TenantRules {
+            models: policy.models.clone(),
+            daily: policy.daily_spend_usd.map(|limit_usd| DailySpend {
+                limit_usd,
+                ledger: Arc::new(StoreLedger {
+                    store: self.store.clone(),
+                    tenant: run.record.tenant_id.clone(),
+                }),
+            }),
+        }
     }
 
     /// The cassette a replay names: a recorded execution's id, or (from the

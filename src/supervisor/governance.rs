@@ -11,7 +11,9 @@ use serde_json::json;
 use crate::execution::ExecutionRequest;
 use crate::git::reach;
 use crate::store::{Store, StoreError};
-use crate::tenancy::{Applied, Policy, PolicyRefusal, Scope, ServerSandbox, SourceCheck, apply};
+use crate::tenancy::{
+    Applied, Policy, PolicyRefusal, Scope, ServerSandbox, SourceCheck, apply, day_start,
+};
 
 /// What can stop a governed admission.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +108,7 @@ async fn check_daily_spend(
     request: &ExecutionRequest,
     now: DateTime<Utc>,
 ) -> Result<(), GovernanceError> {
-    let spent = store.spent_since(tenant, start_of_day(now)).await?;
+    let spent = store.spent_since(tenant, day_start(now)).await?;
     let remaining = (limit - spent).max(0.0);
     let asked = request.agent.max_budget_usd;
     let refusal = |message: String| PolicyRefusal {
@@ -131,14 +133,6 @@ async fn check_daily_spend(
         .into());
     }
     Ok(())
-}
-
-/// Midnight UTC of `now`'s day: daily limits are per UTC day.
-pub fn start_of_day(now: DateTime<Utc>) -> DateTime<Utc> {
-    now.date_naive()
-        .and_hms_opt(0, 0, 0)
-        .map(|midnight| midnight.and_utc())
-        .unwrap_or(now)
 }
 
 fn round_cents(usd: f64) -> f64 {
@@ -173,15 +167,6 @@ mod tests {
         assert!(
             precheck_repo(&none, "file:///etc").is_ok(),
             "file URLs are judged by apply"
-        );
-    }
-
-    #[test]
-    fn the_day_starts_at_midnight_utc() {
-        let now: DateTime<Utc> = "2026-11-30T14:20:00Z".parse().unwrap();
-        assert_eq!(
-            start_of_day(now),
-            "2026-11-30T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
         );
     }
 }

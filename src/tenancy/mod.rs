@@ -17,6 +17,6 @@ pub use apply::{Applied, PolicyRefusal, ServerSandbox, SourceCheck, apply, lexic
 pub use audit::{Actor, AuditEntry, AuditEvent, AuditQuery};
 pub use key::{ApiKey, IssuedKey, KEY_PREFIX, hash_key, issue_key, looks_like_key};
 pub use pattern::{any_matches, matches};
-pub use policy::{Caps, OverCap, Policy, SCHEMES, Scope, Sources, ToolPolicy};
+pub use policy::{Caps, OverCap, Policy, SCHEMES, Scope, Sources, ToolPolicy, day_start};
 pub use principal::Principal;
 pub use tenant::{DEFAULT_TENANT, InvalidName, Tenant, check_tenant_name};

@@ -135,6 +135,14 @@ pub struct ToolPolicy {
     pub only_allowed: Option<bool>,
 }
 
+/// Midnight UTC of `now`'s day: daily spend limits count per UTC day.
+pub fn day_start(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    now.date_naive()
+        .and_hms_opt(0, 0, 0)
+        .map(|midnight| midnight.and_utc())
+        .unwrap_or(now)
+}
+
 /// A policy's scope: the global one, or one tenant's overrides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope<'a> {
