@@ -116,7 +116,7 @@ async fn check_daily_spend(
         rule: "daily_spend_usd",
         message,
         asked: asked.map(|a| json!(a)),
-        allowed: Some(json!(round_cents(remaining))),
+        allowed: Some(json!(round_micros(remaining))),
     };
     if remaining <= 0.0 {
         return Err(refusal(format!(
@@ -135,8 +135,8 @@ async fn check_daily_spend(
     Ok(())
 }
 
-fn round_cents(usd: f64) -> f64 {
-    (usd * 100.0).floor() / 100.0
+fn round_micros(usd: f64) -> f64 {
+    (usd * 1e6).floor() / 1e6
 }
 
 #[cfg(test)]
