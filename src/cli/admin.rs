@@ -44,8 +44,34 @@ pub enum AdminCommand {
     /// A tenant's API keys: create (shown once), list, revoke.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Policies: the global one, or a tenant's overrides.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Read the audit log, newest first.
     Audit(AuditArgs),
+}
+
+/// Policies (see the README's "Policies" section for the document).
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print the global policy, or with --tenant that tenant's overrides and
+    /// the policy it runs under.
+    Get {
+        /// The tenant whose policy to show.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Replace the global policy, or with --tenant a tenant's overrides, with
+    /// a JSON document (`-` reads standard input). Applies to the next
+    /// submission; audited.
+    Set {
+        /// The tenant whose overrides to replace.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The policy document, e.g. {"caps": {"cpus": 2}, "max_concurrent": 4}.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 /// Tenants.
@@ -189,6 +215,26 @@ pub async fn admin(args: &AdminArgs) -> Result<i32, Failure> {
             print(
                 serde_json::json!({"revoked": id}),
                 format!("revoked key {}", one_line(id)),
+            );
+        }
+        AdminCommand::Policy(PolicyCommand::Get { tenant }) => {
+            let view = client.policy(tenant.as_deref()).await?;
+            let text = serde_json::to_string_pretty(&view)?;
+            print(serde_json::to_value(&view)?, text);
+        }
+        AdminCommand::Policy(PolicyCommand::Set { tenant, file }) => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())
+            } else {
+                std::fs::read_to_string(file)
+            }
+            .map_err(|e| Failure::usage(format!("--file {}: {e}", file.display())))?;
+            let policy: agentd::tenancy::Policy = serde_json::from_str(&text)
+                .map_err(|e| Failure::usage(format!("--file {}: {e}", file.display())))?;
+            let view = client.set_policy(tenant.as_deref(), &policy).await?;
+            print(
+                serde_json::to_value(&view)?,
+                format!("policy of {} stored", one_line(&view.scope)),
             );
         }
         AdminCommand::Audit(filters) => {

@@ -4,6 +4,8 @@ use serde_json::json;
 
 use super::{Client, ClientError, check, json};
 use crate::api::admin::{AuditPage, IssuedKeyView, KeyList, NewKey, TenantList, TenantView};
+use crate::api::policy::PolicyView;
+use crate::tenancy::Policy;
 
 impl Client {
     /// Creates a tenant.
@@ -62,12 +64,40 @@ impl Client {
         check(self.http.delete(url).send().await?).await.map(|_| ())
     }
 
+    /// The global policy (`tenant: None`) or a tenant's overrides with its
+    /// effective policy.
+    pub async fn policy(&self, tenant: Option<&str>) -> Result<PolicyView, ClientError> {
+        json(self.http.get(policy_url(self, tenant)).send().await?).await
+    }
+
+    /// Replaces the global policy or a tenant's overrides.
+    pub async fn set_policy(
+        &self,
+        tenant: Option<&str>,
+        policy: &Policy,
+    ) -> Result<PolicyView, ClientError> {
+        let body = serde_json::to_string(policy).map_err(|e| ClientError::Decode(e.to_string()))?;
+        let request = self
+            .http
+            .put(policy_url(self, tenant))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        json(request.send().await?).await
+    }
+
     /// A page of the audit log; `query` holds the filters as query parameters.
     pub async fn audit(&self, query: &[(&str, String)]) -> Result<AuditPage, ClientError> {
         let mut url = self.url("v1/admin/audit");
         url.query_pairs_mut()
             .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         json(self.http.get(url).send().await?).await
+    }
+}
+
+fn policy_url(client: &Client, tenant: Option<&str>) -> url::Url {
+    match tenant {
+        Some(tenant) => client.url(&format!("v1/admin/tenants/{tenant}/policy")),
+        None => client.url("v1/admin/policy"),
     }
 }
 

@@ -10,3 +10,4 @@ mod recovery;
 mod remote;
 mod shutdown;
 mod support;
+mod tenants;
