@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod fairness;
 mod flood;
 mod recovery;
 mod remote;

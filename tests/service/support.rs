@@ -62,14 +62,19 @@ impl World {
 
     /// Starts `agentd serve` on a random port; returns once it listens.
     pub fn serve(&self, extra: &[&str]) -> Server {
+        self.serve_in(&self.data_dir(), &self.run_dir(), extra)
+    }
+
+    /// [`World::serve`] with its own data and run directories (a replica).
+    pub fn serve_in(&self, data_dir: &Path, run_dir: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_agentd"))
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--image", &image()])
             .arg("--scripted-model")
             .arg(&self.scenario)
             .args(extra)
-            .env("AGENTD_DATA_DIR", self.data_dir())
-            .env("AGENTD_RUN_DIR", self.run_dir())
+            .env("AGENTD_DATA_DIR", data_dir)
+            .env("AGENTD_RUN_DIR", run_dir)
             .env("AGENTD_LOG", "info")
             .env_remove("DATABASE_URL")
             .env_remove("ANTHROPIC_API_KEY")

@@ -73,6 +73,11 @@ async fn upgrading_from_the_first_schema_keeps_every_row() {
             ["acme", "default"],
             "{backend:?}: the tenants of existing rows"
         );
+        assert!(
+            record.policy.operator && record.policy.clamped.is_empty(),
+            "{backend:?}: rows from before tenancy were the operator's: {:?}",
+            record.policy
+        );
         assert_eq!(record.cost_usd, Some(0.5));
         assert_eq!(record.gateway, GatewayUsage::default());
         assert!(!record.request.record);
