@@ -18,6 +18,7 @@ mod health;
 mod layers;
 mod openapi;
 pub mod schemas;
+mod scrape;
 mod state;
 mod view;
 
