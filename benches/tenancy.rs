@@ -166,7 +166,10 @@ fn succeeded() -> Outcome {
 /// Ends whatever an earlier round left, so each round starts from an empty queue.
 async fn drain(store: &Arc<dyn Store>) {
     while let Some(record) = store.claim_next("drain", LEASE).await.expect("drain") {
-        store.finish(&record.id, &succeeded()).await.expect("finish");
+        store
+            .finish(&record.id, &succeeded())
+            .await
+            .expect("finish");
     }
 }
 

@@ -222,6 +222,9 @@ impl Store for Log {
     async fn counts(&self) -> Result<(u64, u64), StoreError> {
         unimplemented!()
     }
+    async fn counts_by_tenant(&self) -> Result<Vec<crate::store::StatusCount>, StoreError> {
+        unimplemented!()
+    }
     async fn transition(&self, _: &str, _: Status) -> Result<ExecutionRecord, StoreError> {
         unimplemented!()
     }

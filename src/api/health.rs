@@ -34,25 +34,31 @@ pub fn router() -> Router<AppState> {
 pub async fn metrics(
     State(state): State<AppState>,
     _reader: super::auth::MetricsReader,
-) -> impl axum::response::IntoResponse {
+) -> Result<impl axum::response::IntoResponse, super::error::ApiError> {
     let supervisor = &state.supervisor;
-    let (queued, live) = supervisor.store().counts().await.unwrap_or_else(|error| {
-        tracing::warn!(%error, "metrics: cannot count executions");
-        (0, 0)
-    });
-    let text = crate::metrics::global().render(crate::metrics::Gauges {
-        queued,
-        live,
-        running_here: supervisor.running() as u64,
-        event_channels: supervisor.hub().channels() as u64,
-    });
-    (
+    let counts = supervisor
+        .store()
+        .counts_by_tenant()
+        .await
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "metrics: cannot count executions");
+            Vec::new()
+        });
+    let gauges = super::scrape::gauges(
+        counts,
+        supervisor.running() as u64,
+        supervisor.hub().channels() as u64,
+    );
+    let text = crate::metrics::global()
+        .render(&gauges)
+        .map_err(|error| super::error::ApiError::Internal(error.to_string()))?;
+    Ok((
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            crate::metrics::CONTENT_TYPE,
         )],
         text,
-    )
+    ))
 }
 
 /// A probe's answer.

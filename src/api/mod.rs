@@ -20,6 +20,7 @@ mod openapi;
 pub mod policy;
 mod policy_schema;
 pub mod schemas;
+mod scrape;
 mod state;
 mod view;
 

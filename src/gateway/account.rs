@@ -39,6 +39,8 @@ pub enum Refusal {
 pub struct Settled {
     /// The answer's own cost, when its model is priced.
     pub cost_usd: Option<f64>,
+    /// The price table's name for the model that answered, when it is priced.
+    pub priced_as: Option<String>,
     /// The model was not in the price table (tokens counted, cost unknown).
     pub unpriced: bool,
     /// The totals after this answer.
@@ -160,7 +162,9 @@ impl Account {
 
     /// Adds an answer's metered usage, prices it, and reports a limit it reached.
     pub fn settle(&self, model: Option<&str>, usage: &Usage) -> Settled {
-        let cost = model.and_then(|model| self.prices.cost(model, usage));
+        let resolved = model.and_then(|model| self.prices.resolve(model));
+        let priced_as = resolved.map(|(name, _)| name.to_string());
+        let cost = resolved.map(|(_, price)| price.cost(usage));
         let mut state = self.lock();
         state.totals.usage.add(usage);
         if let Some(cost) = cost {
@@ -176,6 +180,7 @@ impl Account {
         }
         Settled {
             cost_usd: cost,
+            priced_as,
             unpriced: cost.is_none() && !is_empty(usage),
             totals,
             exceeded,

@@ -32,6 +32,7 @@ use super::routes::{self, Allowed};
 use super::tenant::{TenantRefusal, TenantRules};
 use super::upstream::{Credential, Upstream};
 use super::{Exchange, ExchangeObserver};
+use crate::metrics::{GatewayError, GatewayOutcome};
 
 /// The body type the gateway answers with.
 pub type GatewayBody = UnsyncBoxBody<Bytes, std::io::Error>;
@@ -175,6 +176,7 @@ pub(super) async fn forward(
         Ok(allowed) => allowed,
         Err(refusal) => {
             tracing::warn!(%method, %target, %refusal, "gateway refused a request target");
+            refused(GatewayError::RefusedTarget);
             return report(
                 exchange,
                 refusal.status(),
@@ -187,6 +189,7 @@ pub(super) async fn forward(
         Ok(forwarded) => forwarded,
         Err(refusal) => {
             tracing::warn!(%method, %target, %refusal, "gateway refused a request's headers");
+            refused(GatewayError::RefusedHeaders);
             return report(
                 exchange,
                 StatusCode::BAD_REQUEST,
@@ -208,6 +211,7 @@ pub(super) async fn forward(
         Ok(body) => body,
         Err(refusal) => {
             tracing::warn!(%method, %target, %refusal, "gateway refused a request body");
+            refused(GatewayError::RefusedBody);
             return report(
                 exchange,
                 refusal.status(),
@@ -221,6 +225,7 @@ pub(super) async fn forward(
         match route.account.admit() {
             Ok(()) => {}
             Err(Refusal::Exceeded(limit)) => {
+                refused(GatewayError::BudgetExceeded);
                 exchange.refused = true;
                 exchange.exceeded = Some(limit.clone());
                 // The CLI does not retry a 400: it stops, and agentd stops the sandbox.
@@ -232,12 +237,14 @@ pub(super) async fn forward(
                 );
             }
             Err(Refusal::Throttled(wait)) => {
+                refused(GatewayError::Throttled);
                 return throttled(exchange, wait, "requests_per_minute reached", &report);
             }
         }
         match route.tenant.admit(&body.bytes).await {
             Ok(()) => {}
             Err(TenantRefusal::DailySpend(limit)) => {
+                refused(GatewayError::BudgetExceeded);
                 exchange.refused = true;
                 exchange.exceeded = Some(limit.clone());
                 return report(
@@ -248,6 +255,7 @@ pub(super) async fn forward(
                 );
             }
             Err(TenantRefusal::Model(message)) => {
+                refused(GatewayError::ModelRefused);
                 exchange.refused = true;
                 return report(
                     exchange,
@@ -258,6 +266,7 @@ pub(super) async fn forward(
             }
             Err(TenantRefusal::Unknown(error)) => {
                 tracing::warn!(%error, "cannot read the tenant's spend; the request waits");
+                refused(GatewayError::Throttled);
                 return throttled(
                     exchange,
                     Duration::from_secs(5),
@@ -288,6 +297,13 @@ pub(super) async fn forward(
     let response = match sent {
         Ok(response) => response,
         Err((status, kind, message)) => {
+            let metrics = crate::metrics::global();
+            metrics.gateway_request(GatewayOutcome::Failed);
+            metrics.gateway_error(if status == StatusCode::GATEWAY_TIMEOUT {
+                GatewayError::UpstreamTimeout
+            } else {
+                GatewayError::UpstreamUnreachable
+            });
             if let Some(recording) = recording {
                 recording.failed(status.as_u16(), &message);
             }
@@ -296,6 +312,7 @@ pub(super) async fn forward(
     };
     let status = response.status().as_u16();
     exchange.status = Some(status);
+    answered(status);
     exchange.duration = started.elapsed();
 
     let mut builder = Response::builder().status(status);
@@ -326,6 +343,7 @@ pub(super) async fn forward(
             let settled = account.settle(metered.model.as_deref(), &metered.usage);
             exchange.usage = Some(metered.usage);
             exchange.cost_usd = settled.cost_usd;
+            exchange.priced_as = settled.priced_as;
             exchange.unpriced = settled.unpriced;
             exchange.totals = Some(settled.totals);
             exchange.exceeded = settled.exceeded;
@@ -345,6 +363,24 @@ pub(super) async fn forward(
 }
 
 type SendError = (StatusCode, &'static str, String);
+
+/// Counts a request the gateway refused itself.
+fn refused(why: GatewayError) {
+    let metrics = crate::metrics::global();
+    metrics.gateway_request(GatewayOutcome::Refused);
+    metrics.gateway_error(why);
+}
+
+/// Counts a request upstream answered, and the answer if it is an error.
+fn answered(status: u16) {
+    let metrics = crate::metrics::global();
+    metrics.gateway_request(GatewayOutcome::Forwarded);
+    match status {
+        400..=499 => metrics.gateway_error(GatewayError::UpstreamClientError),
+        500.. => metrics.gateway_error(GatewayError::UpstreamServerError),
+        _ => {}
+    }
+}
 
 /// What goes upstream: rebuilt by the gateway from an admitted request.
 struct Outgoing<'a> {

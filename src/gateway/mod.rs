@@ -97,6 +97,9 @@ pub struct Exchange {
     pub usage: Option<crate::execution::Usage>,
     /// The answer's cost, when its model is priced.
     pub cost_usd: Option<f64>,
+    /// The price table's name for the model that answered, when it is priced
+    /// (unlike `model`, a name the operator chose).
+    pub priced_as: Option<String>,
     /// Tokens were used by a model missing from the price table.
     pub unpriced: bool,
     /// The execution's totals after this exchange.

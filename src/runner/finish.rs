@@ -116,7 +116,11 @@ impl Runner {
         tracing::info!(status = %status, reason = reason.as_deref().unwrap_or(""), "finished");
         run.recorder.emit(EventBody::status(status, reason)).await;
         self.hub.close(&run.id);
-        crate::metrics::global().execution_finished(status.as_str());
+        crate::metrics::global().execution_finished(
+            &run.record.tenant_id,
+            status.as_str(),
+            Duration::from_millis(duration_ms),
+        );
         summary
     }
 }

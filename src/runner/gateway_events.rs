@@ -15,6 +15,8 @@ use super::run::BudgetStop;
 pub(super) struct GatewayEvents {
     sender: tokio::sync::mpsc::UnboundedSender<Exchange>,
     budget: Arc<BudgetStop>,
+    /// The execution's tenant, for the metrics.
+    tenant: String,
 }
 
 impl GatewayEvents {
@@ -23,6 +25,7 @@ impl GatewayEvents {
         store: Arc<dyn Store>,
         budget: Arc<BudgetStop>,
         account: Arc<Account>,
+        tenant: String,
     ) -> Self {
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Exchange>();
         tokio::spawn(tracing::Instrument::in_current_span(async move {
@@ -53,7 +56,11 @@ impl GatewayEvents {
                 recorder.emit(describe(&exchange)).await;
             }
         }));
-        GatewayEvents { sender, budget }
+        GatewayEvents {
+            sender,
+            budget,
+            tenant,
+        }
     }
 }
 
@@ -89,6 +96,19 @@ impl ExchangeObserver for GatewayEvents {
     fn exchanged(&self, exchange: &Exchange) {
         if let Some(limit) = &exchange.exceeded {
             self.budget.trip(limit);
+        }
+        if let Some(usage) = &exchange.usage {
+            crate::metrics::global().model_answered(
+                &self.tenant,
+                exchange.priced_as.as_deref(),
+                crate::metrics::Tokens {
+                    input: usage.input_tokens,
+                    output: usage.output_tokens,
+                    cache_read: usage.cache_read_input_tokens,
+                    cache_creation: usage.cache_creation_input_tokens,
+                },
+                exchange.cost_usd,
+            );
         }
         let interesting =
             exchange.path.split('?').next() == Some("/v1/messages") || exchange.error.is_some();

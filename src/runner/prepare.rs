@@ -134,9 +134,11 @@ impl Runner {
             });
         let container = container_name(&run.id);
         sandbox.add_container(&container).await;
+        let starting = std::time::Instant::now();
         self.engine.create_container(&container, &spec).await?;
         stop_requested(run)?;
         self.engine.start(&container).await?;
+        crate::metrics::global().container_started(starting.elapsed());
         self.store.transition(&run.id, Status::Running).await?;
         run.recorder
             .emit(EventBody::status(Status::Running, None))
@@ -199,6 +201,7 @@ impl Runner {
                 self.store.clone(),
                 run.budget.clone(),
                 run.account.clone(),
+                run.record.tenant_id.clone(),
             )),
             recorder,
             tenant: self.tenant_rules(run),

@@ -141,6 +141,10 @@ pub trait Store: Tenancy + Send + Sync + 'static {
     /// Number of `queued` executions, and of live ones.
     async fn counts(&self) -> Result<(u64, u64), StoreError>;
 
+    /// How many executions each tenant has in each status (final ones too),
+    /// ordered by tenant and status; pairs with none are left out.
+    async fn counts_by_tenant(&self) -> Result<Vec<StatusCount>, StoreError>;
+
     /// Moves a non-final execution to a non-final state (`preparing → running →
     /// collecting`). Refuses illegal steps with [`StoreError::IllegalTransition`],
     /// checked against the stored state in the same statement.

@@ -50,6 +50,14 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// How many executions of one tenant are in one status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusCount {
+    pub tenant_id: String,
+    pub status: Status,
+    pub count: u64,
+}
+
 /// What cancelling did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CancelOutcome {

@@ -149,6 +149,10 @@ pub(super) const COUNTS: &str = concat!(
     ") GROUP BY status"
 );
 
+/// Every execution, counted by tenant and status (for the metrics at scrape time).
+pub(super) const COUNTS_BY_TENANT: &str = "SELECT tenant_id, status, COUNT(*) AS n \
+     FROM executions GROUP BY tenant_id, status ORDER BY tenant_id, status";
+
 /// `$4…$7`: the allowed previous statuses (NULL where fewer).
 pub(super) const TRANSITION: &str = concat!(
     "UPDATE executions SET status = $2, updated_at = $3 \

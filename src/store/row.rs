@@ -9,7 +9,7 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::codec::{corrupt, decode_body, from_db_count};
 use super::dialect::{Dialect, Field};
-use super::{ResourceKind, ResourceRecord, StoreError};
+use super::{ResourceKind, ResourceRecord, StatusCount, StoreError};
 use crate::execution::{
     Artifact, Event, Execution, ExecutionRecord, ExecutionRequest, GatewayUsage, Status, Usage,
 };
@@ -271,6 +271,15 @@ where
     /// A count of executions per status (`status`, `n`).
     pub(super) fn status_count(&self) -> Result<(Status, u64), StoreError> {
         Ok((self.status()?, self.count("executions.n")?))
+    }
+
+    /// A count of executions per tenant and status (`tenant_id`, `status`, `n`).
+    pub(super) fn tenant_status_count(&self) -> Result<StatusCount, StoreError> {
+        Ok(StatusCount {
+            tenant_id: self.get("executions.tenant_id")?,
+            status: self.status()?,
+            count: self.count("executions.n")?,
+        })
     }
 
     /// The number and time of an execution's last event (`seq`, `at`).

@@ -23,7 +23,8 @@ use super::dialect::{Dialect, Field};
 use super::queries as q;
 use super::row::Reader;
 use super::{
-    CancelOutcome, Created, Facts, ListQuery, Page, ResourceKind, ResourceRecord, Store, StoreError,
+    CancelOutcome, Created, Facts, ListQuery, Page, ResourceKind, ResourceRecord, StatusCount,
+    Store, StoreError,
 };
 use crate::execution::Artifact;
 use crate::execution::{Conversation, ExecutionRecord, GatewayUsage, NewExecution, Outcome};
@@ -337,6 +338,15 @@ where
             }
         }
         Ok((queued, live))
+    }
+
+    async fn counts_by_tenant(&self) -> Result<Vec<StatusCount>, StoreError> {
+        let rows = sqlx::query(q::COUNTS_BY_TENANT)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Reader::<DB>::new(row).tenant_status_count())
+            .collect()
     }
 
     async fn transition(&self, id: &str, to: Status) -> Result<ExecutionRecord, StoreError> {

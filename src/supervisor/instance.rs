@@ -227,7 +227,7 @@ impl SupervisorInstance {
             containers: all.containers.iter().filter(|r| dead(r)).cloned().collect(),
             volumes: all.volumes.iter().filter(|r| dead(r)).cloned().collect(),
         };
-        for error in engine.remove_all(&orphans).await {
+        for error in super::reconcile::remove_orphans(engine, &orphans).await {
             tracing::warn!(%error, "could not remove an orphaned resource");
         }
         let spared: HashSet<String> = live
@@ -252,6 +252,7 @@ impl SupervisorInstance {
         let Ok(entries) = std::fs::read_dir(self.run_dir.root()) else {
             return;
         };
+        let mut removed = 0;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let Some(supervisor) = name.strip_suffix(".lock") else {
@@ -262,14 +263,17 @@ impl SupervisorInstance {
             }
             let dir = self.run_dir.supervisor(supervisor);
             for execution in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                if !live.contains(execution.file_name().to_string_lossy().as_ref()) {
-                    let _ = std::fs::remove_dir_all(execution.path());
+                if !live.contains(execution.file_name().to_string_lossy().as_ref())
+                    && std::fs::remove_dir_all(execution.path()).is_ok()
+                {
+                    removed += 1;
                 }
             }
             if std::fs::remove_dir(&dir).is_ok() || !dir.exists() {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
+        crate::metrics::global().reconcile_removed(crate::metrics::Removal::Socket, removed);
     }
 }
 

@@ -11,9 +11,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::{Supervisor, SupervisorError};
-use crate::engine::{ManagedResource, ManagedResources};
+use crate::engine::{Engine, EngineError, ManagedResource, ManagedResources};
 use crate::execution::ExecutionRecord;
 use crate::execution::Status;
+use crate::metrics::Removal;
 use crate::runner::sweep_workspaces;
 
 /// What one reconciliation did.
@@ -65,7 +66,7 @@ impl Supervisor {
                 }
             }
         }
-        for error in engine.remove_all(&orphans).await {
+        for error in remove_orphans(engine, &orphans).await {
             tracing::warn!(%error, "removing an orphan");
         }
         let live_set: HashSet<String> = live_ids.iter().map(|id| id.to_string()).collect();
@@ -73,6 +74,7 @@ impl Supervisor {
         if !released.is_empty() {
             tracing::info!(?released, "released orphaned workspace filesystems");
         }
+        crate::metrics::global().reconcile_removed(Removal::Workspace, released.len());
         reconciled.containers_removed = orphans.containers.len();
         reconciled.volumes_removed = orphans.volumes.len();
         if !orphans.is_empty() {
@@ -175,4 +177,31 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// Removes orphaned containers, then volumes, counting what went by kind;
+/// answers what could not be removed.
+pub(super) async fn remove_orphans(
+    engine: &Engine,
+    orphans: &ManagedResources,
+) -> Vec<EngineError> {
+    let containers = ManagedResources {
+        containers: orphans.containers.clone(),
+        volumes: Vec::new(),
+    };
+    let volumes = ManagedResources {
+        containers: Vec::new(),
+        volumes: orphans.volumes.clone(),
+    };
+    let metrics = crate::metrics::global();
+    let mut failed = Vec::new();
+    for (kind, resources, total) in [
+        (Removal::Container, &containers, orphans.containers.len()),
+        (Removal::Volume, &volumes, orphans.volumes.len()),
+    ] {
+        let errors = engine.remove_all(resources).await;
+        metrics.reconcile_removed(kind, total.saturating_sub(errors.len()));
+        failed.extend(errors);
+    }
+    failed
 }

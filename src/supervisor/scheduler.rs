@@ -19,7 +19,13 @@ impl Supervisor {
                     .claim_next(self.runner.owner(), self.runner_lease())
                     .await
                 {
-                    Ok(Some(record)) => self.launch(record, false),
+                    Ok(Some(record)) => {
+                        let waited = (chrono::Utc::now() - record.created_at)
+                            .to_std()
+                            .unwrap_or_default();
+                        crate::metrics::global().execution_claimed(&record.tenant_id, waited);
+                        self.launch(record, false)
+                    }
                     Ok(None) => break,
                     Err(error) => {
                         tracing::warn!(%error, "claiming queued work failed");

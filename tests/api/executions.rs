@@ -60,29 +60,22 @@ async fn a_submitted_execution_runs_to_success_with_the_scripted_usage() {
         "the agent talked to the scripted model through the gateway"
     );
 
-    // The metrics saw it (counters are process-wide: tests in this binary share them).
-    let metrics = app.get("/metrics").await;
-    assert_eq!(metrics.status, 200);
-    assert!(
-        metrics
-            .header("content-type")
-            .unwrap()
-            .starts_with("text/plain")
+    // The metrics saw it (counters are process-wide: tests in this binary
+    // share them); read with a Prometheus text-format parser.
+    let metrics = crate::metrics::scrape(&app, None).await;
+    let finished = crate::metrics::total(
+        &metrics,
+        "agentd_executions_finished_total",
+        &[("tenant", "default"), ("status", "succeeded")],
     );
-    let text = String::from_utf8(metrics.bytes.clone()).unwrap();
-    let finished = text
-        .lines()
-        .find_map(|l| l.strip_prefix("agentd_executions_finished_total{status=\"succeeded\"} "))
-        .and_then(|v| v.parse::<u64>().ok())
-        .expect("a succeeded counter");
-    assert!(finished >= 1, "{text}");
-    assert!(
-        text.contains(
-            "agentd_http_requests_total{method=\"POST\",route=\"/v1/executions\",status=\"202\"}"
-        ),
-        "{text}"
-    );
-    assert!(text.contains("agentd_executions_queued "), "{text}");
+    assert!(finished >= 1.0, "{finished}");
+    let submitted = [
+        ("method", "POST"),
+        ("route", "/v1/executions"),
+        ("status", "202"),
+    ];
+    assert!(crate::metrics::total(&metrics, "agentd_http_requests_total", &submitted) >= 1.0);
+    assert!(metrics.families.contains_key("agentd_queue_depth"));
     app.finish().await;
 }
 

@@ -11,6 +11,7 @@ mod events;
 mod executions;
 mod files;
 mod isolation;
+mod metrics;
 mod policy;
 mod probes;
 mod replay;

@@ -10,7 +10,7 @@ use tokio::sync::Barrier;
 use super::harness::{TestDb, new_execution, on_both_backends};
 use super::{drive_to, outcome};
 use crate::execution::Status;
-use crate::store::{CancelOutcome, StoreError};
+use crate::store::{CancelOutcome, StatusCount, StoreError};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -22,6 +22,7 @@ on_both_backends!(
     cancel_depends_on_where_the_execution_is,
     cancel_and_claim_race_without_both_winning,
     counts_and_live_executions_follow_the_queue,
+    counts_by_tenant_cover_every_status,
 );
 
 async fn a_named_claim_takes_only_that_queued_execution(db: &TestDb) {
@@ -484,4 +485,39 @@ async fn counts_and_live_executions_follow_the_queue(db: &TestDb) {
         .map(|r| (r.id.clone(), r.status))
         .collect();
     assert_eq!(live, vec![(b, Status::Running), (c, Status::Collecting)]);
+}
+
+async fn counts_by_tenant_cover_every_status(db: &TestDb) {
+    let store = db.store.as_ref();
+    assert_eq!(store.counts_by_tenant().await.unwrap(), vec![]);
+    let create = async |tenant: &str| {
+        store
+            .create_execution(new_execution(tenant))
+            .await
+            .unwrap()
+            .record
+            .id
+            .clone()
+    };
+    let acme_done = create("acme").await;
+    let acme_running = create("acme").await;
+    create("acme").await;
+    create("acme").await;
+    create("beta").await;
+    drive_to(store, &acme_done, Status::Succeeded).await;
+    drive_to(store, &acme_running, Status::Running).await;
+    let count = |tenant: &str, status: Status, count: u64| StatusCount {
+        tenant_id: tenant.into(),
+        status,
+        count,
+    };
+    assert_eq!(
+        store.counts_by_tenant().await.unwrap(),
+        vec![
+            count("acme", Status::Queued, 2),
+            count("acme", Status::Running, 1),
+            count("acme", Status::Succeeded, 1),
+            count("beta", Status::Queued, 1),
+        ]
+    );
 }

@@ -1,0 +1,28 @@
+//! What the caller reads at scrape time (from the store and the supervisor)
+//! and hands in: figures that are a state, not a count of events.
+
+/// How many executions of one tenant are in one status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionCount {
+    /// The tenant.
+    pub tenant: String,
+    /// The status, as the API names it.
+    pub status: &'static str,
+    /// How many.
+    pub count: u64,
+}
+
+/// Gauges the caller reads at scrape time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Executions by tenant and status (all supervisors).
+    pub executions: Vec<ExecutionCount>,
+    /// Queued executions by tenant (all supervisors).
+    pub queue_depths: Vec<(String, u64)>,
+    /// Executions preparing, running or collecting (all supervisors).
+    pub live: u64,
+    /// Executions running on this supervisor.
+    pub running_here: u64,
+    /// Live event channels with subscribers.
+    pub event_channels: u64,
+}
