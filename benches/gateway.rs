@@ -165,6 +165,7 @@ async fn gateway_socket(upstream: &str, path: &Path) -> agentd::gateway::Executi
         )),
         observer: Arc::new(NoObserver),
         recorder: None,
+        tool_uses: None,
     };
     gateway.open(path, route).expect("socket")
 }

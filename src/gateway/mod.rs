@@ -20,6 +20,7 @@ mod redact;
 mod routes;
 mod socket;
 mod stall;
+mod tool_uses;
 mod upstream;
 
 use std::sync::Arc;
@@ -47,7 +48,8 @@ pub use pricing::{ModelPrice, PriceTable, PricingError, normalise_model};
 pub use recording::CassetteRecorder;
 pub use redact::{MIN_SECRET_LEN, REDACTED, RedactError, RedactStream, Redactor};
 pub use routes::{Allowed, Endpoint, MAX_MODEL_ID_LEN, MAX_TARGET_LEN, RouteRefusal, admit};
-pub use socket::{ExecutionSocket, MAX_SOCKET_PATH};
+pub use socket::{ExecutionSocket, MAX_SOCKET_PATH, restrict_to_sandbox_user};
+pub use tool_uses::{MAX_TOOL_INPUT, MAX_TOOL_USE_ID, ToolUse, ToolUseObserver};
 pub use upstream::{Credential, DEFAULT_BASE_URL, Upstream};
 
 /// What can go wrong setting up the gateway.

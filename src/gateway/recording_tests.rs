@@ -262,6 +262,7 @@ fn recording_gateway(dir: &Path, url: &str) -> (ExecutionSocket, Arc<Account>) {
         account: account.clone(),
         observer: Arc::new(NoObserver),
         recorder: Some(Arc::new(CassetteRecorder::new(writer, redactor))),
+        tool_uses: None,
     };
     let socket = gateway.open(&dir.join("llm.sock"), route).unwrap();
     (socket, account)

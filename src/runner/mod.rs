@@ -22,6 +22,9 @@ pub mod recorder;
 pub mod results;
 mod run;
 mod sandbox;
+mod tool_calls;
+mod tool_door;
+mod tool_policy;
 pub mod verdict;
 mod watch;
 

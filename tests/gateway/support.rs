@@ -40,6 +40,7 @@ pub fn route(gateway: &Gateway, observer: Arc<dyn ExchangeObserver>, limits: Mod
         )),
         observer,
         recorder: None,
+        tool_uses: None,
     }
 }
 
