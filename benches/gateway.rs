@@ -166,6 +166,7 @@ async fn gateway_socket(upstream: &str, path: &Path) -> agentd::gateway::Executi
         observer: Arc::new(NoObserver),
         recorder: None,
         tenant: Default::default(),
+        tool_uses: None,
     };
     gateway.open(path, route).expect("socket")
 }

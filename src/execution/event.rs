@@ -90,9 +90,11 @@ pub enum SupervisorEvent {
         /// matched and the call was allowed by default.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rule: Option<String>,
-        /// Who wrote the rule.
+        /// Who wrote the rule (`policy` also for a call refused because the
+        /// policy allows only listed tools). Not `source`: that key says who
+        /// an event comes from.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        source: Option<crate::execution::RuleSource>,
+        rule_source: Option<crate::execution::RuleSource>,
     },
 }
 

@@ -10,11 +10,14 @@ mod agent;
 mod event;
 mod names;
 mod options;
+mod path_rule;
 mod policy;
 mod record;
 mod request;
+mod shell_split;
 mod status;
 pub mod summary;
+mod tool_match;
 mod usage;
 
 pub use agent::{AgentEvent, AgentResult, Usage};
@@ -33,4 +36,5 @@ pub use request::{
 };
 pub use status::{Status, UnknownStatus};
 pub use summary::{AgentClaim, Artifact, ChangedFile, LeftOut, RefusedEntry, ResultPaths, Summary};
+pub use tool_match::{AGENT_CWD, ToolCall, Verdict, parse_rule};
 pub use usage::{Conversation, GatewayUsage};

@@ -103,6 +103,8 @@ pub struct Route {
     pub recorder: Option<Arc<dyn Recorder>>,
     /// The tenant's policy: models, daily spend.
     pub tenant: TenantRules,
+    /// Told about each tool call in the model's answers (tool policy), when on.
+    pub tool_uses: Option<Arc<dyn super::ToolUseObserver>>,
 }
 
 /// Starts the recording of one exchange (see [`super::cassette`]).
@@ -327,7 +329,12 @@ pub(super) async fn forward(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let tap = recording.map(|recording| recording.respond(status, response.headers()));
-    let meter = (billable || status >= 400).then(|| UsageMeter::new(content_type.as_deref()));
+    let meter = (billable || status >= 400).then(|| {
+        let observer = (200..300)
+            .contains(&status)
+            .then(|| route.tool_uses.clone());
+        UsageMeter::new(content_type.as_deref()).observing_tool_uses(observer.flatten())
+    });
     let account = route.account.clone();
     let observer = route.observer.clone();
     let on_done: OnDone = Box::new(move |metered: Metered, total| {

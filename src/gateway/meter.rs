@@ -8,6 +8,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use std::sync::Arc;
+
+use super::tool_uses::{ToolUseObserver, ToolUseReader};
 use crate::execution::Usage;
 use crate::wire::SseParser;
 
@@ -59,6 +62,7 @@ pub const MAX_ANSWER_TEXT: usize = 64 << 10;
 pub struct UsageMeter {
     mode: Mode,
     metered: Metered,
+    calls: ToolUseReader,
 }
 
 #[derive(Debug)]
@@ -102,7 +106,15 @@ impl UsageMeter {
         UsageMeter {
             mode,
             metered: Metered::default(),
+            calls: ToolUseReader::default(),
         }
+    }
+
+    /// The same meter, telling `observer` (when there is one) about each tool
+    /// call of the answer as soon as its block is complete.
+    pub fn observing_tool_uses(mut self, observer: Option<Arc<dyn ToolUseObserver>>) -> Self {
+        self.calls = ToolUseReader::new(observer);
+        self
     }
 
     /// Reads the next piece of the body.
@@ -173,6 +185,7 @@ impl UsageMeter {
             return;
         };
         let kind = data.get("type").and_then(Value::as_str).unwrap_or(name);
+        let index = data.get("index").and_then(Value::as_u64);
         match kind {
             "message_start" => {
                 if let Some(message) = data.get("message") {
@@ -191,9 +204,17 @@ impl UsageMeter {
             "content_block_start" => {
                 if let Some(block) = data.get("content_block") {
                     self.block(block);
+                    self.calls.start(index, block);
                 }
             }
+            "content_block_stop" => self.calls.stop(index),
             "content_block_delta" => {
+                if data.pointer("/delta/type").and_then(Value::as_str) == Some("input_json_delta")
+                    && let Some(partial) =
+                        data.pointer("/delta/partial_json").and_then(Value::as_str)
+                {
+                    self.calls.delta(index, partial);
+                }
                 if data.pointer("/delta/type").and_then(Value::as_str) == Some("text_delta")
                     && let Some(text) = data.pointer("/delta/text").and_then(Value::as_str)
                 {
@@ -219,6 +240,7 @@ impl UsageMeter {
         if let Some(blocks) = message.get("content").and_then(Value::as_array) {
             for block in blocks {
                 self.block(block);
+                self.calls.whole(block);
             }
         }
     }
@@ -546,6 +568,77 @@ mod tests {
             &[b"[{\"usage\":{\"input_tokens\":1}}]"],
         );
         assert_eq!(array, Metered::default());
+    }
+
+    #[derive(Default)]
+    struct Calls(std::sync::Mutex<Vec<crate::gateway::ToolUse>>);
+
+    impl ToolUseObserver for Calls {
+        fn tool_use(&self, call: crate::gateway::ToolUse) {
+            self.0.lock().unwrap().push(call);
+        }
+    }
+
+    #[test]
+    fn tool_calls_are_assembled_from_their_deltas_at_any_split() {
+        let body = sse(&reference_stream());
+        for split in [0, 7, body.len() / 2, body.len() - 3, body.len()] {
+            let calls = Arc::new(Calls::default());
+            let mut meter =
+                UsageMeter::new(Some("text/event-stream")).observing_tool_uses(Some(calls.clone()));
+            meter.feed(&body[..split]);
+            meter.feed(&body[split..]);
+            meter.finish();
+            let seen = calls.0.lock().unwrap().clone();
+            assert_eq!(seen.len(), 1, "split at {split}");
+            assert_eq!(seen[0].id, "toolu_01");
+            assert_eq!(seen[0].name, "Write");
+            assert_eq!(seen[0].input, Some(json!({"file_path": "/w/a"})));
+        }
+    }
+
+    #[test]
+    fn a_call_is_reported_when_its_block_stops_and_an_unreadable_input_is_none() {
+        let calls = Arc::new(Calls::default());
+        let mut meter =
+            UsageMeter::new(Some("text/event-stream")).observing_tool_uses(Some(calls.clone()));
+        let events = reference_stream();
+        meter.feed(&sse(&events[..7]));
+        assert!(
+            calls.0.lock().unwrap().is_empty(),
+            "not before its block stops"
+        );
+        meter.feed(&sse(&events[7..8]));
+        assert_eq!(calls.0.lock().unwrap().len(), 1, "as soon as it stops");
+
+        let calls = Arc::new(Calls::default());
+        let mut meter =
+            UsageMeter::new(Some("text/event-stream")).observing_tool_uses(Some(calls.clone()));
+        meter.feed(&sse(&[
+            json!({"type": "content_block_start", "index": 0, "content_block":
+                   {"type": "tool_use", "id": "toolu_x", "name": "Bash", "input": {}}}),
+            json!({"type": "content_block_delta", "index": 0, "delta":
+                   {"type": "input_json_delta", "partial_json": "{\"command\": "}}),
+            json!({"type": "content_block_stop", "index": 0}),
+        ]));
+        let seen = calls.0.lock().unwrap().clone();
+        assert_eq!(seen[0].input, None);
+    }
+
+    #[test]
+    fn tool_calls_of_a_json_answer() {
+        let calls = Arc::new(Calls::default());
+        let mut meter =
+            UsageMeter::new(Some("application/json")).observing_tool_uses(Some(calls.clone()));
+        meter.feed(
+            json!({"type": "message", "model": "m", "content": [
+                {"type": "tool_use", "id": "toolu_j", "name": "Bash", "input": {"command": "ls"}}]})
+            .to_string()
+            .as_bytes(),
+        );
+        meter.finish();
+        let seen = calls.0.lock().unwrap().clone();
+        assert_eq!(seen[0].input, Some(json!({"command": "ls"})));
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod routes;
 mod socket;
 mod stall;
 mod tenant;
+mod tool_uses;
 mod upstream;
 
 use std::sync::Arc;
@@ -48,8 +49,9 @@ pub use pricing::{ModelPrice, PriceTable, PricingError, normalise_model};
 pub use recording::CassetteRecorder;
 pub use redact::{MIN_SECRET_LEN, REDACTED, RedactError, RedactStream, Redactor};
 pub use routes::{Allowed, Endpoint, MAX_MODEL_ID_LEN, MAX_TARGET_LEN, RouteRefusal, admit};
-pub use socket::{ExecutionSocket, MAX_SOCKET_PATH};
+pub use socket::{ExecutionSocket, MAX_SOCKET_PATH, restrict_to_sandbox_user};
 pub use tenant::{DailySpend, SpendLedger, TenantRefusal, TenantRules};
+pub use tool_uses::{MAX_TOOL_INPUT, MAX_TOOL_USE_ID, ToolUse, ToolUseObserver};
 pub use upstream::{Credential, DEFAULT_BASE_URL, Upstream};
 
 /// What can go wrong setting up the gateway.

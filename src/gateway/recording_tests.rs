@@ -263,6 +263,7 @@ fn recording_gateway(dir: &Path, url: &str) -> (ExecutionSocket, Arc<Account>) {
         observer: Arc::new(NoObserver),
         recorder: Some(Arc::new(CassetteRecorder::new(writer, redactor))),
         tenant: Default::default(),
+        tool_uses: None,
     };
     let socket = gateway.open(&dir.join("llm.sock"), route).unwrap();
     (socket, account)

@@ -85,7 +85,7 @@ impl Gateway {
 /// Owned by uid 10001 with mode 0600 when agentd can chown (it runs as root),
 /// otherwise world-writable: the socket directory is what keeps other host
 /// users out then (it is 0700 above the per-execution directory).
-fn restrict_to_sandbox_user(path: &Path) -> std::io::Result<()> {
+pub fn restrict_to_sandbox_user(path: &Path) -> std::io::Result<()> {
     match std::os::unix::fs::chown(path, Some(AGENT_UID), Some(AGENT_UID)) {
         Ok(()) => std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)),
         Err(_) => std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666)),

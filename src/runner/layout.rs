@@ -9,7 +9,7 @@
 //!   cache/             the extracted agent CLI, keyed by version
 //! <run_dir>/           0700; sockets and liveness locks (a tmpfs is ideal)
 //!   <supervisor>.lock  <supervisor>.detached (a serve that left work running)
-//!   <supervisor>/<execution>/llm.sock
+//!   <supervisor>/<execution>/llm.sock  tools.sock  policy/ (tool rules: managed settings, hook)
 //! ```
 
 use std::path::{Path, PathBuf};

@@ -23,6 +23,9 @@ pub mod recorder;
 pub mod results;
 mod run;
 mod sandbox;
+mod tool_calls;
+mod tool_door;
+mod tool_policy;
 pub mod verdict;
 mod watch;
 

@@ -117,8 +117,9 @@ impl Runner {
             )
             .await?;
         self.check_runtime(run).await?;
+        let policy = super::tool_policy::write_policy(&run.record.policy.tools, &socket_dir)?;
         let argv = claude::command(&run.record.request.prompt, &run.record.request.agent);
-        let spec = self
+        let mut spec = self
             .spec(
                 run,
                 &mirror,
@@ -132,6 +133,9 @@ impl Runner {
                 container: driver::SOCKET_MOUNT.to_string(),
                 read_only: true,
             });
+        if let Some(policy) = policy {
+            spec = spec.bind(policy);
+        }
         let container = container_name(&run.id);
         sandbox.add_container(&container).await;
         let starting = std::time::Instant::now();
@@ -193,6 +197,12 @@ impl Runner {
         } else {
             None
         };
+        let tool_calls = super::tool_policy::open_tool_door(
+            &run.record.policy.tools,
+            &run.recorder,
+            dir,
+            sandbox,
+        )?;
         let route = Route {
             upstream,
             account: run.account.clone(),
@@ -205,6 +215,7 @@ impl Runner {
             )),
             recorder,
             tenant: self.tenant_rules(run),
+            tool_uses: tool_calls.map(|calls| calls as Arc<dyn crate::gateway::ToolUseObserver>),
         };
         sandbox.set_socket(self.gateway.open(&dir.join(SOCKET_NAME), route)?);
         Ok(())

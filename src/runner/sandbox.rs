@@ -17,6 +17,7 @@ pub struct Sandbox {
     containers: Vec<String>,
     volume: Option<String>,
     socket: Option<ExecutionSocket>,
+    tool_door: Option<super::tool_door::ToolDoor>,
     socket_dir: Option<PathBuf>,
     replay: Option<ReplayModel>,
     disk: Option<PathBuf>,
@@ -31,6 +32,7 @@ impl Sandbox {
             containers: Vec::new(),
             volume: None,
             socket: None,
+            tool_door: None,
             socket_dir: None,
             replay: None,
             disk: None,
@@ -76,6 +78,11 @@ impl Sandbox {
         self.note(ResourceKind::Socket, &dir.display().to_string())
             .await;
         self.socket_dir = Some(dir);
+    }
+
+    /// Keeps the listening tool socket, to be closed on release.
+    pub(crate) fn set_tool_door(&mut self, door: super::tool_door::ToolDoor) {
+        self.tool_door = Some(door);
     }
 
     /// Keeps the listening socket, to be closed on release.
@@ -162,6 +169,9 @@ impl Sandbox {
         }
         if let Some(socket) = self.socket.take() {
             socket.close().await;
+        }
+        if let Some(door) = self.tool_door.take() {
+            door.close().await;
         }
         if let Some(replay) = self.replay.take() {
             replay.shutdown().await;

@@ -20,3 +20,4 @@ mod security;
 mod support;
 mod terminal;
 mod tool_calls;
+mod tool_policy;

@@ -41,6 +41,7 @@ pub fn route(gateway: &Gateway, observer: Arc<dyn ExchangeObserver>, limits: Mod
         observer,
         recorder: None,
         tenant: Default::default(),
+        tool_uses: None,
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod command;
 mod describe;
+pub mod managed;
 mod parse;
 mod surrogates;
 mod text;
