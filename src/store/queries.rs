@@ -38,9 +38,11 @@ macro_rules! unfinished {
 /// The claim, fair across tenants: among queued executions whose tenant is
 /// below its concurrency cap (the tenant's policy, else the global one, else
 /// none), the one whose tenant has the fewest live executions, oldest first,
-/// becomes `preparing` for `$1` with a lease until `$2`, started at `$3`.
-/// So a tenant that queued fifty cannot hold back one that queued one: the
-/// next free slot goes to the tenant running least. `$lock` keeps concurrent
+/// becomes `preparing` for `$1` with a lease until `$2`, started at `$3`;
+/// among tenants running equally few, the one whose last claim is oldest (or
+/// that was never served) goes first, then the oldest queued execution. So a
+/// tenant that queued fifty cannot hold back one that queued one: the next
+/// free slot goes to the tenant running least, and tenants take turns. `$lock` keeps concurrent
 /// claimers apart where the database has row locks; the caps are kept by
 /// serialising claimers (see [`super::dialect::Dialect::CLAIM_LOCK`]).
 macro_rules! claim {
@@ -54,13 +56,15 @@ macro_rules! claim {
                                     WHERE status IN (",
             live!(),
             ") GROUP BY tenant_id) l ON l.tenant_id = q.tenant_id \
+                         LEFT JOIN tenant_turns t ON t.tenant_id = q.tenant_id \
                          WHERE q.status = 'queued' \
                            AND COALESCE(l.live, 0) < COALESCE( \
                                (SELECT max_concurrent FROM policies \
                                 WHERE scope = 'tenant:' || q.tenant_id), \
                                (SELECT max_concurrent FROM policies WHERE scope = 'global'), \
                                2147483647) \
-                         ORDER BY COALESCE(l.live, 0), q.id LIMIT 1 ",
+                         ORDER BY COALESCE(l.live, 0), (t.last_claim_at IS NOT NULL), \
+                                  t.last_claim_at, q.id LIMIT 1 ",
             $lock,
             ") AND status = 'queued' RETURNING ",
             columns!()
@@ -73,6 +77,11 @@ pub(super) const CLAIM_SKIP_LOCKED: &str = claim!("FOR UPDATE OF q SKIP LOCKED")
 
 /// The claim where one writer at a time holds the whole database (SQLite).
 pub(super) const CLAIM_SINGLE_WRITER: &str = claim!("");
+
+/// Records that tenant `$1` had an execution claimed at `$2` (its turn).
+pub(super) const TAKE_TURN: &str = "INSERT INTO tenant_turns (tenant_id, last_claim_at) \
+     VALUES ($1, $2) \
+     ON CONFLICT (tenant_id) DO UPDATE SET last_claim_at = excluded.last_claim_at";
 
 /// Claims one named execution (`$4`) if it is still queued: `preparing` for `$1`
 /// with a lease until `$2`, started at `$3`. The status test in the statement

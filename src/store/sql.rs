@@ -250,18 +250,22 @@ where
             .bind(owner)
             .bind(DB::to_time(lease_until(at, lease)))
             .bind(DB::to_time(at));
-        let row = match DB::CLAIM_LOCK {
-            Some(lock) => {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query(lock).execute(&mut *tx).await?;
-                let row = claim.fetch_optional(&mut *tx).await?;
-                tx.commit().await?;
-                row
-            }
-            None => claim.fetch_optional(&self.pool).await?,
+        let mut tx = self.pool.begin_with(DB::BEGIN_WRITE).await?;
+        if let Some(lock) = DB::CLAIM_LOCK {
+            sqlx::query(lock).execute(&mut *tx).await?;
+        }
+        let Some(row) = claim.fetch_optional(&mut *tx).await? else {
+            tx.commit().await?;
+            return Ok(None);
         };
-        row.map(|row| Reader::<DB>::new(&row).execution())
-            .transpose()
+        let record = Reader::<DB>::new(&row).execution()?;
+        sqlx::query(q::TAKE_TURN)
+            .bind(record.tenant_id.as_str())
+            .bind(DB::to_time(at))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(record))
     }
 
     async fn claim(

@@ -15,6 +15,7 @@ on_both_backends!(
     the_next_slot_goes_to_the_tenant_running_least,
     a_tenant_at_its_cap_waits_and_others_go_on,
     concurrent_claimers_keep_the_cap,
+    tenants_with_nothing_running_take_turns,
 );
 
 async fn queue(db: &TestDb, tenant: &str, count: usize) -> Vec<String> {
@@ -59,12 +60,13 @@ async fn the_next_slot_goes_to_the_tenant_running_least(db: &TestDb) {
         .unwrap();
     assert_eq!(claim(db).await.unwrap().1, a[2]);
     // C arrives while A runs 2 and B 1: C's first goes first; then C and B
-    // both run 1, and the older queued one (C's) wins the tie.
+    // both run 1, and B, served longer ago, takes its turn before C's
+    // second; with all three at 2, A (served longest ago) is next.
     let c = queue(db, "tenant-c", 2).await;
     let b2 = queue(db, "tenant-b", 1).await;
     assert_eq!(claim(db).await.unwrap().1, c[0]);
-    assert_eq!(claim(db).await.unwrap().1, c[1]);
     assert_eq!(claim(db).await.unwrap().1, b2[0]);
+    assert_eq!(claim(db).await.unwrap().1, c[1]);
     assert_eq!(claim(db).await.unwrap().1, a[3]);
 }
 
@@ -131,4 +133,27 @@ async fn concurrent_claimers_keep_the_cap(db: &TestDb) {
         }
     }
     assert_eq!(claimed, 2, "eight claimers at once, a cap of two");
+}
+
+async fn tenants_with_nothing_running_take_turns(db: &TestDb) {
+    // Three tenants queue in bursts; one slot: each claim is finished before
+    // the next, so every tenant always runs none — turns decide.
+    let a = queue(db, "tenant-a", 3).await;
+    let b = queue(db, "tenant-b", 3).await;
+    let c = queue(db, "tenant-c", 3).await;
+    let mut order = Vec::new();
+    while let Some((tenant, id)) = claim(db).await {
+        order.push(tenant);
+        db.store
+            .finish(&id, &outcome(Status::Succeeded))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        order,
+        ["a", "b", "c", "a", "b", "c", "a", "b", "c"]
+            .map(|t| format!("tenant-{t}"))
+            .to_vec()
+    );
+    let _ = (a, b, c);
 }

@@ -386,7 +386,7 @@ async fn concurrent_first_migrations_all_succeed() {
                 .unwrap_or_else(|err| panic!("{backend:?}: {err}"));
         }
         // One row per migration file.
-        assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 4);
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, 5);
         db.store
             .create_execution(new_execution("acme"))
             .await

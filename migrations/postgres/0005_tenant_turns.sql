@@ -1,0 +1,6 @@
+-- When each tenant last had an execution claimed: the fair claim serves the
+-- tenant waiting longest among those running fewest (round robin).
+CREATE TABLE tenant_turns (
+    tenant_id     TEXT COLLATE "C" PRIMARY KEY,
+    last_claim_at TIMESTAMPTZ NOT NULL
+);
