@@ -92,6 +92,7 @@ async fn run(url: &str, claim: Claim) -> Figures {
                 .expect("queue");
         }
     }
+    let mut conn = connect(url).await;
     let mut running: VecDeque<String> = VecDeque::new();
     let mut waits: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     let mut turn = 0u64;
@@ -106,7 +107,7 @@ async fn run(url: &str, claim: Claim) -> Figures {
                     .await
                     .expect("claim")
                     .map(|r| (r.id.clone(), r.tenant_id.clone())),
-                Claim::FirstCome => first_come(url).await,
+                Claim::FirstCome => first_come(&mut conn).await,
             };
             spent += started.elapsed();
             let Some((id, tenant)) = claimed else { break };
@@ -173,28 +174,43 @@ async fn drain(store: &Arc<dyn Store>) {
     }
 }
 
-/// One first-come claim, through the same database with the old statement.
-async fn first_come(url: &str) -> Option<(String, String)> {
-    let now = chrono::Utc::now();
+/// A connection for the first-come claim (held for the whole round, as the
+/// store's pool holds its connections).
+enum Conn {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+async fn connect(url: &str) -> Conn {
     if url.starts_with("sqlite") {
-        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("sqlite");
-        let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
-        sqlx::query_as::<_, (String, String)>(FIRST_COME)
-            .bind("bench")
-            .bind(fmt(now + LEASE))
-            .bind(fmt(now))
-            .fetch_optional(&mut conn)
-            .await
-            .expect("claim")
+        Conn::Sqlite(sqlx::SqliteConnection::connect(url).await.expect("sqlite"))
     } else {
-        let mut conn = sqlx::PgConnection::connect(url).await.expect("postgres");
-        sqlx::query_as::<_, (String, String)>(FIRST_COME)
+        Conn::Postgres(sqlx::PgConnection::connect(url).await.expect("postgres"))
+    }
+}
+
+/// One first-come claim, through the same database with the old statement.
+async fn first_come(conn: &mut Conn) -> Option<(String, String)> {
+    let now = chrono::Utc::now();
+    match conn {
+        Conn::Sqlite(conn) => {
+            let fmt =
+                |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+            sqlx::query_as::<_, (String, String)>(FIRST_COME)
+                .bind("bench")
+                .bind(fmt(now + LEASE))
+                .bind(fmt(now))
+                .fetch_optional(conn)
+                .await
+                .expect("claim")
+        }
+        Conn::Postgres(conn) => sqlx::query_as::<_, (String, String)>(FIRST_COME)
             .bind("bench")
             .bind(now + LEASE)
             .bind(now)
-            .fetch_optional(&mut conn)
+            .fetch_optional(conn)
             .await
-            .expect("claim")
+            .expect("claim"),
     }
 }
 

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""The cost of authentication (issue 9), measured in one run.
+
+GET /v1/executions/{id} under wrk on loopback, on the same SQLite-backed
+`agentd serve`: once in the loopback mode without keys (every request is the
+local operator, as before tenancy), once with an admin credential and a
+tenant's key sent as `Authorization: Bearer` (hash lookup, expiry, tenant
+check, last use). Prints both and their ratio (goal >= 0.9).
+
+Usage: bench_tenancy.py AGENTD IMAGE SAMPLE_REPO
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCENARIO = os.path.join(HERE, "..", "examples", "scenarios", "ends-at-once.json")
+ADMIN = "bench-admin-credential-0123456789abcdef"
+
+
+def http(method, url, body=None, token=None):
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read() or b"null")
+
+
+def serve(agentd, image, scratch, admin):
+    env = dict(os.environ, AGENTD_DATA_DIR=f"{scratch}/data", AGENTD_RUN_DIR=f"{scratch}/run",
+               AGENTD_LOG="warn")
+    env.pop("ANTHROPIC_API_KEY", None)
+    env.pop("AGENTD_ADMIN_TOKEN", None)
+    args = [agentd, "serve", "--listen", "127.0.0.1:0", "--image", image,
+            "--scripted-model", SCENARIO]
+    if admin:
+        with open(f"{scratch}/admin-token", "w") as f:
+            f.write(ADMIN)
+        args += ["--admin-token-file", f"{scratch}/admin-token"]
+    process = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+        match = re.search(r"listening on (http://\S+)", line)
+        if match:
+            return process, match.group(1)
+    sys.exit("agentd serve did not start")
+
+
+def wait(url, id_, token):
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        status = http("GET", f"{url}/v1/executions/{id_}", token=token)["status"]
+        if status not in ("queued", "preparing", "running", "collecting"):
+            return status
+        time.sleep(0.2)
+    sys.exit("the execution did not finish")
+
+
+def wrk(url, token, seconds=10):
+    args = ["wrk", "-t2", "-c32", f"-d{seconds}s", url]
+    if token:
+        args[1:1] = ["-H", f"Authorization: Bearer {token}"]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        sys.exit(f"wrk saw {errors.group(1)} error responses")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def measure(agentd, image, repo, keyed):
+    with tempfile.TemporaryDirectory(prefix="bt", dir="/tmp") as scratch:
+        process, url = serve(agentd, image, scratch, keyed)
+        try:
+            token = None
+            if keyed:
+                http("POST", f"{url}/v1/admin/tenants", {"name": "bench"}, ADMIN)
+                token = http("POST", f"{url}/v1/admin/tenants/bench/keys", {}, ADMIN)["key"]
+                folder = os.path.dirname(repo.rstrip("/"))
+                http("PUT", f"{url}/v1/admin/policy", {"sources": {"local_paths": [folder]}}, ADMIN)
+            id_ = http("POST", f"{url}/v1/executions", {"repo": repo, "prompt": "hello"}, token)["id"]
+            wait(url, id_, token)
+            return wrk(f"{url}/v1/executions/{id_}", token)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def main():
+    agentd, image, repo = sys.argv[1:4]
+    local = measure(agentd, image, repo, keyed=False)
+    keyed = measure(agentd, image, repo, keyed=True)
+    print(f"GET /v1/executions/{{id}} without keys (loopback, as before tenancy): {local:,.0f} requests/s")
+    print(f"GET /v1/executions/{{id}} with a tenant's key: {keyed:,.0f} requests/s")
+    print(f"ratio keyed/local: {keyed / local:.2f} (goal >= 0.9)")
+
+
+if __name__ == "__main__":
+    main()
