@@ -163,7 +163,7 @@ impl ApiError {
             ApiError::InvalidBody { field, .. } | ApiError::Invalid { field, .. } => {
                 Some(field.clone())
             }
-            ApiError::PolicyRefused(refusal) => Some(refusal.field.clone()),
+            ApiError::PolicyRefused(refusal) => Some(refusal.field.to_string()),
             ApiError::InvalidHeader { header, .. } => Some(header.to_string()),
             ApiError::InvalidParameter { parameter, .. } => Some(parameter.clone()),
             ApiError::IdempotencyConflict(_) => Some(super::extract::IDEMPOTENCY_KEY.to_string()),

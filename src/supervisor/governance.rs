@@ -112,7 +112,7 @@ async fn check_daily_spend(
     let remaining = (limit - spent).max(0.0);
     let asked = request.agent.max_budget_usd;
     let refusal = |message: String| PolicyRefusal {
-        field: "agent.max_budget_usd".to_string(),
+        field: "agent.max_budget_usd",
         rule: "daily_spend_usd",
         message,
         asked: asked.map(|a| json!(a)),

@@ -29,7 +29,7 @@ pub struct ServerSandbox {
 #[error("{field}: {message}")]
 pub struct PolicyRefusal {
     /// The request field at fault, as a JSON path.
-    pub field: String,
+    pub field: &'static str,
     /// The policy rule that refused it (`caps.cpus`, `sources.local_paths`…),
     /// for the audit log and the metrics.
     pub rule: &'static str,
@@ -42,9 +42,9 @@ pub struct PolicyRefusal {
 }
 
 impl PolicyRefusal {
-    fn new(field: &str, rule: &'static str, message: impl Into<String>) -> PolicyRefusal {
+    fn new(field: &'static str, rule: &'static str, message: impl Into<String>) -> PolicyRefusal {
         PolicyRefusal {
-            field: field.to_string(),
+            field,
             rule,
             message: message.into(),
             asked: None,
@@ -381,7 +381,7 @@ fn apply_caps(
             }
             Some(asked) => {
                 return Err(PolicyRefusal {
-                    field: capped.field.to_string(),
+                    field: capped.field,
                     rule: capped.rule,
                     message: format!(
                         "asks for {} but this tenant's policy allows at most {}",
