@@ -499,3 +499,57 @@ async fn the_daily_spend_stops_a_running_execution_and_refuses_the_next() {
     assert_eq!(answer.json()["error"]["rule"], "daily_spend_usd");
     app.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_allowed_tools_run_for_a_tenant_and_each_decision_is_an_event() {
+    let bash = |command: &str| {
+        json!({"content": [{"type": "tool_use", "name": "Bash",
+                            "input": {"command": command, "description": "step"}}],
+               "usage": {"input_tokens": 10, "output_tokens": 5}})
+    };
+    let scenario = json!({"turns": [
+        bash("touch /workspace/repo/not-allowed-ran"),
+        bash("echo allowed"),
+        {"content": [{"type": "text", "text": "Done."}],
+         "usage": {"input_tokens": 10, "output_tokens": 5}}
+    ]});
+    let (app, key) = service(scenario).await;
+    let admin = admin(&app);
+    let t = tenant(&app, &key);
+    admin
+        .ok(
+            "put",
+            "/v1/admin/tenants/t/policy",
+            json!({"sources": {"local_paths": local_paths(&app)},
+                   "tools": {"allow": ["Bash(echo *)"], "only_allowed": true}}),
+        )
+        .await;
+    let answer = t.submit(&app.request("only what is allowed")).await;
+    assert_eq!(answer.status, 202, "{}", answer.json());
+    let created = answer.json();
+    assert_eq!(
+        created["policy"]["tools"]["only_allowed"], true,
+        "{created}"
+    );
+    let id = created["id"].as_str().unwrap();
+    let done = t.wait_final(id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let changed = done["files_changed"].as_array().unwrap();
+    assert!(
+        changed.iter().all(|f| f["path"] != "not-allowed-ran"),
+        "a call no allow rule matches ran: {changed:?}"
+    );
+    let decisions: Vec<Value> = t
+        .event_names(id)
+        .await
+        .into_iter()
+        .filter(|(name, _)| name == "tool_decision")
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(decisions.len(), 2, "{decisions:#?}");
+    assert_eq!(decisions[0]["decision"], "deny", "{decisions:#?}");
+    assert_eq!(decisions[1]["decision"], "allow", "{decisions:#?}");
+    assert_eq!(decisions[1]["rule"], "Bash(echo *)", "{decisions:#?}");
+    assert_eq!(decisions[1]["rule_source"], "policy", "{decisions:#?}");
+    app.finish().await;
+}
