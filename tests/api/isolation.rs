@@ -332,9 +332,12 @@ async fn every_route_refuses_whoever_may_not_call_it() {
     let events = log.json()["items"].as_array().unwrap().clone();
     for action in [
         "tenant.create",
+        "tenant.disable",
         "key.create",
         "key.revoke",
         "execution.create",
+        "execution.cancel",
+        "policy.update",
         "request.refused",
     ] {
         assert!(
