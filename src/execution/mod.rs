@@ -24,7 +24,7 @@ pub use agent::{AgentEvent, AgentResult, Usage};
 pub use event::{Event, EventBody, SupervisorEvent};
 pub use names::{
     AGENT_UID, COLLECT_GID, branch_name, collector_name, container_name, is_execution_id,
-    volume_name,
+    is_ref_name, volume_name,
 };
 pub use options::AgentOptions;
 pub use policy::{AppliedPolicy, Clamp, Decision, RuleSource, ToolRule, ToolRules};

@@ -14,6 +14,19 @@ pub fn is_execution_id(text: &str) -> bool {
     uuid::Uuid::parse_str(text).is_ok()
 }
 
+/// True for a name git takes as a branch, tag or commit and cannot read as an
+/// option: not empty, at most 255 bytes, no leading `-`, no `..`, no control
+/// characters (NUL included), no space or `~^:?*[\`.
+pub fn is_ref_name(name: &str) -> bool {
+    !(name.is_empty()
+        || name.starts_with('-')
+        || name.len() > 255
+        || name.contains("..")
+        || name
+            .chars()
+            .any(|c| c.is_control() || " ~^:?*[\\".contains(c)))
+}
+
 /// The branch holding an execution's work: `agent/<id>`.
 pub fn branch_name(id: &str) -> String {
     format!("agent/{id}")
@@ -37,6 +50,18 @@ pub fn volume_name(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ref_names_git_would_misread_are_not_names() {
+        for good in ["main", "v1.2.3", "feature/x", "0123abcd"] {
+            assert!(is_ref_name(good), "{good}");
+        }
+        for bad in [
+            "", "-x", "a..b", "a\0b", "a b", "a:b", "a\nb", "a~1", "a\\b",
+        ] {
+            assert!(!is_ref_name(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn names_follow_the_id() {

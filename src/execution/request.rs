@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::names::is_ref_name;
 use serde::{Deserialize, Serialize};
 
 use crate::execution::AgentOptions;
@@ -154,9 +155,12 @@ impl ExecutionRequest {
             return Err(invalid("prompt", "must not contain NUL characters"));
         }
         if let Some(git_ref) = &self.git_ref
-            && (git_ref.trim().is_empty() || git_ref.starts_with('-'))
+            && !is_ref_name(git_ref)
         {
-            return Err(invalid("ref", "must be a branch, tag or commit name"));
+            return Err(invalid(
+                "ref",
+                "must be a branch, tag or commit name (no spaces, control characters, `..` or ~^:?*[\\)",
+            ));
         }
         if let Some(context) = &self.context_file
             && (context.len() > MAX_PROMPT_BYTES || context.contains('\0'))
@@ -181,9 +185,20 @@ impl ExecutionRequest {
             return Err(invalid("agent.max_budget_usd", "must be a positive number"));
         }
         if let Some(model) = &agent.model
-            && (model.is_empty() || model.len() > 200 || model.starts_with('-'))
+            && (model.is_empty()
+                || model.len() > 200
+                || model.starts_with('-')
+                || model.chars().any(|c| c.is_control() || c.is_whitespace()))
         {
             return Err(invalid("agent.model", "must be a model name"));
+        }
+        if let Some(prompt) = &agent.append_system_prompt
+            && (prompt.len() > MAX_PROMPT_BYTES || prompt.contains('\0'))
+        {
+            return Err(invalid(
+                "agent.append_system_prompt",
+                format!("must be at most {MAX_PROMPT_BYTES} bytes of text without NUL"),
+            ));
         }
         for rule in agent.allowed_tools.iter().chain(&agent.disallowed_tools) {
             if rule.trim().is_empty() || rule.starts_with('-') || rule.contains('\0') {
@@ -355,6 +370,25 @@ mod tests {
                 Box::new(|r| r.limits.requests_per_minute = Some(0)),
             ),
             ("replay", Box::new(|r| r.replay = Some(" ".into()))),
+            // A NUL anywhere is refused at submission, never after a container started.
+            ("ref", Box::new(|r| r.git_ref = Some("main\0x".into()))),
+            (
+                "agent.model",
+                Box::new(|r| r.agent.model = Some("claude\0".into())),
+            ),
+            (
+                "agent.append_system_prompt",
+                Box::new(|r| r.agent.append_system_prompt = Some("be\0nice".into())),
+            ),
+            (
+                "agent.allowed_tools",
+                Box::new(|r| r.agent.allowed_tools = vec!["Bash\0".into()]),
+            ),
+            (
+                "context_file",
+                Box::new(|r| r.context_file = Some("\0".into())),
+            ),
+            ("replay", Box::new(|r| r.replay = Some("a\0".into()))),
         ];
         for (field, break_it) in cases {
             let mut r = request();

@@ -254,14 +254,7 @@ impl Mirror {
 
 /// Refuses refs that could be read as options or that git itself would reject.
 fn validate_ref(name: &str) -> Result<(), GitError> {
-    let bad = name.is_empty()
-        || name.starts_with('-')
-        || name.len() > 255
-        || name.contains("..")
-        || name
-            .chars()
-            .any(|c| c.is_control() || " ~^:?*[\\".contains(c));
-    if bad {
+    if !crate::execution::is_ref_name(name) {
         return Err(GitError::InvalidRef {
             git_ref: name.to_string(),
         });
