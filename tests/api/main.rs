@@ -15,4 +15,5 @@ mod metrics;
 mod policy;
 mod probes;
 mod replay;
+mod sources;
 mod support;
