@@ -6,6 +6,7 @@
 mod common;
 
 mod cancel;
+mod disabled;
 mod errors;
 mod events;
 mod executions;

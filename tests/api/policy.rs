@@ -127,7 +127,7 @@ pub(crate) fn tenant<'a>(app: &'a App, key: &str) -> As<'a> {
 }
 
 /// The repository's folder as the allowed host-path prefix.
-fn local_paths(app: &App) -> Value {
+pub(crate) fn local_paths(app: &App) -> Value {
     json!([app.repo.parent().unwrap().display().to_string()])
 }
 
