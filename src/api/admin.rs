@@ -258,7 +258,8 @@ pub async fn show_tenant(
         .ok_or_else(|| tenant_not_found(&tenant))
 }
 
-/// Disables a tenant: its keys stop working, its executions stay readable to
+/// Disables a tenant: its keys stop working, its executions that have not
+/// ended are cancelled (queued ones never start), and they stay readable to
 /// the admin's audit. Idempotent.
 #[utoipa::path(post, path = "/v1/admin/tenants/{tenant}/disable", tag = "admin", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "Tenant name")),
@@ -276,12 +277,14 @@ pub async fn disable_tenant(
     let disabled = state.supervisor.store().disable_tenant(&tenant).await?;
     let disabled = disabled.ok_or_else(|| tenant_not_found(&tenant))?;
     state.auth.forget(None, Some(&tenant));
+    let stopped = state.supervisor.cancel_tenant(&tenant).await?;
     audit(
         &state,
         &caller
             .audit("tenant.disable")
             .target(&tenant)
-            .for_tenant(&tenant),
+            .for_tenant(&tenant)
+            .detail(json!({"executions_cancelled": stopped})),
     )
     .await;
     Ok(Json(disabled.into()))

@@ -28,6 +28,9 @@ pub struct MirrorCache {
 pub struct Mirror {
     path: PathBuf,
     source: RepoSource,
+    /// git's `-c` options every fetch from the source takes (a tenant's
+    /// pin to its vetted addresses); empty for a mirror found on disk.
+    options: Vec<String>,
 }
 
 /// A ref resolved to the commit an execution starts from.
@@ -75,6 +78,7 @@ impl MirrorCache {
         path.join("HEAD").exists().then(|| Mirror {
             path,
             source: source.clone(),
+            options: Vec::new(),
         })
     }
 
@@ -100,6 +104,7 @@ impl MirrorCache {
         Ok(Mirror {
             path,
             source: source.clone(),
+            options,
         })
     }
 }
@@ -207,17 +212,20 @@ impl Mirror {
             });
         }
         let refspec = format!("{name}:refs/agentd/fetched");
-        let fetched = git(
-            Some(&self.path),
-            &[
-                "fetch",
-                "--quiet",
-                "--no-write-fetch-head",
-                "origin",
-                &refspec,
-            ],
-            &self.source.git_env(),
-        );
+        // Held like the mirror's own fetch: a second DNS answer or a
+        // redirect must not take this one into the operator's network.
+        let mut args = Vec::new();
+        for option in &self.options {
+            args.extend(["-c", option.as_str()]);
+        }
+        args.extend([
+            "fetch",
+            "--quiet",
+            "--no-write-fetch-head",
+            "origin",
+            &refspec,
+        ]);
+        let fetched = git(Some(&self.path), &args, &self.source.git_env());
         if fetched.is_ok()
             && let Some(commit) = self.rev_parse("refs/agentd/fetched")?
         {
@@ -368,3 +376,7 @@ mod tests {
         assert_eq!(again.resolve(Some("trunk")).unwrap().commit, second.trim());
     }
 }
+
+#[cfg(test)]
+#[path = "mirror_pinned_tests.rs"]
+mod pinned_tests;

@@ -69,12 +69,24 @@ impl RepoSource {
                         credentials,
                     })
                 }
+                // git decodes these URLs before it splits them into host,
+                // port and path: `git://127.0.0.1:6379%2f@8.8.8.8/` names
+                // 8.8.8.8 to every check and connects git to 127.0.0.1.
+                "ssh" | "git" | "file" if url.as_str().contains('%') => Err(invalid(
+                    "must not contain percent-escapes (git decodes them)",
+                )),
                 "ssh" | "git" | "file" => Ok(RepoSource {
                     location: url.to_string(),
                     credentials: None,
                 }),
                 other => Err(invalid(&format!("unsupported URL scheme `{other}`"))),
             };
+        }
+        // git takes `scheme://…` for a URL whatever follows: one the URL
+        // parser refuses (a space, a zone id, a bad port) is not scp-like,
+        // whose host would be read as the scheme's name.
+        if looks_like_url(input) {
+            return Err(invalid("is not a valid URL"));
         }
         if is_scp_like(input) {
             return Ok(RepoSource {
@@ -193,6 +205,17 @@ impl RepoSource {
     }
 }
 
+/// git's test for a URL: `scheme://`, the scheme a letter then letters,
+/// digits, `+`, `-` or `.`.
+fn looks_like_url(input: &str) -> bool {
+    input.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    })
+}
+
 fn is_scp_like(input: &str) -> bool {
     // user@host:path or host:path, but not a Windows drive or a local path.
     match input.split_once(':') {
@@ -282,6 +305,15 @@ mod tests {
             ("-uhoh", "must not start"),
             ("ftp://host/x", "unsupported URL scheme"),
             ("/definitely/not/here", "neither a URL nor"),
+            // What git would decode or read otherwise than the URL parser.
+            ("git://127.0.0.1:6379%2f@8.8.8.8/x", "percent-escapes"),
+            ("ssh://127.0.0.1%2f@8.8.8.8/x", "percent-escapes"),
+            ("git://%6c%6fcalhost/x", "percent-escapes"),
+            ("file:///srv/repos/a%2f..%2f..%2fetc", "percent-escapes"),
+            ("git://127.0.0.1 /x", "not a valid URL"),
+            ("https://[::1%25lo]/x", "not a valid URL"),
+            ("http://127.0.0.1:99999/x", "not a valid URL"),
+            ("ssh://host:22:33/x", "not a valid URL"),
         ] {
             let error = RepoSource::parse(input).unwrap_err().to_string();
             assert!(error.contains(reason), "{input}: {error}");

@@ -20,12 +20,12 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::execution::ExecutionRecord;
+use crate::execution::{ExecutionRecord, Status};
 use crate::execution::{ExecutionRequest, InvalidField};
 use crate::runner::Runner;
 use crate::runner::hub::EventHub;
 use crate::runner::layout::{DataDir, ExecutionDir};
-use crate::store::{CancelOutcome, Created, Store, StoreError};
+use crate::store::{CancelOutcome, Created, ListQuery, Store, StoreError};
 use crate::tenancy::{PolicyRefusal, Principal};
 use governance::GovernanceError;
 use instance::SupervisorInstance;
@@ -288,6 +288,38 @@ impl Supervisor {
             .get_execution(tenant, id)
             .await?
             .ok_or_else(|| SupervisorError::Store(StoreError::NotFound(id.to_string())))
+    }
+
+    /// Cancels every execution of `tenant` that has not ended (a disabled
+    /// tenant spends nothing more). Statuses are read in life-cycle order,
+    /// so one that moves on meanwhile was already asked to stop. Returns how
+    /// many were.
+    pub async fn cancel_tenant(&self, tenant: &str) -> Result<usize, SupervisorError> {
+        let mut cancelled = 0;
+        for status in Status::ALL.into_iter().filter(|s| !s.is_final()) {
+            let mut cursor = None;
+            loop {
+                let page = self
+                    .store
+                    .list_executions(&ListQuery {
+                        tenant_id: Some(tenant.to_string()),
+                        status: Some(status),
+                        repo: None,
+                        limit: 200,
+                        cursor,
+                    })
+                    .await?;
+                for record in &page.items {
+                    self.cancel(Some(tenant), &record.id).await?;
+                    cancelled += 1;
+                }
+                match page.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        Ok(cancelled)
     }
 
     /// Starts the scheduler and reconcile loops. Call once.

@@ -6,6 +6,7 @@
 mod common;
 
 mod cancel;
+mod disabled;
 mod errors;
 mod events;
 mod executions;
@@ -15,4 +16,5 @@ mod metrics;
 mod policy;
 mod probes;
 mod replay;
+mod sources;
 mod support;

@@ -13,7 +13,7 @@ use crate::support::*;
 const ADMIN: &str = "admin-credential-for-policy-tests-0123";
 
 /// Calls the API with one credential.
-struct As<'a> {
+pub(crate) struct As<'a> {
     app: &'a App,
     bearer: String,
 }
@@ -43,7 +43,7 @@ impl As<'_> {
         answer
     }
 
-    async fn ok(&self, method: &str, path: &str, body: Value) -> Value {
+    pub(crate) async fn ok(&self, method: &str, path: &str, body: Value) -> Value {
         let answer = self.send(method, path, Some(&body)).await;
         assert!(
             (200..300).contains(&answer.status),
@@ -54,11 +54,11 @@ impl As<'_> {
         answer.json()
     }
 
-    async fn submit(&self, request: &Value) -> Answer {
+    pub(crate) async fn submit(&self, request: &Value) -> Answer {
         self.send("post", "/v1/executions", Some(request)).await
     }
 
-    async fn wait_final(&self, id: &str) -> Value {
+    pub(crate) async fn wait_final(&self, id: &str) -> Value {
         let started = Instant::now();
         loop {
             let shown = self
@@ -97,7 +97,7 @@ impl As<'_> {
 }
 
 /// A service with an admin credential, and a tenant `t` with a key.
-async fn service(scenario: Value) -> (App, String) {
+pub(crate) async fn service(scenario: Value) -> (App, String) {
     let app = spawn_app_with(scenario, 2, agentd::api::AuthConfig::with_admin(ADMIN)).await;
     let admin = admin(&app);
     admin
@@ -112,14 +112,14 @@ async fn service(scenario: Value) -> (App, String) {
     (app, key)
 }
 
-fn admin(app: &App) -> As<'_> {
+pub(crate) fn admin(app: &App) -> As<'_> {
     As {
         app,
         bearer: ADMIN.into(),
     }
 }
 
-fn tenant<'a>(app: &'a App, key: &str) -> As<'a> {
+pub(crate) fn tenant<'a>(app: &'a App, key: &str) -> As<'a> {
     As {
         app,
         bearer: key.to_string(),
@@ -127,7 +127,7 @@ fn tenant<'a>(app: &'a App, key: &str) -> As<'a> {
 }
 
 /// The repository's folder as the allowed host-path prefix.
-fn local_paths(app: &App) -> Value {
+pub(crate) fn local_paths(app: &App) -> Value {
     json!([app.repo.parent().unwrap().display().to_string()])
 }
 
