@@ -82,6 +82,8 @@ fn a_ref_fetched_by_name_goes_to_the_vetted_address() {
     let host = "repo.agentd.invalid";
     let source = RepoSource::parse(&format!("http://{host}:{port}/")).unwrap();
     let pinned = Pinned {
+        scheme: "http".into(),
+        authority: format!("{host}:{port}"),
         host: host.to_string(),
         port,
         addresses: vec![([127, 0, 0, 1], port).into()],
@@ -92,4 +94,67 @@ fn a_ref_fetched_by_name_goes_to_the_vetted_address() {
         mirror.resolve(Some("refs/pull/1/head")).unwrap().commit,
         pull
     );
+}
+
+#[test]
+fn git_protocol_fetches_go_to_the_vetted_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("served");
+    let upstream = base.join("repo.git");
+    std::fs::create_dir_all(&upstream).unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    run(&work, &["init", "--quiet", "-b", "main"]);
+    std::fs::write(work.join("a.txt"), "a\n").unwrap();
+    run(&work, &["add", "."]);
+    run(&work, &["commit", "--quiet", "-m", "one"]);
+    let head = run(&work, &["rev-parse", "HEAD"]);
+    run(&upstream, &["init", "--quiet", "--bare"]);
+    run(
+        &work,
+        &["push", "--quiet", upstream.to_str().unwrap(), "main"],
+    );
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut daemon = Command::new("git")
+        .args([
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--listen=127.0.0.1",
+            &format!("--port={port}"),
+            &format!("--base-path={}", base.display()),
+        ])
+        .arg(&base)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "git daemon did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // A name no resolver knows: only a fetch held to the pin reaches the daemon.
+    let host = "repo.agentd.invalid";
+    let source = RepoSource::parse(&format!("git://{host}:{port}/repo.git")).unwrap();
+    let pinned = Pinned {
+        scheme: "git".into(),
+        authority: format!("{host}:{port}"),
+        host: host.to_string(),
+        port,
+        addresses: vec![([127, 0, 0, 1], port).into()],
+    };
+    let cache = MirrorCache::new(tmp.path().join("mirrors"));
+    let synced = cache.sync(&source, Some(&pinned));
+    let unpinned = MirrorCache::new(tmp.path().join("other")).sync(&source, None);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let mirror = synced.unwrap();
+    assert_eq!(mirror.resolve(Some("main")).unwrap().commit, head);
+    assert!(unpinned.is_err(), "the name alone must not resolve");
 }

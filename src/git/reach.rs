@@ -33,6 +33,11 @@ pub async fn public_addresses(host: &str, port: u16) -> Option<Vec<SocketAddr>> 
 /// not bounce agentd's fetch into the operator's network).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pinned {
+    /// `http`, `https`, `git` or `ssh`.
+    pub scheme: String,
+    /// The URL's authority as written in the location (`host`, `host:port`,
+    /// `user@host`).
+    pub authority: String,
     /// The host as the URL names it.
     pub host: String,
     /// The port connected to.
@@ -42,27 +47,41 @@ pub struct Pinned {
 }
 
 impl Pinned {
-    /// git's `-c` options that hold an http(s) fetch to the vetted addresses.
-    /// (git's own and ssh transports connect by name: for them the check
-    /// made just before the fetch is what holds.)
+    /// git's `-c` options that hold the fetch to the vetted addresses: for
+    /// http(s) curl's resolve list and no redirects; for git's own protocol
+    /// the URL rewritten to the first address; for ssh the connection made to
+    /// that address (host keys are still checked under the host's name).
     pub fn git_config(&self) -> Vec<String> {
-        let addresses: Vec<String> = self
-            .addresses
-            .iter()
-            .map(|address| match address.ip() {
-                IpAddr::V4(ip) => ip.to_string(),
-                IpAddr::V6(ip) => format!("[{ip}]"),
-            })
-            .collect();
+        let shown = |ip: IpAddr| match ip {
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+        };
         let host = self.host.trim_start_matches('[').trim_end_matches(']');
-        vec![
-            format!(
-                "http.curloptResolve={host}:{}:{}",
+        let Some(first) = self.addresses.first() else {
+            return Vec::new();
+        };
+        match self.scheme.as_str() {
+            "http" | "https" => {
+                let addresses: Vec<String> = self.addresses.iter().map(|a| shown(a.ip())).collect();
+                vec![
+                    format!(
+                        "http.curloptResolve={host}:{}:{}",
+                        self.port,
+                        addresses.join(",")
+                    ),
+                    "http.followRedirects=false".to_string(),
+                ]
+            }
+            "git" => vec![format!(
+                "url.git://{}:{}/.insteadOf=git://{}/",
+                shown(first.ip()),
                 self.port,
-                addresses.join(",")
-            ),
-            "http.followRedirects=false".to_string(),
-        ]
+                self.authority
+            )],
+            // git passes the URL's port itself.
+            "ssh" => vec![format!("core.sshCommand=ssh -o HostName={}", first.ip())],
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -122,6 +141,38 @@ pub fn real_path_under(path: &str, prefixes: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pinned(scheme: &str, authority: &str, port: u16) -> Pinned {
+        Pinned {
+            scheme: scheme.into(),
+            authority: authority.into(),
+            host: "git.example.com".into(),
+            port,
+            addresses: vec![
+                SocketAddr::new("203.0.113.7".parse().unwrap(), port),
+                SocketAddr::new("2001:db8::7".parse().unwrap(), port),
+            ],
+        }
+    }
+
+    #[test]
+    fn every_network_scheme_is_held_to_the_vetted_address() {
+        assert_eq!(
+            pinned("https", "git.example.com", 443).git_config(),
+            [
+                "http.curloptResolve=git.example.com:443:203.0.113.7,[2001:db8::7]",
+                "http.followRedirects=false"
+            ]
+        );
+        assert_eq!(
+            pinned("git", "git.example.com", 9418).git_config(),
+            ["url.git://203.0.113.7:9418/.insteadOf=git://git.example.com/"]
+        );
+        assert_eq!(
+            pinned("ssh", "git@git.example.com", 22).git_config(),
+            ["core.sshCommand=ssh -o HostName=203.0.113.7"]
+        );
+    }
 
     fn internal(text: &str) -> bool {
         is_internal(text.parse().unwrap())

@@ -272,7 +272,15 @@ impl Runner {
             tracing::warn!(%host, port, "refused to fetch: the host resolves to no public address");
             return Err(RunError::SourceRefused);
         };
-        Ok(matches!(scheme.as_str(), "http" | "https").then(|| Pinned {
+        let authority = source
+            .location()
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split('/').next())
+            .unwrap_or(&host)
+            .to_string();
+        Ok(Some(Pinned {
+            scheme,
+            authority,
             host,
             port,
             addresses,
