@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::stream_budget::StreamRefusal;
 use crate::store::StoreError;
 use crate::supervisor::SupervisorError;
 
@@ -68,6 +69,12 @@ pub enum ApiError {
     /// The life cycle forbids the step. 409.
     #[error("{0}")]
     Conflict(String),
+    /// Too many event streams open: the tenant's (429) or the server's (503).
+    #[error("{}", match .0 {
+        StreamRefusal::Tenant => "this tenant has its most event streams open; close one or retry later",
+        StreamRefusal::Server => "the server has its most event streams open; retry later",
+    })]
+    TooManyStreams(StreamRefusal),
     /// agentd is shutting down and takes no new work. 503.
     #[error("agentd is shutting down")]
     ShuttingDown,
@@ -90,7 +97,8 @@ pub struct ErrorDetail {
     /// `invalid_header`, `invalid_parameter`, `body_too_large`,
     /// `unsupported_media_type`, `invalid_field`, `policy_refused`, `idempotency_conflict`,
     /// `unauthorized`, `forbidden`, `tenant_disabled`, `admin_disabled`,
-    /// `not_found`, `method_not_allowed`, `conflict`, `shutting_down`, `internal`.
+    /// `not_found`, `method_not_allowed`, `conflict`, `too_many_streams`, `shutting_down`,
+    /// `internal`.
     #[schema(example = "invalid_field")]
     pub code: String,
     /// A sentence for humans.
@@ -132,6 +140,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyStreams(StreamRefusal::Tenant) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyStreams(StreamRefusal::Server) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -154,6 +164,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::ShuttingDown => "shutting_down",
+            ApiError::TooManyStreams(_) => "too_many_streams",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -218,7 +229,7 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %detail, "request failed");
         }
         let mut response = (self.status(), Json(self.body())).into_response();
-        if matches!(self, ApiError::ShuttingDown) {
+        if matches!(self, ApiError::ShuttingDown | ApiError::TooManyStreams(_)) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));

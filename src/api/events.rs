@@ -22,9 +22,11 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{PathParams, QueryParams, resume_point};
 use super::feed::{Feed, Item};
 use super::state::AppState;
+use super::stream_budget::STREAM_BYTES;
 use crate::execution::Event;
 
-/// Items buffered between a feed and its HTTP response: 64.
+/// Items between a feed and its HTTP response: 64 at most, and no more than
+/// the stream's byte budget ([`STREAM_BYTES`]) of events.
 const BUFFER: usize = 64;
 
 /// The event routes.
@@ -50,6 +52,8 @@ pub fn router() -> Router<AppState> {
             content_type = "text/event-stream", body = super::schemas::EventSchema),
         (status = 400, description = "Invalid `Last-Event-ID` or `after`", body = ErrorBody),
         (status = 404, description = "No such execution", body = ErrorBody),
+        (status = 429, description = "The tenant has its most event streams open (`Retry-After`)", body = ErrorBody),
+        (status = 503, description = "The server has its most event streams open, or is shutting down (`Retry-After`)", body = ErrorBody),
     )
 )]
 pub async fn events(
@@ -61,6 +65,11 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let after = resume_point(&headers, &mut query)?;
     let record = super::find(&state, &tenant, &id).await?;
+    let slot = state
+        .streams
+        .open(&tenant)
+        .map_err(ApiError::TooManyStreams)?;
+    let budget = state.streams.budget(STREAM_BYTES);
     let hub = state.supervisor.hub().clone();
     // Subscribe before reading the store, so no event can fall between the two.
     let live = (!record.status.is_final()).then(|| hub.subscribe(&id));
@@ -71,36 +80,57 @@ pub async fn events(
         tenant,
         poll_interval: state.config.poll_interval,
         stop: state.stop.clone(),
+        budget: budget.clone(),
     };
     let (out, items) = mpsc::channel(BUFFER);
     tokio::spawn(feed.run(after, live, out));
-    let stream = futures::stream::unfold(items, |mut items| async move {
-        let item = items.recv().await?;
-        Some((Ok(to_sse(item)), items))
-    });
+    // The slot is held as long as the response's stream lives.
+    let stream = futures::stream::unfold(
+        (items, budget, slot),
+        |(mut items, budget, slot)| async move {
+            let item = items.recv().await?;
+            let (message, size) = to_sse(item);
+            budget.give(size);
+            Some((Ok(message), (items, budget, slot)))
+        },
+    );
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(state.config.keep_alive)))
 }
 
-fn to_sse(item: Item) -> SseEvent {
+/// The SSE message for an item, and the bytes of budget its event held.
+fn to_sse(item: Item) -> (SseEvent, usize) {
     match item {
         Item::Event(event) => event_message(&event),
-        Item::Lagged(missed) => SseEvent::default()
-            .event("lagged")
-            .data(format!("{{\"missed\":{missed}}}")),
+        Item::Lagged(missed) => (
+            SseEvent::default()
+                .event("lagged")
+                .data(format!("{{\"missed\":{missed}}}")),
+            0,
+        ),
     }
 }
 
-fn event_message(event: &Event) -> SseEvent {
+fn event_message(event: &Event) -> (SseEvent, usize) {
     let kind = serde_json::to_value(&event.body)
         .ok()
         .and_then(|body| body.get("type")?.as_str().map(str::to_string))
         .unwrap_or_else(|| "message".to_string());
-    let data = serde_json::to_string(event).unwrap_or_else(|error| {
-        tracing::error!(%error, seq = event.seq, "cannot serialise an event");
-        "{}".to_string()
-    });
-    SseEvent::default()
-        .id(event.seq.to_string())
-        .event(kind)
-        .data(data)
+    // The same bytes the feed counted (`event_size`), or none on failure.
+    let (data, size) = match serde_json::to_string(event) {
+        Ok(data) => {
+            let size = data.len();
+            (data, size)
+        }
+        Err(error) => {
+            tracing::error!(%error, seq = event.seq, "cannot serialise an event");
+            ("{}".to_string(), 0)
+        }
+    };
+    (
+        SseEvent::default()
+            .id(event.seq.to_string())
+            .event(kind)
+            .data(data),
+        size,
+    )
 }

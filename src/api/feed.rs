@@ -17,12 +17,17 @@ use tokio::sync::mpsc::Sender;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::stream_budget::ByteBudget;
 use crate::execution::{Event, EventBody, SupervisorEvent};
 use crate::runner::hub::EventHub;
 use crate::store::Store;
 
-/// Events read from the store per query while catching up: 500.
+/// Events read from the store per query while catching up: at most 500…
 pub const PAGE: u32 = 500;
+/// …and about this many bytes of them (256 KiB, beyond the first event): with
+/// large events the page is short, so a reader catching up never holds more
+/// than a page of them.
+pub const PAGE_BYTES: usize = 256 << 10;
 /// How long a final execution may go without its final status event before a
 /// reader stops waiting for it: 3 s. (The runner stores the final status right
 /// after the final record; this only bridges that moment.)
@@ -52,6 +57,8 @@ pub struct Feed {
     pub poll_interval: Duration,
     /// Ends the feed (server shutdown).
     pub stop: CancellationToken,
+    /// What the reader may hold unwritten; the feed waits for room.
+    pub budget: ByteBudget,
 }
 
 /// Why sending stopped.
@@ -137,7 +144,7 @@ impl Feed {
         while !cursor.finished {
             let page = match self
                 .store
-                .events_after(&self.execution, cursor.last, PAGE)
+                .events_page(&self.execution, cursor.last, PAGE, PAGE_BYTES)
                 .await
             {
                 Ok(page) => page,
@@ -146,7 +153,9 @@ impl Feed {
                     return Ok(());
                 }
             };
-            let full = page.len() as u32 >= PAGE;
+            // A page cut short by its bytes is not the end of the log: read
+            // on until a page brings nothing new.
+            let before = cursor.last;
             for event in page {
                 if event.seq > cursor.last {
                     self.send_event(cursor, event, out).await?;
@@ -155,7 +164,7 @@ impl Feed {
                     break;
                 }
             }
-            if !full {
+            if cursor.last == before {
                 break;
             }
         }
@@ -192,18 +201,25 @@ impl Feed {
             >= FINAL_EVENT_GRACE
     }
 
+    /// Sends one event once the reader's budget has room for it; returns its size.
     async fn send_event(
         &self,
         cursor: &mut Cursor,
         event: Event,
         out: &Sender<Item>,
-    ) -> Result<(), Gone> {
+    ) -> Result<usize, Gone> {
         let seq = event.seq;
         let last = is_final_status(&event);
+        let size = event_size(&event);
+        tokio::select! {
+            () = self.budget.take(size) => {}
+            _ = out.closed() => return Err(Gone),
+            _ = self.stop.cancelled() => return Err(Gone),
+        }
         self.send(Item::Event(Box::new(event)), out).await?;
         cursor.last = seq;
         cursor.finished = last;
-        Ok(())
+        Ok(size)
     }
 
     async fn send(&self, item: Item, out: &Sender<Item>) -> Result<(), Gone> {
@@ -233,6 +249,14 @@ async fn next_live(live: &mut Option<Receiver<Event>>) -> Result<Event, RecvErro
         Some(receiver) => receiver.recv().await,
         None => std::future::pending().await,
     }
+}
+
+/// The bytes an event takes on the wire (its JSON), which the reader's budget
+/// counts: the response gives them back once it has written the event.
+pub fn event_size(event: &Event) -> usize {
+    serde_json::to_vec(event)
+        .map(|json| json.len())
+        .unwrap_or(0)
 }
 
 /// True for agentd's status event announcing a final status: the last event of a log.

@@ -317,6 +317,7 @@ impl Setup {
             tenant: "t".into(),
             poll_interval: Duration::from_millis(50),
             stop: self.stop.clone(),
+            budget: crate::api::ByteBudget::new(crate::api::STREAM_BYTES),
         };
         let (out, items) = mpsc::channel(buffer);
         (items, tokio::spawn(feed.run(after, live, out)))

@@ -44,11 +44,13 @@ pub async fn metrics(
             tracing::warn!(%error, "metrics: cannot count executions");
             Vec::new()
         });
-    let gauges = super::scrape::gauges(
+    let mut gauges = super::scrape::gauges(
         counts,
         supervisor.running() as u64,
         supervisor.hub().channels() as u64,
     );
+    gauges.event_streams = state.streams.open_count() as u64;
+    gauges.event_stream_bytes = state.streams.held_bytes() as u64;
     let text = crate::metrics::global()
         .render(&gauges)
         .map_err(|error| super::error::ApiError::Internal(error.to_string()))?;

@@ -22,6 +22,7 @@ mod policy_schema;
 pub mod schemas;
 mod scrape;
 mod state;
+mod stream_budget;
 mod view;
 
 use std::future::Future;
@@ -32,6 +33,7 @@ use axum::Router;
 
 use crate::execution::ExecutionRecord;
 use crate::supervisor::Supervisor;
+use stream_budget::StreamSlots;
 
 pub use auth::{AuthConfig, Authenticator, Caller, KEY_CACHE_TTL, Tenant};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
@@ -40,6 +42,7 @@ pub use extract::{IDEMPOTENCY_KEY, LAST_EVENT_ID, MAX_IDEMPOTENCY_KEY};
 pub use feed::{Feed, Item};
 pub use openapi::ApiDoc;
 pub use state::{ApiConfig, AppState, DEFAULT_MAX_BODY_BYTES};
+pub use stream_budget::{ByteBudget, STREAM_BYTES, StreamCaps};
 pub use view::{
     ArtifactEntry, ArtifactList, ExecutionLinks, ExecutionList, ExecutionSchema, ExecutionView,
 };
@@ -56,6 +59,7 @@ pub fn router_with(supervisor: Arc<Supervisor>, config: ApiConfig) -> Router {
     app(AppState {
         supervisor,
         auth: Arc::new(Authenticator::new(config.auth.clone())),
+        streams: Arc::new(StreamSlots::new(config.stream_caps)),
         config,
         stop,
     })
@@ -82,6 +86,7 @@ pub async fn serve_with(
     let app = app(AppState {
         supervisor,
         auth: Arc::new(Authenticator::new(config.auth.clone())),
+        streams: Arc::new(StreamSlots::new(config.stream_caps)),
         config,
         stop: stop.clone(),
     });

@@ -38,6 +38,7 @@ pub(super) fn gauges(counts: Vec<StatusCount>, running_here: u64, event_channels
         live,
         running_here,
         event_channels,
+        ..Gauges::default()
     }
 }
 

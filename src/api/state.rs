@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::auth::{AuthConfig, SharedAuth};
+use super::stream_budget::{StreamCaps, StreamSlots};
 use crate::supervisor::Supervisor;
 
 /// Settings of the HTTP API.
@@ -23,6 +24,8 @@ pub struct ApiConfig {
     /// How callers authenticate. Default: [`AuthConfig::local`] (no admin
     /// credential; a request without one is the default tenant).
     pub auth: AuthConfig,
+    /// Event streams open at once, per tenant and in all.
+    pub stream_caps: StreamCaps,
 }
 
 /// Default body limit: 1 MiB.
@@ -35,6 +38,7 @@ impl Default for ApiConfig {
             keep_alive: Duration::from_secs(15),
             poll_interval: Duration::from_secs(1),
             auth: AuthConfig::local(),
+            stream_caps: StreamCaps::default(),
         }
     }
 }
@@ -50,4 +54,6 @@ pub struct AppState {
     pub stop: CancellationToken,
     /// Resolves credentials.
     pub auth: SharedAuth,
+    /// The open event streams.
+    pub streams: Arc<StreamSlots>,
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use agentd::api::StreamCaps;
 use agentd::api::{ApiConfig, AuthConfig};
 use agentd::engine::Engine;
 use agentd::runner::hub::EventHub;
@@ -58,7 +59,27 @@ pub struct ServeArgs {
     #[arg(long, env = "DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
 
-    /// Executions running at once; the rest wait in a FIFO queue.
+    /// Event streams (SSE) open at once, all tenants; beyond it 503 with
+    /// Retry-After. Each stream holds at most 256 KiB of unwritten events.
+    #[arg(
+        long,
+        env = "AGENTD_MAX_STREAMS",
+        default_value_t = 1024,
+        value_name = "N"
+    )]
+    pub max_streams: usize,
+
+    /// Event streams one tenant may hold open; beyond it 429 with Retry-After.
+    #[arg(
+        long,
+        env = "AGENTD_MAX_STREAMS_PER_TENANT",
+        default_value_t = 128,
+        value_name = "N"
+    )]
+    pub max_streams_per_tenant: usize,
+
+    /// Executions running at once on this replica; the rest wait in the
+    /// queue, served fairly across tenants.
     #[arg(
         long,
         env = "AGENTD_MAX_CONCURRENT",
@@ -183,7 +204,14 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         served = agentd::api::serve_with(
             listener,
             supervisor.clone(),
-            ApiConfig { auth, ..ApiConfig::default() },
+            ApiConfig {
+                auth,
+                stream_caps: StreamCaps {
+                    total: args.max_streams,
+                    per_tenant: args.max_streams_per_tenant,
+                },
+                ..ApiConfig::default()
+            },
             shutdown,
         ) => served?,
         _ = deadline => tracing::warn!("requests still open after the grace period; leaving"),

@@ -39,6 +39,8 @@ pub struct Metrics {
     pub(super) live: Gauge,
     pub(super) running_here: Gauge,
     pub(super) event_channels: Gauge,
+    pub(super) event_streams: Gauge,
+    pub(super) event_stream_bytes: Gauge,
 
     pub(super) finished: Family<TenantStatusLabels, Counter>,
     pub(super) duration: Histograms<TenantStatusLabels>,
@@ -76,6 +78,8 @@ impl Metrics {
             live: Gauge::default(),
             running_here: Gauge::default(),
             event_channels: Gauge::default(),
+            event_streams: Gauge::default(),
+            event_stream_bytes: Gauge::default(),
             finished: Family::default(),
             duration: Family::new_with_constructor(|| Histogram::new(buckets::EXECUTION)),
             queue_wait: Family::new_with_constructor(|| Histogram::new(buckets::QUEUE_WAIT)),
@@ -120,6 +124,16 @@ impl Metrics {
             "agentd_event_channels",
             "Executions with live event subscribers",
             self.event_channels.clone(),
+        );
+        r.register(
+            "agentd_event_streams",
+            "Event streams (SSE) open on this supervisor",
+            self.event_streams.clone(),
+        );
+        r.register(
+            "agentd_event_stream_bytes",
+            "Bytes of events handed to event streams and not yet written",
+            self.event_stream_bytes.clone(),
         );
         r.register(
             "agentd_executions_finished",

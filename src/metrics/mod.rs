@@ -85,6 +85,9 @@ impl Metrics {
         self.live.set(saturating(gauges.live));
         self.running_here.set(saturating(gauges.running_here));
         self.event_channels.set(saturating(gauges.event_channels));
+        self.event_streams.set(saturating(gauges.event_streams));
+        self.event_stream_bytes
+            .set(saturating(gauges.event_stream_bytes));
         let mut text = String::new();
         prometheus_text::encode(&mut text, &self.registry)?;
         Ok(text)

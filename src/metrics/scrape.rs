@@ -25,4 +25,8 @@ pub struct Gauges {
     pub running_here: u64,
     /// Live event channels with subscribers.
     pub event_channels: u64,
+    /// Event streams open on this supervisor.
+    pub event_streams: u64,
+    /// Bytes of events held for streams, not yet written.
+    pub event_stream_bytes: u64,
 }

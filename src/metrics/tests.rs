@@ -73,6 +73,8 @@ fn every_family_is_there_with_its_type() {
         ("agentd_executions_live", PrometheusType::Gauge),
         ("agentd_executions_running_here", PrometheusType::Gauge),
         ("agentd_event_channels", PrometheusType::Gauge),
+        ("agentd_event_streams", PrometheusType::Gauge),
+        ("agentd_event_stream_bytes", PrometheusType::Gauge),
         ("agentd_executions_finished_total", PrometheusType::Counter),
         (
             "agentd_execution_duration_seconds",
@@ -114,6 +116,8 @@ fn unlabelled_families_show_from_the_start() {
         [
             "agentd_container_start_seconds",
             "agentd_event_channels",
+            "agentd_event_stream_bytes",
+            "agentd_event_streams",
             "agentd_events_stored_total",
             "agentd_executions_live",
             "agentd_executions_running_here",
@@ -304,6 +308,8 @@ fn scrape_time_gauges_are_the_latest_figures() {
         live: 2,
         running_here: 2,
         event_channels: 1,
+        event_streams: 3,
+        event_stream_bytes: 4096,
     };
     let e = scrape(&metrics, &first);
     let executions = "agentd_executions";

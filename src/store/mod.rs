@@ -196,6 +196,20 @@ pub trait Store: Tenancy + Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Event>, StoreError>;
 
+    /// [`Store::events_after`], also cut once the events' stored text passes
+    /// `max_bytes` (the first event always comes, whatever its size): a reader
+    /// catching up holds a bounded page however large the events are.
+    async fn events_page(
+        &self,
+        id: &str,
+        after: u64,
+        limit: u32,
+        max_bytes: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let _ = max_bytes;
+        self.events_after(id, after, limit).await
+    }
+
     /// The artifacts recorded by [`Store::finish`].
     async fn artifacts(&self, id: &str) -> Result<Vec<Artifact>, StoreError>;
 

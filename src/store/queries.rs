@@ -236,6 +236,13 @@ pub(super) const INSERT_EVENTS: &str =
 pub(super) const EVENTS_AFTER: &str = "SELECT seq, at, body FROM events \
      WHERE execution_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
 
+/// [`EVENTS_AFTER`] cut where the bodies' running length passes `$4` (the
+/// first event always kept).
+pub(super) const EVENTS_PAGE: &str = "SELECT seq, at, body FROM ( \
+     SELECT seq, at, body, SUM(LENGTH(body)) OVER (ORDER BY seq) AS running \
+     FROM events WHERE execution_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) page \
+     WHERE running - LENGTH(body) < $4 ORDER BY seq";
+
 pub(super) const RESOURCE_CREATED: &str = "INSERT INTO resources (execution_id, kind, name, created_at) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (execution_id, kind, name) \
      DO UPDATE SET created_at = excluded.created_at, removed_at = NULL";

@@ -597,6 +597,25 @@ where
             .collect()
     }
 
+    async fn events_page(
+        &self,
+        id: &str,
+        after: u64,
+        limit: u32,
+        max_bytes: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(q::EVENTS_PAGE)
+            .bind(id)
+            .bind(to_db_count(after))
+            .bind(i64::from(limit))
+            .bind(to_db_count(max_bytes as u64))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Reader::<DB>::new(row).event())
+            .collect()
+    }
+
     async fn artifacts(&self, id: &str) -> Result<Vec<Artifact>, StoreError> {
         let rows = sqlx::query(q::ARTIFACTS)
             .bind(id)

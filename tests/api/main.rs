@@ -17,4 +17,5 @@ mod policy;
 mod probes;
 mod replay;
 mod sources;
+mod streams;
 mod support;

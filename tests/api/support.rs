@@ -47,6 +47,19 @@ pub async fn spawn_app_with(
     max_concurrent: usize,
     auth: agentd::api::AuthConfig,
 ) -> App {
+    let config = agentd::api::ApiConfig {
+        auth,
+        ..agentd::api::ApiConfig::default()
+    };
+    spawn_app_configured(scenario, max_concurrent, config).await
+}
+
+/// [`spawn_app`] with the API's `config`.
+pub async fn spawn_app_configured(
+    scenario: Value,
+    max_concurrent: usize,
+    config: agentd::api::ApiConfig,
+) -> App {
     agentd::wire::install_crypto_provider();
     let root = tempfile::Builder::new()
         .prefix("aa")
@@ -99,10 +112,6 @@ pub async fn spawn_app_with(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let config = agentd::api::ApiConfig {
-        auth,
-        ..agentd::api::ApiConfig::default()
-    };
     let server = tokio::spawn(agentd::api::serve_with(
         listener,
         supervisor.clone(),

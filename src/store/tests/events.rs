@@ -83,6 +83,7 @@ on_both_backends!(
     events_are_numbered_from_one_and_round_trip_exactly,
     concurrent_appenders_leave_no_gaps,
     events_after_pages_in_order,
+    pages_are_cut_by_their_bytes,
     large_batches_are_stored_whole,
 );
 
@@ -272,6 +273,36 @@ async fn events_after_pages_in_order(db: &TestDb) {
     assert_eq!(page(25, 10).await, vec![]);
     assert_eq!(page(3, 1).await, stored[3..4].to_vec());
     assert_eq!(page(0, 0).await, vec![]);
+}
+
+async fn pages_are_cut_by_their_bytes(db: &TestDb) {
+    let id = db
+        .store
+        .create_execution(new_execution("acme"))
+        .await
+        .unwrap()
+        .record
+        .id
+        .clone();
+    // Ten events of about 10 KB each.
+    let bodies: Vec<EventBody> = (0..10)
+        .map(|n| EventBody::progress(format!("{n}{}", "x".repeat(10_000))))
+        .collect();
+    let stored = db.store.append_events(&id, &bodies, None).await.unwrap();
+    let page = |after, limit, bytes| {
+        let store = db.store.clone();
+        let id = id.clone();
+        async move { store.events_page(&id, after, limit, bytes).await.unwrap() }
+    };
+    // About 25 KB: the events whose predecessors stay under it — three.
+    assert_eq!(page(0, 500, 25_000).await, stored[0..3].to_vec());
+    assert_eq!(page(3, 500, 25_000).await, stored[3..6].to_vec());
+    // The first event always comes, however small the bound.
+    assert_eq!(page(0, 500, 1).await, stored[0..1].to_vec());
+    // The count still bounds; the end of the log is an empty page.
+    assert_eq!(page(0, 2, 1 << 20).await, stored[0..2].to_vec());
+    assert_eq!(page(8, 500, 1 << 20).await, stored[8..10].to_vec());
+    assert_eq!(page(10, 500, 1 << 20).await, vec![]);
 }
 
 async fn large_batches_are_stored_whole(db: &TestDb) {
