@@ -103,7 +103,7 @@ fn every_family_is_there_with_its_type() {
         assert_eq!(found.family_type, kind, "{family}");
         assert!(!found.help.is_empty(), "{family} has help");
     }
-    assert_eq!(exposition.families.len(), 19);
+    assert_eq!(exposition.families.len(), 21);
 }
 
 #[test]
