@@ -205,6 +205,15 @@ impl Store for Log {
     ) -> Result<Option<ExecutionRecord>, StoreError> {
         unimplemented!()
     }
+    async fn take_over_from(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: Duration,
+    ) -> Result<Option<crate::execution::ExecutionRecord>, StoreError> {
+        unimplemented!()
+    }
     async fn take_over(
         &self,
         _: &str,

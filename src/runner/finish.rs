@@ -116,6 +116,11 @@ impl Runner {
         tracing::info!(status = %status, reason = reason.as_deref().unwrap_or(""), "finished");
         run.recorder.emit(EventBody::status(status, reason)).await;
         self.hub.close(&run.id);
+        if let Err(error) =
+            super::export::export_events(self.store.as_ref(), &run.id, &run.dir.events()).await
+        {
+            tracing::warn!(%error, "cannot write the event log file");
+        }
         crate::metrics::global().execution_finished(
             &run.record.tenant_id,
             status.as_str(),

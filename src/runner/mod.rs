@@ -12,6 +12,7 @@
 pub mod bounds;
 mod collect;
 pub mod driver;
+mod export;
 mod finish;
 mod gateway_events;
 pub mod hub;

@@ -132,6 +132,18 @@ pub trait Store: Tenancy + Send + Sync + 'static {
         lease: Duration,
     ) -> Result<Option<ExecutionRecord>, StoreError>;
 
+    /// Takes over a live execution from `previous`, its holder, whatever its
+    /// lease says — for a holder proven dead (its lock on this host is free),
+    /// so nobody waits for its lease to run out. `None` if `previous` holds it
+    /// no more or it is not live.
+    async fn take_over_from(
+        &self,
+        id: &str,
+        previous: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<ExecutionRecord>, StoreError>;
+
     /// Extends the lease of every live execution `owner` holds.
     async fn renew_leases(&self, owner: &str, lease: Duration) -> Result<(), StoreError>;
 

@@ -137,6 +137,15 @@ pub(super) const TAKE_OVER: &str = concat!(
     columns!()
 );
 
+/// [`TAKE_OVER`] from the holder `$5`, lease or not.
+pub(super) const TAKE_OVER_FROM: &str = concat!(
+    "UPDATE executions SET owner = $2, lease_expires_at = $3, updated_at = $4 \
+     WHERE id = $1 AND status IN (",
+    live!(),
+    ") AND owner = $5 RETURNING ",
+    columns!()
+);
+
 pub(super) const RENEW_LEASES: &str = concat!(
     "UPDATE executions SET lease_expires_at = $2, updated_at = $3 \
      WHERE owner = $1 AND status IN (",

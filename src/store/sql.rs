@@ -314,6 +314,26 @@ where
         }
     }
 
+    async fn take_over_from(
+        &self,
+        id: &str,
+        previous: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<ExecutionRecord>, StoreError> {
+        let at = now();
+        let row = sqlx::query(q::TAKE_OVER_FROM)
+            .bind(id)
+            .bind(owner)
+            .bind(DB::to_time(lease_until(at, lease)))
+            .bind(DB::to_time(at))
+            .bind(previous)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| Reader::<DB>::new(&row).execution())
+            .transpose()
+    }
+
     async fn renew_leases(&self, owner: &str, lease: Duration) -> Result<(), StoreError> {
         let at = now();
         sqlx::query(q::RENEW_LEASES)

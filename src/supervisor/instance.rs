@@ -248,7 +248,7 @@ impl SupervisorInstance {
     /// Removes the socket folders of dead supervisors, except those of
     /// executions still live in the store (taken over: their containers still
     /// bind-mount them), and the dead supervisor's lock once nothing is left.
-    fn remove_dead_socket_dirs(&self, live: &HashSet<String>) {
+    pub(crate) fn remove_dead_socket_dirs(&self, live: &HashSet<String>) {
         let Ok(entries) = std::fs::read_dir(self.run_dir.root()) else {
             return;
         };

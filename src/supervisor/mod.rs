@@ -327,6 +327,7 @@ impl Supervisor {
         let reconciled = self.reconcile().await?;
         tokio::spawn(self.clone().schedule());
         tokio::spawn(self.clone().reconcile_periodically());
+        tokio::spawn(self.clone().take_over_periodically());
         Ok(reconciled)
     }
 

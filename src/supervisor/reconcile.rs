@@ -5,7 +5,8 @@
 //!   container is re-attached, an exited one collected, one caught while
 //!   preparing ends as `failed` with reason `supervisor_restarted`.
 //! - A labelled container or volume whose execution is final (or unknown to
-//!   the store and owned by a dead supervisor of this host) is removed.
+//!   the store and owned by a dead supervisor of this host) is removed, and so
+//!   are dead supervisors' socket folders and lock files in the run directory.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -16,6 +17,16 @@ use crate::execution::ExecutionRecord;
 use crate::execution::Status;
 use crate::metrics::Removal;
 use crate::runner::sweep_workspaces;
+
+/// Whether (and how) an execution may be taken over.
+enum TakeOver {
+    /// Leave it.
+    No,
+    /// Once its lease has run out.
+    LeaseRunOut,
+    /// From this holder, proven dead, at once.
+    HolderDead(String),
+}
 
 /// What one reconciliation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,21 +44,10 @@ impl Supervisor {
     pub async fn reconcile(self: &Arc<Self>) -> Result<Reconciled, SupervisorError> {
         self.hub.prune();
         let mut reconciled = Reconciled::default();
-        let live = self.store.live_executions().await?;
-        let owner = self.runner.owner().to_string();
-        let lease = self.runner.config.lease;
         let engine = self.runner.engine();
         let managed = engine.list_managed(None).await?;
-        for record in &live {
-            if self.is_local(&record.id) || !self.may_take_over(record, &managed) {
-                continue;
-            }
-            if let Some(taken) = self.store.take_over(&record.id, &owner, lease).await? {
-                tracing::info!(execution = %taken.id, status = %taken.status, "resuming");
-                reconciled.resumed.push(taken.id.clone());
-                self.launch(taken, true);
-            }
-        }
+        let live = self.store.live_executions().await?;
+        reconciled.resumed = self.take_over_abandoned(&live, &managed).await?;
 
         let live_ids: HashSet<&str> = live.iter().map(|r| r.id.as_str()).collect();
         let mut known: HashMap<String, Option<Status>> = HashMap::new();
@@ -71,6 +71,9 @@ impl Supervisor {
         }
         let live_set: HashSet<String> = live_ids.iter().map(|id| id.to_string()).collect();
         let released = sweep_workspaces(engine, &self.runner.config.data_dir, &live_set).await;
+        // What dead supervisors of this run directory left (socket folders,
+        // lock files), except what executions taken over still mount.
+        self.instance.remove_dead_socket_dirs(&live_set);
         if !released.is_empty() {
             tracing::info!(?released, "released orphaned workspace filesystems");
         }
@@ -83,16 +86,71 @@ impl Supervisor {
         Ok(reconciled)
     }
 
-    /// Whether this supervisor should take over a live execution whose lease
-    /// may have run out: one it owned before a restart; one whose container is on
-    /// this engine and whose owner is dead (on this host and run directory); or,
-    /// as a last resort, one nobody has renewed for ten leases (its host is gone).
-    /// An execution running on another replica's engine is otherwise left alone,
-    /// so a database hiccup longer than a lease does not fail healthy work.
-    fn may_take_over(&self, record: &ExecutionRecord, managed: &ManagedResources) -> bool {
+    /// Takes over and resumes the live executions whose holder is gone (see
+    /// [`Supervisor::may_take_over`]); answers their ids. Cheap enough to run
+    /// every lease (the engine's list and the live executions).
+    async fn take_over_abandoned(
+        self: &Arc<Self>,
+        live: &[ExecutionRecord],
+        managed: &ManagedResources,
+    ) -> Result<Vec<String>, SupervisorError> {
+        let owner = self.runner.owner().to_string();
+        let lease = self.runner.config.lease;
+        let mut resumed = Vec::new();
+        for record in live {
+            if self.is_local(&record.id) {
+                continue;
+            }
+            let taken = match self.may_take_over(record, managed) {
+                TakeOver::No => None,
+                TakeOver::LeaseRunOut => self.store.take_over(&record.id, &owner, lease).await?,
+                TakeOver::HolderDead(previous) => {
+                    self.store
+                        .take_over_from(&record.id, &previous, &owner, lease)
+                        .await?
+                }
+            };
+            if let Some(taken) = taken {
+                tracing::info!(execution = %taken.id, status = %taken.status, "resuming");
+                resumed.push(taken.id.clone());
+                self.launch(taken, true);
+            }
+        }
+        Ok(resumed)
+    }
+
+    /// The takeover pass alone, every lease: a dead holder's work is resumed
+    /// within about two leases, not at the next full reconciliation.
+    pub(super) async fn take_over_periodically(self: Arc<Self>) {
+        let period = self.runner.config.lease.min(self.config.reconcile_interval);
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(period) => {}
+            }
+            let pass = async {
+                let managed = self.runner.engine().list_managed(None).await?;
+                let live = self.store.live_executions().await?;
+                self.take_over_abandoned(&live, &managed).await
+            };
+            if let Err(error) = pass.await {
+                tracing::warn!(%error, "taking over abandoned executions failed");
+            }
+        }
+    }
+
+    /// Whether this supervisor should take over a live execution: one it
+    /// owned before a restart or that nobody holds (once its lease ran out);
+    /// one whose container is on this engine and whose holder is provably
+    /// dead (its lock on this host and run directory is free) — at once,
+    /// whatever the lease says; or, as a last resort, one nobody has renewed
+    /// for ten leases (its host is gone). An execution running on another
+    /// replica's engine is otherwise left alone, so a database hiccup longer
+    /// than a lease does not fail healthy work.
+    fn may_take_over(&self, record: &ExecutionRecord, managed: &ManagedResources) -> TakeOver {
         let instance = &self.instance;
         if record.owner.as_deref() == Some(instance.id()) || record.owner.is_none() {
-            return true;
+            return TakeOver::LeaseRunOut;
         }
         let here = instance.owner();
         let local_and_dead = managed
@@ -105,14 +163,19 @@ impl Supervisor {
                     && r.run_dir.as_deref() == Some(here.run_dir.as_str())
                     && r.supervisor.as_deref().is_some_and(|s| instance.is_dead(s))
             });
-        if local_and_dead {
-            return true;
+        if local_and_dead && let Some(previous) = &record.owner {
+            return TakeOver::HolderDead(previous.clone());
         }
         let abandoned_for = self.runner.config.lease * 10;
-        record.lease_expires_at.is_some_and(|expiry| {
+        let abandoned = record.lease_expires_at.is_some_and(|expiry| {
             chrono::Utc::now() - expiry
                 > chrono::TimeDelta::from_std(abandoned_for).unwrap_or(chrono::TimeDelta::MAX)
-        })
+        });
+        if abandoned {
+            TakeOver::LeaseRunOut
+        } else {
+            TakeOver::No
+        }
     }
 
     fn is_local(&self, id: &str) -> bool {

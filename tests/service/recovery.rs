@@ -185,3 +185,67 @@ async fn the_queue_survives_a_restart_in_order() {
     assert_nothing_left(&a, &world.run_dir());
     assert_nothing_left(&b, &world.run_dir());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_with_another_data_directory_writes_the_whole_event_log() {
+    let world = World::new(json!({"turns": [
+        bash("timeout 6 tail -f /dev/null; echo done"),
+        done()
+    ]}));
+    let mut first = world.serve(&[]);
+    let id = first
+        .client
+        .submit(&world.request("wait"), None)
+        .await
+        .unwrap()
+        .id
+        .clone();
+    let watcher = Watcher::start(&first.client, &id);
+    wait_until(&first.client, &watcher, &id, LONG, |_, events| {
+        has(events, "tool_call")
+    })
+    .await;
+    drop(watcher);
+    first.kill_9();
+
+    // Another replica (its own data directory) takes the work over.
+    let other_data = world.root.path().join("other-data");
+    let database = format!("sqlite://{}", world.data_dir().join("agentd.db").display());
+    let second = world.serve_in(
+        &other_data,
+        &world.run_dir(),
+        &["--database-url", &database],
+    );
+    let events = all_events(&second.client, &id).await;
+    assert_whole_log(&events);
+    // The file is written from the store once the final status is stored.
+    let file = other_data.join("executions").join(&id).join("events.jsonl");
+    let read = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut lines = read();
+    while lines.len() < events.len() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        lines = read();
+    }
+    assert_eq!(
+        lines.len(),
+        events.len(),
+        "the file holds a fragment: {} of {} events\n{lines:#?}\n{}",
+        lines.len(),
+        events.len(),
+        second.log()
+    );
+    assert_eq!(lines[0]["seq"], 1);
+    // The first replica's workspace image is in its own data directory: it
+    // sweeps it when it starts again (or `agentd gc` does).
+    drop(second);
+    let first_again = world.serve(&["--database-url", &database]);
+    drop(first_again);
+    assert_nothing_left(&id, &world.run_dir());
+}

@@ -19,6 +19,7 @@ on_both_backends!(
     a_named_claim_takes_only_that_queued_execution,
     concurrent_claimers_never_share_an_execution,
     take_over_needs_an_expired_or_own_lease,
+    take_over_from_a_dead_holder_needs_no_lease_to_run_out,
     cancel_depends_on_where_the_execution_is,
     cancel_and_claim_race_without_both_winning,
     counts_and_live_executions_follow_the_queue,
@@ -519,5 +520,41 @@ async fn counts_by_tenant_cover_every_status(db: &TestDb) {
             count("acme", Status::Succeeded, 1),
             count("beta", Status::Queued, 1),
         ]
+    );
+}
+
+async fn take_over_from_a_dead_holder_needs_no_lease_to_run_out(db: &TestDb) {
+    let store = db.store.as_ref();
+    let id = store
+        .create_execution(new_execution("acme"))
+        .await
+        .unwrap()
+        .record
+        .id
+        .clone();
+    store.claim_next("dead", MINUTE).await.unwrap().unwrap();
+    // Its lease is valid for a minute: the plain takeover waits…
+    assert_eq!(store.take_over(&id, "bob", MINUTE).await.unwrap(), None);
+    // …naming the wrong holder changes nothing…
+    assert_eq!(
+        store
+            .take_over_from(&id, "someone", "bob", MINUTE)
+            .await
+            .unwrap(),
+        None
+    );
+    // …naming the holder (proven dead) takes it at once, and only once.
+    let taken = store
+        .take_over_from(&id, "dead", "bob", MINUTE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.owner.as_deref(), Some("bob"));
+    assert_eq!(
+        store
+            .take_over_from(&id, "dead", "carol", MINUTE)
+            .await
+            .unwrap(),
+        None
     );
 }
