@@ -35,8 +35,9 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
-    /// Its name: 1 to 63 lowercase letters, digits and dashes.
-    #[schema(example = "acme")]
+    /// Its name: 1 to 63 lowercase letters, digits and dashes, starting with a
+    /// letter or digit.
+    #[schema(example = "acme", pattern = r"^[a-z0-9][a-z0-9-]{0,62}$")]
     pub name: String,
 }
 
@@ -195,6 +196,9 @@ pub(super) fn tenant_not_found(tenant: &str) -> ApiError {
     request_body(content = NewTenant, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = TenantView),
+        (status = 400, description = "Malformed JSON or a field of the wrong shape", body = ErrorBody),
+        (status = 413, description = "Body larger than the limit", body = ErrorBody),
+        (status = 415, description = "Body not declared as JSON", body = ErrorBody),
         (status = 401, description = "No or an invalid credential", body = ErrorBody),
         (status = 403, description = "Not the admin credential", body = ErrorBody),
         (status = 409, description = "A tenant of that name exists", body = ErrorBody),
@@ -296,6 +300,9 @@ pub async fn disable_tenant(
     request_body(content = NewKey, content_type = "application/json"),
     responses(
         (status = 201, description = "The key, shown once", body = IssuedKeyView),
+        (status = 400, description = "Malformed JSON or a field of the wrong shape", body = ErrorBody),
+        (status = 413, description = "Body larger than the limit", body = ErrorBody),
+        (status = 415, description = "Body not declared as JSON", body = ErrorBody),
         (status = 401, description = "No or an invalid credential", body = ErrorBody),
         (status = 403, description = "Not the admin credential", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
@@ -410,7 +417,7 @@ pub async fn revoke_key(
         ("action" = Option<String>, Query, description = "Only this action"),
         ("outcome" = Option<String>, Query, description = "Only `ok` or `refused`"),
         ("since" = Option<String>, Query, description = "Only events at or after this time (RFC 3339)"),
-        ("limit" = Option<u32>, Query, description = "Page size, 1–200. Default: 50"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size, 1–200. Default: 50"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
     ),
     responses(

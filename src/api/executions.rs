@@ -42,7 +42,8 @@ pub fn router() -> Router<AppState> {
     tag = "executions",
     request_body(content = super::schemas::ExecutionRequestSchema, content_type = "application/json"),
     params(
-        ("Idempotency-Key" = Option<String>, Header,
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
+            pattern = r"^[\x21-\x7e]+$",
             description = "1–255 visible ASCII characters; makes the request safe to retry"),
     ),
     responses(
@@ -144,7 +145,7 @@ pub async fn show(
     params(
         ("status" = Option<super::schemas::StatusSchema>, Query, description = "Only executions in this status"),
         ("repo" = Option<String>, Query, description = "Only executions of this repository (as the execution's `repo` shows it)"),
-        ("limit" = Option<u32>, Query, description = "Page size, 1–200. Default: 20"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size, 1–200. Default: 20"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
     ),
     responses(

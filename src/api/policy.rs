@@ -116,6 +116,8 @@ pub async fn show_global_policy(
     responses(
         (status = 200, description = "The policy stored", body = PolicyView),
         (status = 400, description = "Malformed JSON or an unknown field", body = ErrorBody),
+        (status = 413, description = "Body larger than the limit", body = ErrorBody),
+        (status = 415, description = "Body not declared as JSON", body = ErrorBody),
         (status = 401, description = "No or an invalid credential", body = ErrorBody),
         (status = 403, description = "Not the admin credential", body = ErrorBody),
         (status = 422, description = "A value breaks a rule", body = ErrorBody),
@@ -157,6 +159,8 @@ pub async fn show_tenant_policy(
     responses(
         (status = 200, description = "The tenant's policy, stored", body = PolicyView),
         (status = 400, description = "Malformed JSON or an unknown field", body = ErrorBody),
+        (status = 413, description = "Body larger than the limit", body = ErrorBody),
+        (status = 415, description = "Body not declared as JSON", body = ErrorBody),
         (status = 401, description = "No or an invalid credential", body = ErrorBody),
         (status = 403, description = "Not the admin credential", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),

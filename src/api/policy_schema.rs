@@ -8,10 +8,12 @@ use utoipa::ToSchema;
 /// A policy document: global defaults, or one tenant's overrides (an absent
 /// field inherits).
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = Policy)]
 #[allow(dead_code)]
 pub struct PolicySchema {
     /// The most an execution may ask for.
+    #[schema(nullable = false)]
     pub caps: Option<CapsSchema>,
     /// Above a cap: `refuse` (422, the default) or `clamp` (lowered, recorded
     /// with the execution and in its events).
@@ -21,8 +23,10 @@ pub struct PolicySchema {
     #[schema(minimum = 1)]
     pub max_concurrent: Option<u32>,
     /// A tenant's model spend per UTC day, in US dollars.
+    #[schema(minimum = 0.0)]
     pub daily_spend_usd: Option<f64>,
     /// Where repositories may come from.
+    #[schema(nullable = false)]
     pub sources: Option<SourcesSchema>,
     /// Agent images a request may name (`*` wildcards). Default: the server's.
     pub images: Option<Vec<String>>,
@@ -34,6 +38,7 @@ pub struct PolicySchema {
     /// The runtime every execution uses (e.g. `runsc`).
     pub force_runtime: Option<String>,
     /// Tool rules enforced in the sandbox.
+    #[schema(nullable = false)]
     pub tools: Option<ToolPolicySchema>,
 }
 
@@ -51,34 +56,44 @@ pub enum OverCapSchema {
 
 /// Caps on one execution's request.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = Caps)]
 #[allow(dead_code)]
 pub struct CapsSchema {
     /// `limits.cpus`.
+    #[schema(exclusive_minimum = 0.0)]
     pub cpus: Option<f64>,
     /// `limits.memory_bytes`.
+    #[schema(minimum = 1)]
     pub memory_bytes: Option<u64>,
     /// `limits.pids`.
+    #[schema(minimum = 1)]
     pub pids: Option<u32>,
     /// `limits.timeout`: `10m`, `1h30m`, or seconds.
     #[schema(value_type = Option<String>, example = "30m")]
     pub timeout: Option<String>,
     /// `agent.max_turns`.
+    #[schema(minimum = 1)]
     pub max_turns: Option<u32>,
     /// `agent.max_budget_usd`.
+    #[schema(exclusive_minimum = 0.0)]
     pub max_budget_usd: Option<f64>,
     /// `limits.max_tokens`.
+    #[schema(minimum = 1)]
     pub max_tokens: Option<u64>,
     /// `limits.max_requests`.
+    #[schema(minimum = 1)]
     pub max_requests: Option<u64>,
     /// `limits.max_artifact_bytes`.
     pub max_artifact_bytes: Option<u64>,
     /// `limits.workspace_bytes`.
+    #[schema(minimum = 1)]
     pub workspace_bytes: Option<u64>,
 }
 
 /// Where repositories may come from.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = Sources)]
 #[allow(dead_code)]
 pub struct SourcesSchema {
@@ -97,6 +112,7 @@ pub struct SourcesSchema {
 
 /// Tool rules in the CLI's permission syntax.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = ToolPolicy)]
 #[allow(dead_code)]
 pub struct ToolPolicySchema {

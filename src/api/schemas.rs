@@ -9,22 +9,38 @@ use utoipa::ToSchema;
 
 /// One execution as asked for (`POST /v1/executions`). Unknown fields are refused.
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = ExecutionRequest)]
 pub struct ExecutionRequestSchema {
     /// A git URL (credentials allowed: they are never stored) or a path on the
     /// supervisor's host.
-    #[schema(example = "https://github.com/octo/hello.git")]
+    #[schema(
+        example = "https://github.com/octo/hello.git",
+        min_length = 1,
+        pattern = r"^\s*[^\s\x00-][^\n\x00]*$"
+    )]
     pub repo: String,
     /// Branch, tag or commit to start from. Default: the repository's default branch.
     #[serde(rename = "ref")]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^(?!.*\.\.)[^\x00-\x20\x7f~^:?*\[\\-][^\x00-\x20\x7f~^:?*\[\\]*$"
+    )]
     pub git_ref: Option<String>,
     /// The task for the agent (1 byte to 100 KiB).
-    #[schema(example = "Fix the failing test in src/lib.rs")]
+    #[schema(
+        example = "Fix the failing test in src/lib.rs",
+        min_length = 1,
+        max_length = 102400,
+        pattern = r"^(?=[\s\S]*\S)[^\x00]*$"
+    )]
     pub prompt: String,
     /// Options for the agent CLI.
     #[serde(default)]
     pub agent: AgentOptionsSchema,
     /// Text given to the agent as a `CLAUDE.md` memory file (at most 100 KiB).
+    #[schema(max_length = 102400)]
     pub context_file: Option<String>,
     /// Resource limits of the sandbox and of its model use.
     #[serde(default)]
@@ -41,14 +57,21 @@ pub struct ExecutionRequestSchema {
     pub replay: Option<String>,
 }
 
-/// Options for the agent CLI; every field optional.
+/// Options for the agent CLI; every field optional. Unknown fields are refused.
 #[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = AgentOptions)]
 pub struct AgentOptionsSchema {
     /// Model name. Default: the CLI's default model.
-    #[schema(example = "claude-sonnet-4-5")]
+    #[schema(
+        example = "claude-sonnet-4-5",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\s\x00-\x1f\x7f-][^\s\x00-\x1f\x7f]*$"
+    )]
     pub model: Option<String>,
     /// Stop after this many agent turns (at least 1).
+    #[schema(minimum = 1, maximum = 4294967295_u64)]
     pub max_turns: Option<u32>,
     /// Stop once the model cost, as agentd's gateway meters and prices it,
     /// reaches this many US dollars (> 0); the execution ends `budget_exceeded`.
@@ -59,12 +82,14 @@ pub struct AgentOptionsSchema {
     /// Tool rules the agent may never use. Deny wins over allow.
     #[serde(default)]
     pub disallowed_tools: Vec<String>,
-    /// Text appended to the CLI's system prompt.
+    /// Text appended to the CLI's system prompt (at most 100 KiB, no NUL).
+    #[schema(max_length = 102400)]
     pub append_system_prompt: Option<String>,
 }
 
-/// The sandbox's image and runtime; both optional.
+/// The sandbox's image and runtime; both optional. Unknown fields are refused.
 #[derive(Serialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
 #[schema(as = SandboxOptions)]
 pub struct SandboxOptionsSchema {
     /// The agent image (`name:tag`, present on the engine). Default: the server's.
@@ -139,40 +164,49 @@ pub struct ToolRuleSchema {
 #[serde(untagged)]
 #[schema(as = Timeout)]
 pub enum TimeoutSchema {
-    /// Human-readable duration.
+    /// Human-readable duration: numbers with units (`ms`, `s`, `m`, `h`, `d`…).
     Text(String),
-    /// Seconds.
+    /// Seconds (1 to 86400; `90.0` is read as 90).
     Seconds(u64),
 }
 
 /// Sandbox limits; every field optional, an admin policy may narrow them.
+/// Unknown fields are refused.
 #[derive(Serialize, ToSchema)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 #[schema(as = Limits)]
 pub struct LimitsSchema {
     /// Wall-clock limit (1 s to 24 h). Default: `30m`.
     #[schema(example = "10m")]
     pub timeout: TimeoutSchema,
     /// CPU quota in cores (0.1 to 64). Default: 1.
+    #[schema(minimum = 0.1, maximum = 64.0)]
     pub cpus: f64,
     /// Memory limit in bytes, no swap (32 MiB to 256 GiB). Default: 2 GiB.
+    #[schema(minimum = 33554432_u64, maximum = 274877906944_u64)]
     pub memory_bytes: u64,
     /// Process and thread limit (16 to 65536). Default: 256.
+    #[schema(minimum = 16, maximum = 65536)]
     pub pids: u32,
     /// Cap on the artifacts brought back, in bytes (at most 64 GiB). Default: 1 GiB.
+    #[schema(minimum = 0, maximum = 68719476736_u64)]
     pub max_artifact_bytes: u64,
     /// Size of the workspace filesystem the agent works in, in bytes (64 MiB to
     /// 1 TiB); a write beyond it fails with "no space left", and an execution that
     /// ends with its workspace full fails with reason `disk_limit`. Default: 4 GiB.
+    #[schema(minimum = 67108864_u64, maximum = 1099511627776_u64)]
     pub workspace_bytes: u64,
     /// Tokens the model may use in all, every kind counted by the gateway; reaching
     /// it ends the execution `budget_exceeded`. Default: none.
+    #[schema(minimum = 1)]
     pub max_tokens: Option<u64>,
     /// Model requests allowed in all; the next one ends the execution
     /// `budget_exceeded`. Default: none.
+    #[schema(minimum = 1)]
     pub max_requests: Option<u64>,
     /// Model requests per rolling minute; more are answered 429 with `retry-after`
     /// (the agent slows down, it is not stopped). Default: none.
+    #[schema(minimum = 1)]
     pub requests_per_minute: Option<u32>,
 }
 

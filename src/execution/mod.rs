@@ -19,6 +19,7 @@ mod status;
 pub mod summary;
 mod tool_match;
 mod usage;
+pub(crate) mod whole;
 
 pub use agent::{AgentEvent, AgentResult, Usage};
 pub use event::{Event, EventBody, SupervisorEvent};

@@ -10,6 +10,7 @@ pub struct AgentOptions {
     /// Model name, e.g. `claude-sonnet-4-5`. Default: the CLI's default model.
     pub model: Option<String>,
     /// Stop after this many agent turns (the CLI reports `error_max_turns`).
+    #[serde(deserialize_with = "super::whole::optional")]
     pub max_turns: Option<u32>,
     /// Stop once the model cost passes this many US dollars. Enforced by
     /// agentd's gateway from what upstream metered (authoritative; the execution

@@ -67,23 +67,30 @@ pub struct Limits {
     /// CPU quota in cores. Default: 1.
     pub cpus: f64,
     /// Memory limit in bytes, with no swap. Default: 2 GiB.
+    #[serde(deserialize_with = "super::whole::number")]
     pub memory_bytes: u64,
     /// Process and thread limit. Default: 256.
+    #[serde(deserialize_with = "super::whole::number")]
     pub pids: u32,
     /// Cap on the artifacts brought back, in bytes. Default: 1 GiB.
+    #[serde(deserialize_with = "super::whole::number")]
     pub max_artifact_bytes: u64,
     /// Size of the workspace filesystem the agent works in, in bytes; writes
     /// beyond it fail with "no space left on device". Default: 4 GiB.
+    #[serde(deserialize_with = "super::whole::number")]
     pub workspace_bytes: u64,
     /// Tokens the model may use in all (input, output, cache writes and reads,
     /// as counted by the gateway); reaching it ends the execution
     /// `budget_exceeded`. Default: none.
+    #[serde(deserialize_with = "super::whole::optional")]
     pub max_tokens: Option<u64>,
     /// Model requests allowed in all; the next one ends the execution
     /// `budget_exceeded`. Default: none.
+    #[serde(deserialize_with = "super::whole::optional")]
     pub max_requests: Option<u64>,
     /// Model requests allowed per rolling minute; more are answered 429 with a
     /// `retry-after`, so the agent slows down rather than stops. Default: none.
+    #[serde(deserialize_with = "super::whole::optional")]
     pub requests_per_minute: Option<u32>,
 }
 
@@ -294,11 +301,11 @@ pub(crate) mod humantime_serde_compat {
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Raw {
-            Seconds(u64),
+            Seconds(serde_json::Number),
             Text(String),
         }
         match Raw::deserialize(deserializer)? {
-            Raw::Seconds(seconds) => Ok(Duration::from_secs(seconds)),
+            Raw::Seconds(seconds) => super::super::whole::seconds(seconds).map(Duration::from_secs),
             Raw::Text(text) => humantime::parse_duration(&text).map_err(serde::de::Error::custom),
         }
     }

@@ -22,7 +22,10 @@ pub struct Policy {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub over_cap: Option<OverCap>,
     /// Executions of one tenant running at once; more wait in the queue.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::execution::whole::optional"
+    )]
     pub max_concurrent: Option<u32>,
     /// A tenant's model spend per UTC day, in US dollars, as the gateway
     /// meters it: submissions are refused once it is reached, and running
@@ -69,31 +72,52 @@ pub struct Caps {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpus: Option<f64>,
     /// `limits.memory_bytes`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::execution::whole::optional"
+    )]
     pub memory_bytes: Option<u64>,
     /// `limits.pids`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::execution::whole::optional"
+    )]
     pub pids: Option<u32>,
     /// `limits.timeout` (`10m`, or seconds).
     #[serde(skip_serializing_if = "Option::is_none", with = "optional_duration")]
     pub timeout: Option<Duration>,
     /// `agent.max_turns`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::execution::whole::optional"
+    )]
     pub max_turns: Option<u32>,
     /// `agent.max_budget_usd`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_budget_usd: Option<f64>,
     /// `limits.max_tokens`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::execution::whole::optional"
+    )]
     pub max_tokens: Option<u64>,
     /// `limits.max_requests`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::execution::whole::optional"
+    )]
     pub max_requests: Option<u64>,
     /// `limits.max_artifact_bytes`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::execution::whole::optional"
+    )]
     pub max_artifact_bytes: Option<u64>,
     /// `limits.workspace_bytes`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::execution::whole::optional"
+    )]
     pub workspace_bytes: Option<u64>,
 }
 
