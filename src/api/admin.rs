@@ -27,7 +27,10 @@ pub fn router() -> Router<AppState> {
             "/v1/admin/tenants/{tenant}/keys",
             post(create_key).get(list_keys),
         )
-        .route("/v1/admin/tenants/{tenant}/keys/{key}", delete(revoke_key))
+        .route(
+            "/v1/admin/tenants/{tenant}/keys/{key_id}",
+            delete(revoke_key),
+        )
         .route("/v1/admin/audit", get(audit_log))
 }
 
@@ -386,8 +389,8 @@ pub async fn list_keys(
 }
 
 /// Revokes a key at once (idempotent).
-#[utoipa::path(delete, path = "/v1/admin/tenants/{tenant}/keys/{key}", tag = "admin", security(("bearer" = [])),
-    params(("tenant" = String, Path, description = "Tenant name"), ("key" = String, Path, description = "Key id")),
+#[utoipa::path(delete, path = "/v1/admin/tenants/{tenant}/keys/{key_id}", tag = "admin", security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "Tenant name"), ("key_id" = String, Path, description = "The key's id (not the key)")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 401, description = "No or an invalid credential", body = ErrorBody),
@@ -400,7 +403,9 @@ pub async fn revoke_key(
     PathParams((tenant, key)): PathParams<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let revoked = state.supervisor.store().revoke_key(&tenant, &key).await?;
-    revoked.ok_or_else(|| ApiError::NotFound(format!("tenant {tenant} has no key {key}")))?;
+    // The path is not echoed: a client that sent the key itself by mistake
+    // must not see it again in an answer.
+    revoked.ok_or_else(|| ApiError::NotFound(format!("tenant {tenant} has no such key")))?;
     state.auth.forget(Some(&key), None);
     audit(
         &state,

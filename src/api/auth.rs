@@ -22,7 +22,9 @@ use sha2::{Digest, Sha256};
 use super::error::ApiError;
 use super::state::AppState;
 use crate::store::Store;
-use crate::tenancy::{ApiKey, AuditEntry, DEFAULT_TENANT, Principal, hash_key, looks_like_key};
+use crate::tenancy::{
+    ApiKey, AuditEntry, DEFAULT_TENANT, KEY_PREFIX, Principal, hash_key, looks_like_key,
+};
 
 /// How long a key found in the store is trusted without asking again: 2 s.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(2);
@@ -312,11 +314,30 @@ pub async fn audit_refusal(
     }
     let entry = AuditEntry::new(principal, "request.refused")
         .refused(error.code())
-        .target(format!("{} {}", parts.method, parts.uri.path()))
+        .target(format!(
+            "{} {}",
+            parts.method,
+            without_keys(parts.uri.path())
+        ))
         .from_peer(peer);
     if let Err(error) = state.supervisor.store().audit(&entry).await {
         tracing::warn!(%error, "cannot write the audit log");
     }
+}
+
+/// A request path for the audit log, with any segment that could be a key
+/// (sent in the path by mistake) replaced: keys never reach the log.
+fn without_keys(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment.starts_with(KEY_PREFIX) || looks_like_key(segment) {
+                "(a key, not recorded)"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// A caller acting as a tenant: its id. The admin credential is for the admin
@@ -399,6 +420,19 @@ pub type SharedAuth = Arc<Authenticator>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_sent_in_a_path_stay_out_of_the_audit_log() {
+        let key = crate::tenancy::issue_key().text;
+        let path = format!("/v1/admin/tenants/acme/keys/{key}");
+        let recorded = without_keys(&path);
+        assert!(!recorded.contains(&key), "{recorded}");
+        assert_eq!(
+            recorded,
+            "/v1/admin/tenants/acme/keys/(a key, not recorded)"
+        );
+        assert_eq!(without_keys("/v1/executions/abc"), "/v1/executions/abc");
+    }
 
     #[test]
     fn comparison_is_exact() {

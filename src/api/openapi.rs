@@ -69,6 +69,7 @@ use super::{
         policy_schema::CapsSchema,
         policy_schema::SourcesSchema,
         policy_schema::ToolPolicySchema,
+        policy_schema::SchemeSchema,
         view::ExecutionLinks,
         view::ExecutionList,
         view::ArtifactEntry,

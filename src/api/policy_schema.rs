@@ -13,7 +13,6 @@ use utoipa::ToSchema;
 #[allow(dead_code)]
 pub struct PolicySchema {
     /// The most an execution may ask for.
-    #[schema(nullable = false)]
     pub caps: Option<CapsSchema>,
     /// Above a cap: `refuse` (422, the default) or `clamp` (lowered, recorded
     /// with the execution and in its events).
@@ -26,19 +25,17 @@ pub struct PolicySchema {
     #[schema(minimum = 0.0)]
     pub daily_spend_usd: Option<f64>,
     /// Where repositories may come from.
-    #[schema(nullable = false)]
     pub sources: Option<SourcesSchema>,
     /// Agent images a request may name (`*` wildcards). Default: the server's.
-    pub images: Option<Vec<String>>,
+    pub images: Option<Vec<PolicyEntry>>,
     /// Models a request may name and the gateway forwards (`*` wildcards).
     #[schema(example = json!(["claude-sonnet-*"]))]
-    pub models: Option<Vec<String>>,
+    pub models: Option<Vec<PolicyEntry>>,
     /// OCI runtimes a request may name. Default: the server's.
-    pub runtimes: Option<Vec<String>>,
+    pub runtimes: Option<Vec<PolicyEntry>>,
     /// The runtime every execution uses (e.g. `runsc`).
-    pub force_runtime: Option<String>,
+    pub force_runtime: Option<PolicyEntry>,
     /// Tool rules enforced in the sandbox.
-    #[schema(nullable = false)]
     pub tools: Option<ToolPolicySchema>,
 }
 
@@ -98,13 +95,13 @@ pub struct CapsSchema {
 #[allow(dead_code)]
 pub struct SourcesSchema {
     /// URL schemes allowed (`https`, `http`, `ssh`, `git`). Default: all four.
-    pub schemes: Option<Vec<String>>,
+    pub schemes: Option<Vec<SchemeSchema>>,
     /// URL patterns (`*` wildcards) a repository URL must match.
     #[schema(example = json!(["https://git.example.com/acme/*"]))]
-    pub urls: Option<Vec<String>>,
+    pub urls: Option<Vec<PolicyEntry>>,
     /// Host directories under which local paths and `file://` URLs are
     /// allowed. Default: none.
-    pub local_paths: Option<Vec<String>>,
+    pub local_paths: Option<Vec<HostPrefix>>,
     /// Allow hosts resolving to loopback, private or link-local addresses.
     /// Default: false.
     pub private_hosts: Option<bool>,
@@ -117,11 +114,43 @@ pub struct SourcesSchema {
 #[allow(dead_code)]
 pub struct ToolPolicySchema {
     /// Calls that may run (`Bash(git *)`, `Read`).
-    pub allow: Option<Vec<String>>,
+    pub allow: Option<Vec<PolicyEntry>>,
     /// Calls refused whatever allows them (`Bash(curl *)`, `Read(./.env)`).
-    pub deny: Option<Vec<String>>,
+    pub deny: Option<Vec<PolicyEntry>>,
     /// Refuse every call no allow rule matches.
     pub only_allowed: Option<bool>,
+}
+
+/// One entry of a policy list: non-empty text without control characters
+/// (at most 1024 bytes).
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = r"^(?=[\s\S]*\S)[^\x00-\x1f\x7f-\x9f]{1,1024}$")]
+#[allow(dead_code)]
+pub struct PolicyEntry(String);
+
+/// A host directory: absolute, without `.` or `..` components.
+#[derive(ToSchema)]
+#[schema(
+    value_type = String,
+    pattern = r"^(?!.*/\.{1,2}(/|$))/[^\x00-\x1f\x7f-\x9f]{0,1023}$"
+)]
+#[allow(dead_code)]
+pub struct HostPrefix(String);
+
+/// A URL scheme a repository may use.
+#[derive(ToSchema)]
+#[schema(as = Scheme)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum SchemeSchema {
+    /// `https://`
+    Https,
+    /// `http://`
+    Http,
+    /// `ssh://` and `user@host:path`
+    Ssh,
+    /// `git://`
+    Git,
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ pub struct ExecutionRequestSchema {
     #[schema(
         min_length = 1,
         max_length = 255,
-        pattern = r"^(?!.*\.\.)[^\x00-\x20\x7f~^:?*\[\\-][^\x00-\x20\x7f~^:?*\[\\]*$"
+        pattern = r"^(?!.*\.\.)[^\x00-\x20\x7f-\x9f~^:?*\[\\-][^\x00-\x20\x7f-\x9f~^:?*\[\\]*$"
     )]
     pub git_ref: Option<String>,
     /// The task for the agent (1 byte to 100 KiB).
@@ -67,7 +67,7 @@ pub struct AgentOptionsSchema {
         example = "claude-sonnet-4-5",
         min_length = 1,
         max_length = 200,
-        pattern = r"^[^\s\x00-\x1f\x7f-][^\s\x00-\x1f\x7f]*$"
+        pattern = r"^[^\s\x00-\x1f\x7f-\x9f-][^\s\x00-\x1f\x7f-\x9f]*$"
     )]
     pub model: Option<String>,
     /// Stop after this many agent turns (at least 1).
@@ -165,10 +165,36 @@ pub struct ToolRuleSchema {
 #[schema(as = Timeout)]
 pub enum TimeoutSchema {
     /// Human-readable duration: numbers with units (`ms`, `s`, `m`, `h`, `d`…).
-    Text(String),
+    Text(DurationText),
     /// Seconds (1 to 86400; `90.0` is read as 90).
-    Seconds(u64),
+    Seconds(TimeoutSeconds),
 }
+
+/// A duration as text: whole numbers with units, e.g. `10m`, `1h 30m`.
+#[derive(Serialize, ToSchema)]
+#[schema(
+    value_type = String,
+    pattern = r"^\s*[0-9]{1,6}\s*(ms|s|m|h)(\s*[0-9]{1,6}\s*(ms|s|m|h))*\s*$"
+)]
+pub struct DurationText(String);
+
+/// A duration in seconds: 1 to 86400.
+#[derive(Serialize)]
+pub struct TimeoutSeconds(u64);
+
+impl utoipa::PartialSchema for TimeoutSeconds {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(86_400))
+            .description(Some("A duration in seconds: 1 to 86400."))
+            .into()
+    }
+}
+
+impl ToSchema for TimeoutSeconds {}
 
 /// Sandbox limits; every field optional, an admin policy may narrow them.
 /// Unknown fields are refused.
@@ -215,7 +241,9 @@ impl Default for LimitsSchema {
     fn default() -> Self {
         let limits = crate::execution::Limits::default();
         LimitsSchema {
-            timeout: TimeoutSchema::Text(humantime::format_duration(limits.timeout).to_string()),
+            timeout: TimeoutSchema::Text(DurationText(
+                humantime::format_duration(limits.timeout).to_string(),
+            )),
             cpus: limits.cpus,
             memory_bytes: limits.memory_bytes,
             pids: limits.pids,

@@ -15,7 +15,10 @@ use crate::execution::InvalidField;
 #[serde(default, deny_unknown_fields)]
 pub struct Policy {
     /// The most an execution may ask for.
-    #[serde(skip_serializing_if = "Caps::is_empty")]
+    #[serde(
+        skip_serializing_if = "Caps::is_empty",
+        deserialize_with = "null_is_default"
+    )]
     pub caps: Caps,
     /// What happens to a request above a cap: refused (422) or lowered to the
     /// cap (recorded with the execution). Default: refused.
@@ -33,7 +36,10 @@ pub struct Policy {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub daily_spend_usd: Option<f64>,
     /// Where repositories may come from.
-    #[serde(skip_serializing_if = "Sources::is_empty")]
+    #[serde(
+        skip_serializing_if = "Sources::is_empty",
+        deserialize_with = "null_is_default"
+    )]
     pub sources: Sources,
     /// Agent images a request may name (`*` wildcards). Default: only the
     /// server's own image.
@@ -50,7 +56,10 @@ pub struct Policy {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub force_runtime: Option<String>,
     /// Tool rules enforced in the sandbox.
-    #[serde(skip_serializing_if = "ToolPolicy::is_empty")]
+    #[serde(
+        skip_serializing_if = "ToolPolicy::is_empty",
+        deserialize_with = "null_is_default"
+    )]
     pub tools: ToolPolicy,
 }
 
@@ -157,6 +166,15 @@ pub struct ToolPolicy {
     /// Refuse every call no allow rule matches.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub only_allowed: Option<bool>,
+}
+
+/// A section written `null` reads as absent (every field inherits).
+fn null_is_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// Midnight UTC of `now`'s day: daily spend limits count per UTC day.

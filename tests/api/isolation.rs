@@ -399,7 +399,7 @@ fn concrete(
                 "c"
             },
         )
-        .replace("{key}", doomed_key["id"].as_str().unwrap());
+        .replace("{key_id}", doomed_key["id"].as_str().unwrap());
     let body = match (method, template) {
         ("post", "/v1/executions") => Some(app.request("matrix")),
         ("post", "/v1/admin/tenants") => {

@@ -53,7 +53,7 @@ async fn the_openapi_document_lists_every_route() {
         ("/v1/admin/tenants/{tenant}", &["get"]),
         ("/v1/admin/tenants/{tenant}/disable", &["post"]),
         ("/v1/admin/tenants/{tenant}/keys", &["get", "post"]),
-        ("/v1/admin/tenants/{tenant}/keys/{key}", &["delete"]),
+        ("/v1/admin/tenants/{tenant}/keys/{key_id}", &["delete"]),
         ("/v1/admin/audit", &["get"]),
         ("/v1/admin/policy", &["get", "put"]),
         ("/v1/admin/tenants/{tenant}/policy", &["get", "put"]),
