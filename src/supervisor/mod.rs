@@ -331,13 +331,20 @@ impl Supervisor {
         Ok(reconciled)
     }
 
+    /// The first step of [`Supervisor::shutdown`], which needs no waiting:
+    /// new submissions are refused (503), nothing more is claimed, live
+    /// streams end. Running executions are left as they are.
+    pub fn stop_taking_work(&self) {
+        self.accepting.store(false, Ordering::SeqCst);
+        self.shutdown.cancel();
+    }
+
     /// Stops taking work and ends live streams. Running executions are then
     /// detached (left running in their containers, to be re-attached by the next
     /// start; returns at once) or, in cancel mode, cancelled and waited for
     /// within the grace period.
     pub async fn shutdown(&self) {
-        self.accepting.store(false, Ordering::SeqCst);
-        self.shutdown.cancel();
+        self.stop_taking_work();
         if self.config.on_shutdown == ShutdownMode::Detach {
             if self.running() > 0 {
                 self.instance.detach();

@@ -12,6 +12,7 @@ mod events;
 mod executions;
 mod files;
 mod isolation;
+mod leaks;
 mod metrics;
 mod policy;
 mod probes;

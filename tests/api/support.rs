@@ -314,9 +314,40 @@ impl App {
         crate::common::assert_no_workspaces(self.root.path());
     }
 
+    /// The test world's folder (data, run directory, repository).
+    pub fn root(&self) -> PathBuf {
+        self.root.path().to_path_buf()
+    }
+
     /// The run directory (sockets), for leak checks.
     pub fn run_dir(&self) -> PathBuf {
         self.root.path().join("run")
+    }
+}
+
+/// A test that failed (or gave up on the service) before [`App::finish`]:
+/// the supervisor is stopped from taking more work and whatever it had
+/// created is swept, so the failure leaves nothing on the engine.
+impl Drop for App {
+    fn drop(&mut self) {
+        if self.server.is_none() {
+            return;
+        }
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        // Cancel what runs and let it clean up after itself (cancel mode), so
+        // no runner is left half-way through creating something; then sweep
+        // what remains. Removing a sandbox under a live runner only makes it
+        // collect, creating more.
+        let supervisor = self.supervisor.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| handle.block_on(supervisor.shutdown()));
+            }
+            _ => supervisor.stop_taking_work(),
+        }
+        crate::common::sweep(&self.run_dir(), self.root.path());
     }
 }
 

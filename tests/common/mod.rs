@@ -161,6 +161,37 @@ pub fn assert_no_workspaces(root: &Path) {
     }
 }
 
+/// Removes what a test world left behind: containers and volumes labelled
+/// with its run directory, and loop devices backed by files below `root`
+/// (deleted ones too). A world whose test failed half-way (or that was
+/// dropped while executions ran) calls it, so a failure costs one red test
+/// and not an engine full of sandboxes for every later run. Best effort:
+/// it never panics.
+pub fn sweep(run_dir: &Path, root: &Path) {
+    let quiet = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let filter = format!("label=agentd.run-dir={}", run_dir.display());
+    for container in quiet("docker", &["ps", "-aq", "--filter", &filter]).split_whitespace() {
+        quiet("docker", &["rm", "-f", "-v", container]);
+    }
+    for volume in quiet("docker", &["volume", "ls", "-q", "--filter", &filter]).split_whitespace() {
+        quiet("docker", &["volume", "rm", "-f", volume]);
+    }
+    let root = root.display().to_string();
+    for line in quiet("losetup", &["-a"]).lines() {
+        if line.contains(&root)
+            && let Some((device, _)) = line.split_once(':')
+        {
+            quiet("losetup", &["-d", device]);
+        }
+    }
+}
+
 /// The containers (name and status) and volumes carrying a label, as the
 /// docker CLI lists them, trimmed: empty when there are none.
 fn labelled(label: &str) -> (String, String) {

@@ -19,6 +19,9 @@ pub struct World {
 
 impl Drop for World {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            crate::common::sweep(&self.run_dir(), self.root.path());
+        }
         crate::common::assert_run_dir_clean(&self.run_dir());
         crate::common::assert_no_workspaces(self.root.path());
     }
