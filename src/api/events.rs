@@ -23,7 +23,6 @@ use super::extract::{PathParams, QueryParams, resume_point};
 use super::feed::{Feed, Item};
 use super::state::AppState;
 use super::stream_budget::STREAM_BYTES;
-use crate::execution::Event;
 
 /// Items between a feed and its HTTP response: 64 at most, and no more than
 /// the stream's byte budget ([`STREAM_BYTES`]) of events.
@@ -100,7 +99,14 @@ pub async fn events(
 /// The SSE message for an item, and the bytes of budget its event held.
 fn to_sse(item: Item) -> (SseEvent, usize) {
     match item {
-        Item::Event(event) => event_message(&event),
+        Item::Event(wire) => {
+            let size = wire.json.len();
+            let message = SseEvent::default()
+                .id(wire.seq.to_string())
+                .event(wire.kind)
+                .data(wire.json);
+            (message, size)
+        }
         Item::Lagged(missed) => (
             SseEvent::default()
                 .event("lagged")
@@ -108,29 +114,4 @@ fn to_sse(item: Item) -> (SseEvent, usize) {
             0,
         ),
     }
-}
-
-fn event_message(event: &Event) -> (SseEvent, usize) {
-    let kind = serde_json::to_value(&event.body)
-        .ok()
-        .and_then(|body| body.get("type")?.as_str().map(str::to_string))
-        .unwrap_or_else(|| "message".to_string());
-    // The same bytes the feed counted (`event_size`), or none on failure.
-    let (data, size) = match serde_json::to_string(event) {
-        Ok(data) => {
-            let size = data.len();
-            (data, size)
-        }
-        Err(error) => {
-            tracing::error!(%error, seq = event.seq, "cannot serialise an event");
-            ("{}".to_string(), 0)
-        }
-    };
-    (
-        SseEvent::default()
-            .id(event.seq.to_string())
-            .event(kind)
-            .data(data),
-        size,
-    )
 }

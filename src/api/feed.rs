@@ -36,11 +36,43 @@ pub const FINAL_EVENT_GRACE: Duration = Duration::from_secs(3);
 /// What a reader is sent.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
-    /// The next event of the log.
-    Event(Box<Event>),
+    /// The next event of the log, as it goes on the wire.
+    Event(Box<Wire>),
     /// The reader fell this many events behind the live hub; what it missed
     /// follows, read from the store.
     Lagged(u64),
+}
+
+/// One event as a stream writes it, serialised once: its `seq` (the SSE id),
+/// its type (the SSE event name) and its JSON (the data, whose length the
+/// reader's byte budget counts until the response has written it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wire {
+    /// The event's `seq`.
+    pub seq: u64,
+    /// The event's `type`.
+    pub kind: String,
+    /// The event as JSON.
+    pub json: String,
+}
+
+impl Wire {
+    /// The event on the wire; `None` if it cannot be serialised (logged).
+    fn of(event: &Event) -> Option<Wire> {
+        let value = serde_json::to_value(event)
+            .map_err(|error| tracing::error!(%error, seq = event.seq, "cannot serialise an event"))
+            .ok()?;
+        let kind = value
+            .get("type")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("message")
+            .to_string();
+        Some(Wire {
+            seq: event.seq,
+            kind,
+            json: value.to_string(),
+        })
+    }
 }
 
 /// A reader's feed of one execution.
@@ -210,13 +242,19 @@ impl Feed {
     ) -> Result<usize, Gone> {
         let seq = event.seq;
         let last = is_final_status(&event);
-        let size = event_size(&event);
+        let Some(wire) = Wire::of(&event) else {
+            // Unwritable: skipped (and logged), never sent as something else.
+            cursor.last = seq;
+            cursor.finished = last;
+            return Ok(0);
+        };
+        let size = wire.json.len();
         tokio::select! {
             () = self.budget.take(size) => {}
             _ = out.closed() => return Err(Gone),
             _ = self.stop.cancelled() => return Err(Gone),
         }
-        self.send(Item::Event(Box::new(event)), out).await?;
+        self.send(Item::Event(Box::new(wire)), out).await?;
         cursor.last = seq;
         cursor.finished = last;
         Ok(size)
@@ -249,14 +287,6 @@ async fn next_live(live: &mut Option<Receiver<Event>>) -> Result<Event, RecvErro
         Some(receiver) => receiver.recv().await,
         None => std::future::pending().await,
     }
-}
-
-/// The bytes an event takes on the wire (its JSON), which the reader's budget
-/// counts: the response gives them back once it has written the event.
-pub fn event_size(event: &Event) -> usize {
-    serde_json::to_vec(event)
-        .map(|json| json.len())
-        .unwrap_or(0)
 }
 
 /// True for agentd's status event announcing a final status: the last event of a log.

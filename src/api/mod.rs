@@ -39,7 +39,7 @@ pub use auth::{AuthConfig, Authenticator, Caller, KEY_CACHE_TTL, Tenant};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use executions::{DEFAULT_PAGE_SIZE, IDEMPOTENT_REPLAYED, MAX_PAGE_SIZE};
 pub use extract::{IDEMPOTENCY_KEY, LAST_EVENT_ID, MAX_IDEMPOTENCY_KEY};
-pub use feed::{Feed, Item};
+pub use feed::{Feed, Item, Wire};
 pub use openapi::ApiDoc;
 pub use state::{ApiConfig, AppState, DEFAULT_MAX_BODY_BYTES};
 pub use stream_budget::{ByteBudget, STREAM_BYTES, StreamCaps};
