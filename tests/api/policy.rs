@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-const ADMIN: &str = "admin-credential-for-policy-tests-0123";
+pub(crate) const ADMIN: &str = "admin-credential-for-policy-tests-0123";
 
 /// Calls the API with one credential.
 pub(crate) struct As<'a> {
@@ -98,7 +98,16 @@ impl As<'_> {
 
 /// A service with an admin credential, and a tenant `t` with a key.
 pub(crate) async fn service(scenario: Value) -> (App, String) {
-    let app = spawn_app_with(scenario, 2, agentd::api::AuthConfig::with_admin(ADMIN)).await;
+    service_with(scenario, agentd::api::ApiConfig::default()).await
+}
+
+/// [`service`] with the API's `config` (its credentials replaced).
+pub(crate) async fn service_with(scenario: Value, config: agentd::api::ApiConfig) -> (App, String) {
+    let config = agentd::api::ApiConfig {
+        auth: agentd::api::AuthConfig::with_admin(ADMIN),
+        ..config
+    };
+    let app = spawn_app_configured(scenario, 2, config).await;
     let admin = admin(&app);
     admin
         .ok("post", "/v1/admin/tenants", json!({"name": "t"}))
@@ -551,5 +560,36 @@ async fn only_allowed_tools_run_for_a_tenant_and_each_decision_is_an_event() {
     assert_eq!(decisions[1]["decision"], "allow", "{decisions:#?}");
     assert_eq!(decisions[1]["rule"], "Bash(echo *)", "{decisions:#?}");
     assert_eq!(decisions[1]["rule_source"], "policy", "{decisions:#?}");
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_outside_the_list_is_refused_by_the_gateway_mid_run() {
+    // The request names no model, so admission lets it through; the CLI's
+    // own model requests (its default model, an Opus one in 2.1.330 — a
+    // first version of this test allowed `claude-opus-*` and passed them)
+    // are the gateway's to refuse.
+    let (app, key) = service(writing_scenario()).await;
+    admin(&app)
+        .ok(
+            "put",
+            "/v1/admin/tenants/t/policy",
+            json!({"models": ["model-nobody-runs-*"], "sources": {"local_paths": local_paths(&app)}}),
+        )
+        .await;
+    let t = tenant(&app, &key);
+    let answer = t.submit(&app.request("write a note")).await;
+    assert_eq!(answer.status, 202, "{}", answer.json());
+    let done = t.wait_final(answer.json()["id"].as_str().unwrap()).await;
+    assert_ne!(done["status"], "succeeded", "{done}");
+    assert_eq!(
+        done["conversation"]["answers"], 0,
+        "an answer got through: {done}"
+    );
+    assert!(done["gateway"]["cost_usd"].is_null(), "{done}");
+    assert!(
+        done["files_changed"].as_array().unwrap().is_empty(),
+        "the agent acted without a model: {done}"
+    );
     app.finish().await;
 }

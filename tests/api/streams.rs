@@ -157,3 +157,96 @@ async fn streams_beyond_the_caps_are_refused_with_retry_after() {
     app.wait_final(&id).await;
     app.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_at_its_stream_cap_leaves_other_tenants_theirs() {
+    use crate::policy::{ADMIN, admin, local_paths, service_with, tenant};
+    let config = agentd::api::ApiConfig {
+        stream_caps: agentd::api::StreamCaps {
+            total: 10,
+            per_tenant: 1,
+        },
+        ..agentd::api::ApiConfig::default()
+    };
+    let (app, t_key) = service_with(sleeping_scenario(60), config).await;
+    let admin = admin(&app);
+    admin
+        .ok(
+            "put",
+            "/v1/admin/policy",
+            json!({"sources": {"local_paths": local_paths(&app)}}),
+        )
+        .await;
+    admin
+        .ok("post", "/v1/admin/tenants", json!({"name": "u"}))
+        .await;
+    let u_key = admin
+        .ok("post", "/v1/admin/tenants/u/keys", json!({}))
+        .await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let submit = |key: String| {
+        let app = &app;
+        async move {
+            let answer = tenant(app, &key).submit(&app.request("sleep")).await;
+            assert_eq!(answer.status, 202, "{}", answer.json());
+            answer.json()["id"].as_str().unwrap().to_string()
+        }
+    };
+    let t_id = submit(t_key.clone()).await;
+    let u_id = submit(u_key.clone()).await;
+    let open = |key: &str, id: &str| {
+        app.client
+            .get(app.url(&format!("/v1/executions/{id}/events")))
+            .header("accept", "text/event-stream")
+            .header("authorization", format!("Bearer {key}"))
+            .send()
+    };
+    let held = open(&t_key, &t_id).await.unwrap();
+    assert_eq!(held.status().as_u16(), 200);
+    read(open(&t_key, &t_id).await.unwrap())
+        .await
+        .assert_error(429, "too_many_streams", None);
+    // Another tenant's execution is not there for U, and asking costs no slot…
+    read(open(&u_key, &t_id).await.unwrap())
+        .await
+        .assert_error(404, "not_found", None);
+    // …and T's full share takes nothing from U's.
+    let other = open(&u_key, &u_id).await.unwrap();
+    assert_eq!(other.status().as_u16(), 200);
+    drop((held, other));
+    for id in [&t_id, &u_id] {
+        let cancelled = app
+            .client
+            .post(app.url(&format!(
+                "/v1/admin/tenants/{}/disable",
+                if id == &t_id { "t" } else { "u" }
+            )))
+            .header("authorization", format!("Bearer {ADMIN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cancelled.status().as_u16(), 200);
+    }
+    // Disabling the tenants cancelled their executions.
+    let store = app.supervisor.store().clone();
+    for id in [&t_id, &u_id] {
+        let started = std::time::Instant::now();
+        while !store
+            .get_execution(None, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .is_final()
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{id} still runs"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    app.finish().await;
+}
