@@ -37,7 +37,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > limit as u64) {
+        if let Some(length) = declared.filter(|length| *length > limit as u64) {
+            linger(request.into_body(), length);
             return Err(ApiError::BodyTooLarge { limit });
         }
         let bytes = axum::body::to_bytes(request.into_body(), limit)
@@ -51,6 +52,35 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             })?;
         parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// Most of a refused body read and thrown away so the client, still writing
+/// it, sees the 413 rather than a reset connection (a lingering close).
+const LINGER_BYTES: u64 = 16 << 20;
+/// How long a refused body is read before the connection is let go.
+const LINGER_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads and discards a refused body in the background, at most
+/// [`LINGER_BYTES`] for at most [`LINGER_FOR`]: answering 413 and dropping
+/// the body at once resets the connection under a client still sending, which
+/// then reports a broken pipe instead of the answer.
+fn linger(body: axum::body::Body, declared: u64) {
+    if declared > LINGER_BYTES {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut body = body;
+        let drain = async {
+            let mut read = 0u64;
+            while let Some(Ok(frame)) = http_body_util::BodyExt::frame(&mut body).await {
+                read += frame.data_ref().map_or(0, |data| data.len() as u64);
+                if read > LINGER_BYTES {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER_FOR, drain).await;
+    });
 }
 
 fn declares_json(headers: &HeaderMap) -> bool {
