@@ -119,7 +119,10 @@ async fn run(url: &str, claim: Claim) -> Figures {
             break;
         };
         let started = Instant::now();
-        store.finish(&oldest, &succeeded()).await.expect("finish");
+        store
+            .finish(&oldest, "bench", &succeeded())
+            .await
+            .expect("finish");
         spent += started.elapsed();
         turn += 1;
     }
@@ -168,7 +171,7 @@ fn succeeded() -> Outcome {
 async fn drain(store: &Arc<dyn Store>) {
     while let Some(record) = store.claim_next("drain", LEASE).await.expect("drain") {
         store
-            .finish(&record.id, &succeeded())
+            .finish(&record.id, "drain", &succeeded())
             .await
             .expect("finish");
     }

@@ -169,6 +169,7 @@ impl Store for Log {
     async fn record_gateway_usage(
         &self,
         _: &str,
+        _: &str,
         _: &crate::execution::GatewayUsage,
         _: &crate::execution::Conversation,
     ) -> Result<(), StoreError> {
@@ -234,13 +235,13 @@ impl Store for Log {
     async fn counts_by_tenant(&self) -> Result<Vec<crate::store::StatusCount>, StoreError> {
         unimplemented!()
     }
-    async fn transition(&self, _: &str, _: Status) -> Result<ExecutionRecord, StoreError> {
+    async fn transition(&self, _: &str, _: &str, _: Status) -> Result<ExecutionRecord, StoreError> {
         unimplemented!()
     }
-    async fn update_facts(&self, _: &str, _: &Facts) -> Result<(), StoreError> {
+    async fn update_facts(&self, _: &str, _: &str, _: &Facts) -> Result<(), StoreError> {
         unimplemented!()
     }
-    async fn finish(&self, _: &str, _: &Outcome) -> Result<ExecutionRecord, StoreError> {
+    async fn finish(&self, _: &str, _: &str, _: &Outcome) -> Result<ExecutionRecord, StoreError> {
         unimplemented!()
     }
     async fn request_cancel(&self, _: Option<&str>, _: &str) -> Result<CancelOutcome, StoreError> {
@@ -248,6 +249,7 @@ impl Store for Log {
     }
     async fn append_events(
         &self,
+        _: &str,
         _: &str,
         _: &[EventBody],
         _: Option<u64>,

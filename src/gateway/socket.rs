@@ -1,7 +1,7 @@
 //! The unix socket one execution's sandbox reaches the model through.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use hyper::server::conn::http1;
@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::body::BodyBudget;
 use super::forward::{Route, forward};
 use super::limits::{AcceptBackoff, MAX_HEAD_BYTES, MAX_HEADER_LINES};
+use super::socket_file::SocketFile;
 use super::stall::StallGuard;
 use super::{Gateway, GatewayError};
 use crate::execution::AGENT_UID;
@@ -30,7 +31,7 @@ pub const MAX_SOCKET_PATH: usize = 107;
 /// waits in the listen backlog instead of taking agentd's descriptors.
 #[derive(Debug)]
 pub struct ExecutionSocket {
-    path: PathBuf,
+    file: SocketFile,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
     slots: Arc<Semaphore>,
@@ -53,8 +54,7 @@ impl Gateway {
         if display.len() > MAX_SOCKET_PATH {
             return Err(GatewayError::SocketPathTooLong { path: display });
         }
-        let _ = std::fs::remove_file(path);
-        let listener = UnixListener::bind(path).map_err(|source| GatewayError::Bind {
+        let (listener, file) = SocketFile::bind(path).map_err(|source| GatewayError::Bind {
             path: display.clone(),
             source,
         })?;
@@ -73,7 +73,7 @@ impl Gateway {
         });
         let task = tokio::spawn(serve(door, listener, slots.clone(), shutdown.clone()));
         Ok(ExecutionSocket {
-            path: path.to_path_buf(),
+            file,
             shutdown,
             task: Some(task),
             slots,
@@ -163,7 +163,7 @@ async fn serve(
 impl ExecutionSocket {
     /// The socket's path on the host.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
     /// Connections accepted and not yet closed (at most the configured cap).
@@ -178,7 +178,7 @@ impl ExecutionSocket {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        let _ = std::fs::remove_file(&self.path);
+        self.file.remove();
     }
 }
 
@@ -188,6 +188,6 @@ impl Drop for ExecutionSocket {
         if let Some(task) = self.task.take() {
             task.abort();
         }
-        let _ = std::fs::remove_file(&self.path);
+        self.file.remove();
     }
 }

@@ -91,14 +91,22 @@ mod tests {
         let bodies: Vec<EventBody> = (0..700)
             .map(|n| EventBody::progress(format!("step {n}")))
             .collect();
+        let lease = std::time::Duration::from_millis(1);
+        store.claim(&id, "first", lease).await.unwrap().unwrap();
         store
-            .append_events(&id, &bodies[..600], None)
+            .append_events(&id, "first", &bodies[..600], None)
             .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        store
+            .take_over(&id, "second", lease)
+            .await
+            .unwrap()
             .unwrap();
         let path = dir.path().join("events.jsonl");
         std::fs::write(&path, "only this replica's fragment\n").unwrap();
         store
-            .append_events(&id, &bodies[600..], None)
+            .append_events(&id, "second", &bodies[600..], None)
             .await
             .unwrap();
 

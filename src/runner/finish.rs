@@ -75,12 +75,14 @@ impl Runner {
         let mut attempt = 0;
         let record = loop {
             attempt += 1;
-            match self.store.finish(&run.id, &outcome).await {
+            match self.store.finish(&run.id, self.owner(), &outcome).await {
                 Ok(record) => break record,
                 Err(error) => {
                     let hopeless = matches!(
                         error,
-                        StoreError::IllegalTransition { .. } | StoreError::NotFound(_)
+                        StoreError::IllegalTransition { .. }
+                            | StoreError::NotFound(_)
+                            | StoreError::LeaseLost { .. }
                     );
                     if hopeless || attempt >= FINISH_ATTEMPTS {
                         tracing::error!(%error, execution = %run.id, "cannot store the final status");

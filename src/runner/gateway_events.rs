@@ -35,12 +35,20 @@ impl GatewayEvents {
                     .conversation
                     .clone()
                     .unwrap_or_else(|| account.conversation());
-                if let Some(totals) = &exchange.totals
-                    && let Err(error) = store
-                        .record_gateway_usage(recorder.execution(), totals, &conversation)
+                if let Some(totals) = &exchange.totals {
+                    match store
+                        .record_gateway_usage(
+                            recorder.execution(),
+                            recorder.holder(),
+                            totals,
+                            &conversation,
+                        )
                         .await
-                {
-                    tracing::warn!(%error, "cannot store the gateway's totals");
+                    {
+                        Ok(()) => {}
+                        Err(crate::store::StoreError::LeaseLost { .. }) => recorder.lose_lease(),
+                        Err(error) => tracing::warn!(%error, "cannot store the gateway's totals"),
+                    }
                 }
                 if exchange.unpriced
                     && let Some(model) = &exchange.model

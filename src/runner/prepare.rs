@@ -80,6 +80,7 @@ impl Runner {
         self.store
             .update_facts(
                 &run.id,
+                self.owner(),
                 &Facts {
                     base_commit: Some(resolved.commit.clone()),
                     git_ref: Some(resolved.name.clone()),
@@ -143,7 +144,9 @@ impl Runner {
         stop_requested(run)?;
         self.engine.start(&container).await?;
         crate::metrics::global().container_started(starting.elapsed());
-        self.store.transition(&run.id, Status::Running).await?;
+        self.store
+            .transition(&run.id, self.owner(), Status::Running)
+            .await?;
         run.recorder
             .emit(EventBody::status(Status::Running, None))
             .await;
@@ -260,7 +263,11 @@ impl Runner {
     /// may answer differently than at submission): the fetch is held to the
     /// public addresses found, or refused. The operator's own executions and
     /// tenants the policy lets reach private hosts are not held.
-    async fn vet_source(&self, run: &Run, source: &RepoSource) -> Result<Option<Pinned>, RunError> {
+    pub(super) async fn vet_source(
+        &self,
+        run: &Run,
+        source: &RepoSource,
+    ) -> Result<Option<Pinned>, RunError> {
         let policy = &run.record.policy;
         if policy.operator || policy.allow_private_hosts {
             return Ok(None);

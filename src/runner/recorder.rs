@@ -8,10 +8,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::execution::{Event, EventBody};
 use crate::gateway::Redactor;
 use crate::runner::hub::EventHub;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Receives each event as it is recorded (a terminal renderer). Called in order,
 /// from one task at a time; must not block.
@@ -31,6 +33,8 @@ impl EventObserver for Silent {
 /// The recorder of one execution.
 pub struct Recorder {
     execution: String,
+    holder: String,
+    lost: CancellationToken,
     store: Arc<dyn Store>,
     hub: Arc<EventHub>,
     observer: Arc<dyn EventObserver>,
@@ -47,9 +51,13 @@ struct Files {
 const STORE_ATTEMPTS: u32 = 4;
 
 impl Recorder {
-    /// A recorder for `execution`, appending to the given files (created if missing).
+    /// A recorder for `execution`, writing to the store as `holder` (the
+    /// lease holder: the store refuses anyone else) and appending to the given
+    /// files (created if missing).
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         execution: &str,
+        holder: &str,
         store: Arc<dyn Store>,
         hub: Arc<EventHub>,
         observer: Arc<dyn EventObserver>,
@@ -68,6 +76,8 @@ impl Recorder {
         };
         Recorder {
             execution: execution.to_string(),
+            holder: holder.to_string(),
+            lost: CancellationToken::new(),
             store,
             hub,
             observer,
@@ -82,6 +92,26 @@ impl Recorder {
     /// The execution this recorder writes for.
     pub fn execution(&self) -> &str {
         &self.execution
+    }
+
+    /// Who writes: the holder of the execution's lease.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// Cancelled once the store said the lease is held by another replica:
+    /// whoever runs the execution here must stop (and leave the sandbox to
+    /// the new holder).
+    pub fn lease_lost(&self) -> &CancellationToken {
+        &self.lost
+    }
+
+    /// Records the store's answer that the lease went to another replica.
+    pub fn lose_lease(&self) {
+        if !self.lost.is_cancelled() {
+            tracing::error!(execution = %self.execution, "another replica holds the lease: stopping here");
+        }
+        self.lost.cancel();
     }
 
     /// Records one event.
@@ -105,10 +135,14 @@ impl Recorder {
             attempt += 1;
             match self
                 .store
-                .append_events(&self.execution, &bodies, log_cursor)
+                .append_events(&self.execution, &self.holder, &bodies, log_cursor)
                 .await
             {
                 Ok(stored) => break stored,
+                Err(StoreError::LeaseLost { .. }) => {
+                    self.lose_lease();
+                    return;
+                }
                 Err(error) if attempt < STORE_ATTEMPTS => {
                     tracing::warn!(%error, execution = %self.execution, "storing events, retrying");
                     tokio::time::sleep(Duration::from_millis(100 << attempt)).await;

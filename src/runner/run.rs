@@ -54,6 +54,10 @@ pub(crate) enum RunError {
     SourceRefused,
     #[error("stopped")]
     Stopped(Stop),
+    /// Another replica holds the lease now: this one stops and leaves the
+    /// sandbox to it.
+    #[error("the lease went to another replica")]
+    LeaseLost,
 }
 
 /// What a run learned on its way, for the summary.
@@ -216,6 +220,7 @@ impl Runner {
         }
         let recorder = Arc::new(Recorder::open(
             &id,
+            self.owner(),
             self.store.clone(),
             self.hub.clone(),
             observer,
@@ -263,7 +268,8 @@ impl Runner {
     ) -> Result<(), RunError> {
         let outcome = tokio::select! {
             outcome = std::panic::AssertUnwindSafe(work).catch_unwind() => outcome,
-            _ = self.heartbeat(run) => unreachable!("the heartbeat never ends"),
+            _ = self.heartbeat(run) => Ok(Err(RunError::LeaseLost)),
+            _ = run.recorder.lease_lost().cancelled() => Ok(Err(RunError::LeaseLost)),
         };
         outcome.unwrap_or_else(|panic| {
             let message = panic
@@ -276,7 +282,10 @@ impl Runner {
         })
     }
 
-    /// Always releases the sandbox, then records the final status.
+    /// Releases the sandbox, then records the final status — while this
+    /// replica still holds the lease. One that lost it (or cannot confirm it
+    /// still holds it) touches neither: the new holder has re-attached to
+    /// the sandbox and finishes the execution.
     async fn conclude(
         &self,
         run: Run,
@@ -284,6 +293,13 @@ impl Runner {
         mut findings: Findings,
         outcome: Result<(), RunError>,
     ) -> Summary {
+        let lost = matches!(outcome, Err(RunError::LeaseLost)) || !self.still_holds(&run).await;
+        if lost {
+            run.recorder.lose_lease();
+            sandbox.leave().await;
+            self.hub.close(&run.id);
+            return Summary::new(&run.record, &run.dir.result_paths(), Vec::new(), Vec::new());
+        }
         match outcome {
             Ok(()) => {}
             Err(RunError::Stopped(stop)) => findings.stop = Some(stop),
@@ -316,7 +332,8 @@ impl Runner {
     }
 
     /// Renews this execution's lease and picks up cancel requests made through
-    /// the store (by another process's API), until dropped.
+    /// the store (by another process's API), until dropped; returns when the
+    /// lease went to another replica.
     async fn heartbeat(&self, run: &Run) {
         let period = (self.config.lease / 3).max(Duration::from_millis(200));
         loop {
@@ -329,11 +346,36 @@ impl Runner {
                 Ok(Some(record)) if record.cancel_requested => run.cancel.cancel(),
                 Ok(Some(_)) => {}
                 Ok(None) => {
-                    tracing::error!(execution = %run.id, "lost the lease to another supervisor")
+                    tracing::error!(execution = %run.id, "lost the lease to another supervisor");
+                    return;
                 }
                 Err(error) => tracing::warn!(%error, "lease renewal failed"),
             }
         }
+    }
+
+    /// Renews the lease once more before the sandbox is removed: a renewal
+    /// that succeeds guarantees nobody else takes the execution over for a
+    /// whole lease, which the removal and the final write fit in. A store that
+    /// does not answer after a few tries is not proof of a loss: the work goes
+    /// on (it did before fencing).
+    async fn still_holds(&self, run: &Run) -> bool {
+        for attempt in 0..3u32 {
+            match self
+                .store
+                .take_over(&run.id, self.owner(), self.config.lease)
+                .await
+            {
+                Ok(Some(_)) => return true,
+                Ok(None) => return false,
+                Err(StoreError::NotFound(_)) => return true,
+                Err(error) => {
+                    tracing::warn!(%error, "confirming the lease before release");
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
+            }
+        }
+        true
     }
 }
 

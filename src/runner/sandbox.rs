@@ -128,6 +128,25 @@ impl Sandbox {
         &self.containers
     }
 
+    /// Lets go of what this process holds (listening sockets, the replay
+    /// server) and removes nothing on the engine or on disk: the sandbox now
+    /// belongs to the replica that took the execution over.
+    pub async fn leave(&mut self) {
+        if let Some(socket) = self.socket.take() {
+            socket.close().await;
+        }
+        if let Some(door) = self.tool_door.take() {
+            door.close().await;
+        }
+        if let Some(replay) = self.replay.take() {
+            replay.shutdown().await;
+        }
+        self.containers.clear();
+        self.volume = None;
+        self.disk = None;
+        self.socket_dir = None;
+    }
+
     /// Removes everything. Never fails: what cannot be removed now is logged and
     /// left for the label sweep (`agentd gc`, the next start-up, the reconcile timer).
     pub async fn release(&mut self, engine: &Engine) {

@@ -7,7 +7,7 @@
 //! ([`MAX_CONNECTIONS`]) and short: the sandbox cannot hold agentd's
 //! descriptors or memory with them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::execution::Decision;
-use crate::gateway::{MAX_TOOL_USE_ID, restrict_to_sandbox_user};
+use crate::gateway::{MAX_TOOL_USE_ID, SocketFile, restrict_to_sandbox_user};
 
 use super::tool_calls::{ToolCalls, denial_reason};
 
@@ -38,7 +38,7 @@ pub const MAX_CONNECTIONS: usize = 4;
 /// A listening tool socket. Closing (or dropping) it stops it and removes
 /// the socket file.
 pub(crate) struct ToolDoor {
-    path: PathBuf,
+    file: SocketFile,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
@@ -46,13 +46,12 @@ pub(crate) struct ToolDoor {
 impl ToolDoor {
     /// Binds `path` (usable by the sandbox's user only) and answers there.
     pub(crate) fn open(path: &Path, calls: Arc<ToolCalls>) -> std::io::Result<ToolDoor> {
-        let _ = std::fs::remove_file(path);
-        let listener = UnixListener::bind(path)?;
+        let (listener, file) = SocketFile::bind(path)?;
         restrict_to_sandbox_user(path)?;
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(serve(listener, calls, shutdown.clone()));
         Ok(ToolDoor {
-            path: path.to_path_buf(),
+            file,
             shutdown,
             task: Some(task),
         })
@@ -64,7 +63,7 @@ impl ToolDoor {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        let _ = std::fs::remove_file(&self.path);
+        self.file.remove();
     }
 }
 
@@ -74,7 +73,7 @@ impl Drop for ToolDoor {
         if let Some(task) = self.task.take() {
             task.abort();
         }
-        let _ = std::fs::remove_file(&self.path);
+        self.file.remove();
     }
 }
 

@@ -34,11 +34,33 @@ impl Runner {
             return Err(restarted("its container is gone"));
         }
         let source = RepoSource::parse(&run.record.request.repo)?;
-        let mirror = self
-            .mirrors
-            .for_tenant(&run.record.tenant_id)
-            .existing(&source)
-            .ok_or_else(|| restarted("its repository mirror is gone"))?;
+        let mirrors = self.mirrors.for_tenant(&run.record.tenant_id);
+        let mirror = match mirrors.existing(&source) {
+            Some(mirror) => mirror,
+            // Taken over from a replica with its own data directory: the
+            // mirror (which holds the base commit the bundle is checked
+            // against) is fetched again, vetted as the first fetch was. A
+            // source whose credentials only the first replica held cannot be.
+            None => {
+                run.recorder
+                    .emit(EventBody::progress(format!(
+                        "fetching {} again: this replica has no mirror of it",
+                        source.location()
+                    )))
+                    .await;
+                let gone = |error: RunError| {
+                    tracing::warn!(%error, "fetching the mirror again");
+                    restarted("its repository mirror is gone and could not be fetched again")
+                };
+                let pinned = self.vet_source(run, &source).await.map_err(gone)?;
+                let task =
+                    tokio::task::spawn_blocking(move || mirrors.sync(&source, pinned.as_ref()));
+                self.interruptible(run, task)
+                    .await
+                    .map_err(gone)?
+                    .map_err(|error| gone(error.into()))?
+            }
+        };
         let commit = run
             .record
             .base_commit
@@ -115,7 +137,9 @@ impl Runner {
         };
         findings.exit = Some(self.engine.exit_state(container).await?);
         if run.record.status != Status::Collecting {
-            self.store.transition(&run.id, Status::Collecting).await?;
+            self.store
+                .transition(&run.id, self.owner(), Status::Collecting)
+                .await?;
             run.recorder
                 .emit(EventBody::status(Status::Collecting, None))
                 .await;

@@ -57,6 +57,10 @@ pub enum StoreError {
         from: Status,
         to: Status,
     },
+    /// A write by `holder` to an execution it holds no more: another replica
+    /// took it over (its lease had run out). The writer must stop.
+    #[error("execution {id} is no longer held by {holder}")]
+    LeaseLost { id: String, holder: String },
     /// An idempotency key was reused with a different request.
     #[error("idempotency key `{0}` was already used for a different request")]
     IdempotencyConflict(String),
@@ -160,24 +164,41 @@ pub trait Store: Tenancy + Send + Sync + 'static {
     /// Moves a non-final execution to a non-final state (`preparing → running →
     /// collecting`). Refuses illegal steps with [`StoreError::IllegalTransition`],
     /// checked against the stored state in the same statement.
-    async fn transition(&self, id: &str, to: Status) -> Result<ExecutionRecord, StoreError>;
+    ///
+    /// Like every write about a running execution, it is fenced: only
+    /// `holder`, the execution's owner in the store, may make it; anyone else
+    /// gets [`StoreError::LeaseLost`] and nothing changes.
+    async fn transition(
+        &self,
+        id: &str,
+        holder: &str,
+        to: Status,
+    ) -> Result<ExecutionRecord, StoreError>;
 
-    /// Records facts learned while running. [`StoreError::NotFound`] for an
-    /// unknown execution.
-    async fn update_facts(&self, id: &str, facts: &Facts) -> Result<(), StoreError>;
+    /// Records facts learned while running (fenced by `holder`).
+    /// [`StoreError::NotFound`] for an unknown execution.
+    async fn update_facts(&self, id: &str, holder: &str, facts: &Facts) -> Result<(), StoreError>;
 
     /// Records the gateway's running totals for a live execution (after each
-    /// model request, so a restart resumes from them).
+    /// model request, so a restart resumes from them; fenced by `holder`).
     async fn record_gateway_usage(
         &self,
         id: &str,
+        holder: &str,
         usage: &GatewayUsage,
         conversation: &Conversation,
     ) -> Result<(), StoreError>;
 
     /// Writes the final status and figures (and the artifacts list) in one
-    /// transaction; clears the owner. Refuses if the execution is already final.
-    async fn finish(&self, id: &str, outcome: &Outcome) -> Result<ExecutionRecord, StoreError>;
+    /// transaction (fenced by `holder`); the lease ends, the holder stays the
+    /// owner so that only it appends the closing events. Refuses if the
+    /// execution is already final.
+    async fn finish(
+        &self,
+        id: &str,
+        holder: &str,
+        outcome: &Outcome,
+    ) -> Result<ExecutionRecord, StoreError>;
 
     /// Asks for cancellation: a queued execution becomes `cancelled` at once (it
     /// will never start); a live one gets `cancel_requested`; a final one is left.
@@ -191,10 +212,11 @@ pub trait Store: Tenancy + Send + Sync + 'static {
     /// no gaps), and with `log_cursor` records in the same transaction how many
     /// output lines they account for. Returns them as stored; event times never
     /// go backwards within an execution. [`StoreError::NotFound`] for an
-    /// unknown execution.
+    /// unknown execution; fenced by `holder` like [`Store::transition`].
     async fn append_events(
         &self,
         id: &str,
+        holder: &str,
         bodies: &[EventBody],
         log_cursor: Option<u64>,
     ) -> Result<Vec<Event>, StoreError>;

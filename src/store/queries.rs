@@ -128,6 +128,9 @@ pub(super) const LIST: &str = concat!("SELECT ", columns!(), " FROM executions W
 pub(super) const STATUS: &str =
     "SELECT status FROM executions WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)";
 
+/// Who holds execution `$1` (NULL: nobody).
+pub(super) const HOLDER: &str = "SELECT owner FROM executions WHERE id = $1";
+
 pub(super) const TAKE_OVER: &str = concat!(
     "UPDATE executions SET owner = $2, lease_expires_at = $3, updated_at = $4 \
      WHERE id = $1 AND status IN (",
@@ -171,10 +174,10 @@ pub(super) const COUNTS: &str = concat!(
 pub(super) const COUNTS_BY_TENANT: &str = "SELECT tenant_id, status, COUNT(*) AS n \
      FROM executions GROUP BY tenant_id, status ORDER BY tenant_id, status";
 
-/// `$4…$7`: the allowed previous statuses (NULL where fewer).
+/// `$4…$7`: the allowed previous statuses (NULL where fewer); `$8` the holder.
 pub(super) const TRANSITION: &str = concat!(
     "UPDATE executions SET status = $2, updated_at = $3 \
-     WHERE id = $1 AND status IN ($4, $5, $6, $7) RETURNING ",
+     WHERE id = $1 AND status IN ($4, $5, $6, $7) AND owner = $8 RETURNING ",
     columns!()
 );
 
@@ -182,16 +185,18 @@ pub(super) const UPDATE_FACTS: &str = "UPDATE executions \
      SET base_commit = COALESCE($2, base_commit), git_ref = COALESCE($3, git_ref), \
          session_id = COALESCE($4, session_id), image = COALESCE($5, image), \
          started_at = COALESCE($6, started_at), updated_at = $7 \
-     WHERE id = $1 RETURNING id";
+     WHERE id = $1 AND owner = $8 RETURNING id";
 
 /// The gateway's running totals of execution `$1`, at `$8`, and its record of
-/// the conversation (`$9`, JSON).
+/// the conversation (`$9`, JSON), written by its holder `$10`.
 pub(super) const GATEWAY_USAGE: &str = "UPDATE executions \
      SET gateway_requests = $2, gateway_input_tokens = $3, gateway_output_tokens = $4, \
          gateway_cache_creation_input_tokens = $5, gateway_cache_read_input_tokens = $6, \
          gateway_cost_usd = $7, updated_at = $8, conversation = $9 \
-     WHERE id = $1 RETURNING id";
+     WHERE id = $1 AND owner = $10 RETURNING id";
 
+/// The final figures, written by the holder `$30`, who stays the owner (so
+/// only it may append the events that tell of the end); the lease ends.
 pub(super) const FINISH: &str = concat!(
     "UPDATE executions \
      SET status = $2, reason = $3, head_commit = COALESCE($4, head_commit), \
@@ -199,11 +204,11 @@ pub(super) const FINISH: &str = concat!(
          output_tokens = $8, cache_creation_input_tokens = $9, cache_read_input_tokens = $10, \
          cost_usd = $11, tool_calls = $12, result = $13, files_changed = $14, exit_code = $15, \
          oom_killed = $16, has_diff = $17, has_bundle = $18, duration_ms = $19, \
-         finished_at = $20, updated_at = $20, owner = NULL, lease_expires_at = NULL, \
+         finished_at = $20, updated_at = $20, lease_expires_at = NULL, \
          gateway_requests = $21, gateway_input_tokens = $22, gateway_output_tokens = $23, \
          gateway_cache_creation_input_tokens = $24, gateway_cache_read_input_tokens = $25, \
          gateway_cost_usd = $26, conversation = $27, claimed = $28, left_out = $29 \
-     WHERE id = $1 AND status IN (",
+     WHERE id = $1 AND owner = $30 AND status IN (",
     unfinished!(),
     ") RETURNING ",
     columns!()
@@ -230,9 +235,11 @@ pub(super) const CANCEL_LIVE: &str = concat!(
 );
 
 /// Locks the execution's row (the first write of the transaction) so appenders
-/// to one execution take turns, and records the log cursor.
+/// to one execution take turns, and records the log cursor. Only its holder
+/// `$4` writes: a replica that lost the lease appends nothing.
 pub(super) const TOUCH_FOR_EVENTS: &str = "UPDATE executions \
-     SET log_cursor = COALESCE($2, log_cursor), updated_at = $3 WHERE id = $1 RETURNING id";
+     SET log_cursor = COALESCE($2, log_cursor), updated_at = $3 \
+     WHERE id = $1 AND owner = $4 RETURNING id";
 
 /// The execution's last event, if any: its number and time.
 pub(super) const LAST_EVENT: &str = "SELECT seq, at FROM events \

@@ -84,6 +84,11 @@ where
             .map_err(|err: crate::execution::UnknownStatus| corrupt(column, err.to_string()))
     }
 
+    /// The `owner` column: who holds the execution (`None`: nobody).
+    pub(super) fn holder(&self) -> Result<Option<String>, StoreError> {
+        self.get("executions.owner")
+    }
+
     /// A whole `executions` row (every column of `queries::columns!`).
     pub(super) fn execution(&self) -> Result<ExecutionRecord, StoreError> {
         Ok(ExecutionRecord {

@@ -100,6 +100,30 @@ where
         row.map(|row| Reader::<DB>::new(&row).status()).transpose()
     }
 
+    /// Why a holder's write to execution `id` matched no row: no such
+    /// execution, another holder (the lease was lost), or (going `to`) its
+    /// stored status does not allow it.
+    async fn holder_refusal(&self, id: &str, holder: &str, to: Option<Status>) -> StoreError {
+        let held_by = sqlx::query(q::HOLDER)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map(|row| row.map(|row| Reader::<DB>::new(&row).holder()));
+        match held_by {
+            Err(error) => error.into(),
+            Ok(None) => StoreError::NotFound(id.to_string()),
+            Ok(Some(Err(error))) => error,
+            Ok(Some(Ok(owner))) if owner.as_deref() != Some(holder) => StoreError::LeaseLost {
+                id: id.to_string(),
+                holder: holder.to_string(),
+            },
+            Ok(Some(Ok(_))) => match to {
+                Some(to) => self.refusal(id, to).await,
+                None => StoreError::NotFound(id.to_string()),
+            },
+        }
+    }
+
     /// Why a change to `to` matched no row: no such execution, or its stored
     /// status does not allow it.
     async fn refusal(&self, id: &str, to: Status) -> StoreError {
@@ -373,7 +397,12 @@ where
             .collect()
     }
 
-    async fn transition(&self, id: &str, to: Status) -> Result<ExecutionRecord, StoreError> {
+    async fn transition(
+        &self,
+        id: &str,
+        holder: &str,
+        to: Status,
+    ) -> Result<ExecutionRecord, StoreError> {
         let from: Vec<&str> = Status::ALL
             .into_iter()
             .filter(|from| !to.is_final() && from.can_become(to))
@@ -388,14 +417,14 @@ where
             for slot in 0..4 {
                 statement = statement.bind(from.get(slot).copied());
             }
-            if let Some(row) = statement.fetch_optional(&self.pool).await? {
+            if let Some(row) = statement.bind(holder).fetch_optional(&self.pool).await? {
                 return Reader::<DB>::new(&row).execution();
             }
         }
-        Err(self.refusal(id, to).await)
+        Err(self.holder_refusal(id, holder, Some(to)).await)
     }
 
-    async fn update_facts(&self, id: &str, facts: &Facts) -> Result<(), StoreError> {
+    async fn update_facts(&self, id: &str, holder: &str, facts: &Facts) -> Result<(), StoreError> {
         let row = sqlx::query(q::UPDATE_FACTS)
             .bind(id)
             .bind(facts.base_commit.as_deref())
@@ -404,15 +433,19 @@ where
             .bind(facts.image.as_deref())
             .bind(facts.started_at.map(DB::to_time))
             .bind(DB::to_time(now()))
+            .bind(holder)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|_| ())
-            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+        match row {
+            Some(_) => Ok(()),
+            None => Err(self.holder_refusal(id, holder, None).await),
+        }
     }
 
     async fn record_gateway_usage(
         &self,
         id: &str,
+        holder: &str,
         usage: &GatewayUsage,
         conversation: &Conversation,
     ) -> Result<(), StoreError> {
@@ -426,13 +459,21 @@ where
             .bind(usage.cost_usd)
             .bind(DB::to_time(now()))
             .bind(json_text("executions.conversation", conversation)?)
+            .bind(holder)
             .fetch_optional(&self.pool)
             .await?;
-        done.map(|_| ())
-            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+        match done {
+            Some(_) => Ok(()),
+            None => Err(self.holder_refusal(id, holder, None).await),
+        }
     }
 
-    async fn finish(&self, id: &str, outcome: &Outcome) -> Result<ExecutionRecord, StoreError> {
+    async fn finish(
+        &self,
+        id: &str,
+        holder: &str,
+        outcome: &Outcome,
+    ) -> Result<ExecutionRecord, StoreError> {
         if !outcome.status.is_final() {
             return Err(self.refusal(id, outcome.status).await);
         }
@@ -477,11 +518,12 @@ where
             .bind(json_text("executions.conversation", &outcome.conversation)?)
             .bind(claimed.as_deref())
             .bind(json_text("executions.left_out", &outcome.left_out)?)
+            .bind(holder)
             .fetch_optional(&mut *tx)
             .await?;
         let Some(row) = row else {
             tx.rollback().await?;
-            return Err(self.refusal(id, outcome.status).await);
+            return Err(self.holder_refusal(id, holder, Some(outcome.status)).await);
         };
         let record = Reader::<DB>::new(&row).execution()?;
         sqlx::query(q::DELETE_ARTIFACTS)
@@ -540,6 +582,7 @@ where
     async fn append_events(
         &self,
         id: &str,
+        holder: &str,
         bodies: &[EventBody],
         log_cursor: Option<u64>,
     ) -> Result<Vec<Event>, StoreError> {
@@ -553,11 +596,12 @@ where
             .bind(id)
             .bind(log_cursor.map(to_db_count))
             .bind(DB::to_time(now()))
+            .bind(holder)
             .fetch_optional(&mut *tx)
             .await?;
         if touched.is_none() {
             tx.rollback().await?;
-            return Err(StoreError::NotFound(id.to_string()));
+            return Err(self.holder_refusal(id, holder, None).await);
         }
         let previous = sqlx::query(q::LAST_EVENT)
             .bind(id)

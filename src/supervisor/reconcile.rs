@@ -20,8 +20,6 @@ use crate::runner::sweep_workspaces;
 
 /// Whether (and how) an execution may be taken over.
 enum TakeOver {
-    /// Leave it.
-    No,
     /// Once its lease has run out.
     LeaseRunOut,
     /// From this holder, proven dead, at once.
@@ -102,7 +100,8 @@ impl Supervisor {
                 continue;
             }
             let taken = match self.may_take_over(record, managed) {
-                TakeOver::No => None,
+                // Only a lease that has run out is worth a write.
+                TakeOver::LeaseRunOut if held_by_another(record, &owner) => None,
                 TakeOver::LeaseRunOut => self.store.take_over(&record.id, &owner, lease).await?,
                 TakeOver::HolderDead(previous) => {
                     self.store
@@ -140,13 +139,13 @@ impl Supervisor {
     }
 
     /// Whether this supervisor should take over a live execution: one it
-    /// owned before a restart or that nobody holds (once its lease ran out);
-    /// one whose container is on this engine and whose holder is provably
-    /// dead (its lock on this host and run directory is free) — at once,
-    /// whatever the lease says; or, as a last resort, one nobody has renewed
-    /// for ten leases (its host is gone). An execution running on another
-    /// replica's engine is otherwise left alone, so a database hiccup longer
-    /// than a lease does not fail healthy work.
+    /// owned before a restart, one that nobody holds, or one whose holder's
+    /// lease has run out (whatever host or run directory it ran from: the
+    /// store fences a holder that lost its lease, so it can no longer write
+    /// nor remove the sandbox); and at once, whatever the lease says, one
+    /// whose container is on this engine and whose holder is provably dead
+    /// (its lock on this host and run directory is free). With the takeover
+    /// pass every lease, a dead holder's work moves within about two leases.
     fn may_take_over(&self, record: &ExecutionRecord, managed: &ManagedResources) -> TakeOver {
         let instance = &self.instance;
         if record.owner.as_deref() == Some(instance.id()) || record.owner.is_none() {
@@ -163,18 +162,9 @@ impl Supervisor {
                     && r.run_dir.as_deref() == Some(here.run_dir.as_str())
                     && r.supervisor.as_deref().is_some_and(|s| instance.is_dead(s))
             });
-        if local_and_dead && let Some(previous) = &record.owner {
-            return TakeOver::HolderDead(previous.clone());
-        }
-        let abandoned_for = self.runner.config.lease * 10;
-        let abandoned = record.lease_expires_at.is_some_and(|expiry| {
-            chrono::Utc::now() - expiry
-                > chrono::TimeDelta::from_std(abandoned_for).unwrap_or(chrono::TimeDelta::MAX)
-        });
-        if abandoned {
-            TakeOver::LeaseRunOut
-        } else {
-            TakeOver::No
+        match &record.owner {
+            Some(previous) if local_and_dead => TakeOver::HolderDead(previous.clone()),
+            _ => TakeOver::LeaseRunOut,
         }
     }
 
@@ -240,6 +230,15 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// Whether someone other than `me` holds `record` with a lease that has not
+/// run out yet (as far as this host's clock tells; the store decides).
+fn held_by_another(record: &ExecutionRecord, me: &str) -> bool {
+    record.owner.as_deref().is_some_and(|owner| owner != me)
+        && record
+            .lease_expires_at
+            .is_some_and(|expiry| expiry >= chrono::Utc::now())
 }
 
 /// Removes orphaned containers, then volumes, counting what went by kind;

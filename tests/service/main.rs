@@ -6,6 +6,7 @@
 mod common;
 
 mod fairness;
+mod fencing;
 mod flood;
 mod recovery;
 mod remote;

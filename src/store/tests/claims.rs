@@ -8,8 +8,9 @@ use pretty_assertions::assert_eq;
 use tokio::sync::Barrier;
 
 use super::harness::{TestDb, new_execution, on_both_backends};
+use super::{HOLDER, hold};
 use super::{drive_to, outcome};
-use crate::execution::Status;
+use crate::execution::{EventBody, Status};
 use crate::store::{CancelOutcome, StatusCount, StoreError};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -24,6 +25,7 @@ on_both_backends!(
     cancel_and_claim_race_without_both_winning,
     counts_and_live_executions_follow_the_queue,
     counts_by_tenant_cover_every_status,
+    a_holder_that_lost_its_lease_writes_nothing,
 );
 
 async fn a_named_claim_takes_only_that_queued_execution(db: &TestDb) {
@@ -86,8 +88,9 @@ async fn claims_take_the_oldest_first_with_a_lease(db: &TestDb) {
     }
     // A cancelled and a finished one are never claimed.
     db.store.request_cancel(None, &ids[1]).await.unwrap();
+    hold(db.store.as_ref(), &ids[2]).await;
     db.store
-        .finish(&ids[2], &outcome(Status::Failed))
+        .finish(&ids[2], HOLDER, &outcome(Status::Failed))
         .await
         .unwrap();
 
@@ -242,6 +245,11 @@ async fn take_over_needs_an_expired_or_own_lease(db: &TestDb) {
         .id
         .clone();
     drive_to(store, &orphan, Status::Running).await;
+    db.execute(format!(
+        "UPDATE executions SET owner = NULL, lease_expires_at = NULL WHERE id = '{orphan}'"
+    ))
+    .await
+    .unwrap();
     let adopted = store
         .take_over(&orphan, "dave", MINUTE)
         .await
@@ -260,7 +268,7 @@ async fn take_over_needs_an_expired_or_own_lease(db: &TestDb) {
         .clone();
     assert_eq!(store.take_over(&queued, "bob", MINUTE).await.unwrap(), None);
     store
-        .finish(&lapsed, &outcome(Status::Failed))
+        .finish(&lapsed, "bob", &outcome(Status::Failed))
         .await
         .unwrap();
     assert_eq!(store.take_over(&lapsed, "bob", MINUTE).await.unwrap(), None);
@@ -336,7 +344,7 @@ async fn cancel_depends_on_where_the_execution_is(db: &TestDb) {
         assert!(after.updated_at >= before.updated_at);
         // The owner still finishes it, as cancelled.
         let ended = store
-            .finish(&id, &outcome(Status::Cancelled))
+            .finish(&id, HOLDER, &outcome(Status::Cancelled))
             .await
             .unwrap();
         assert_eq!(ended.status, Status::Cancelled);
@@ -452,30 +460,36 @@ async fn counts_and_live_executions_follow_the_queue(db: &TestDb) {
     }
     assert_eq!(store.counts().await.unwrap(), (5, 0));
     let a = store
-        .claim_next("w", MINUTE)
+        .claim_next(HOLDER, MINUTE)
         .await
         .unwrap()
         .unwrap()
         .id
         .clone();
     let b = store
-        .claim_next("w", MINUTE)
+        .claim_next(HOLDER, MINUTE)
         .await
         .unwrap()
         .unwrap()
         .id
         .clone();
     let c = store
-        .claim_next("w", MINUTE)
+        .claim_next(HOLDER, MINUTE)
         .await
         .unwrap()
         .unwrap()
         .id
         .clone();
-    store.transition(&b, Status::Running).await.unwrap();
-    store.transition(&c, Status::Running).await.unwrap();
-    store.transition(&c, Status::Collecting).await.unwrap();
-    store.finish(&a, &outcome(Status::TimedOut)).await.unwrap();
+    store.transition(&b, HOLDER, Status::Running).await.unwrap();
+    store.transition(&c, HOLDER, Status::Running).await.unwrap();
+    store
+        .transition(&c, HOLDER, Status::Collecting)
+        .await
+        .unwrap();
+    store
+        .finish(&a, HOLDER, &outcome(Status::TimedOut))
+        .await
+        .unwrap();
     store.request_cancel(None, &ids[4]).await.unwrap();
     assert_eq!(store.counts().await.unwrap(), (1, 2));
     let live: Vec<(String, Status)> = store
@@ -557,4 +571,104 @@ async fn take_over_from_a_dead_holder_needs_no_lease_to_run_out(db: &TestDb) {
             .unwrap(),
         None
     );
+}
+
+async fn a_holder_that_lost_its_lease_writes_nothing(db: &TestDb) {
+    let store = db.store.as_ref();
+    let id = store
+        .create_execution(new_execution("acme"))
+        .await
+        .unwrap()
+        .record
+        .id
+        .clone();
+    // A replica paused past its lease (a stop signal, a long GC, a network
+    // partition) finds the execution taken over when it wakes up.
+    store
+        .claim(&id, "paused", Duration::from_millis(1))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .append_events(&id, "paused", &[EventBody::progress("mine")], Some(3))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store.take_over(&id, "new", MINUTE).await.unwrap().unwrap();
+    store.transition(&id, "new", Status::Running).await.unwrap();
+    let before = store.get_execution(None, &id).await.unwrap().unwrap();
+
+    let lost = |result: Result<(), StoreError>, what: &str| match result {
+        Err(StoreError::LeaseLost { id: got, holder }) => {
+            assert_eq!(
+                (got.as_str(), holder.as_str()),
+                (id.as_str(), "paused"),
+                "{what}"
+            );
+        }
+        other => panic!("{what}: expected LeaseLost, got {other:?}"),
+    };
+    lost(
+        store
+            .append_events(&id, "paused", &[EventBody::progress("late")], Some(9))
+            .await
+            .map(drop),
+        "append_events",
+    );
+    lost(
+        store
+            .transition(&id, "paused", Status::Collecting)
+            .await
+            .map(drop),
+        "transition",
+    );
+    lost(
+        store
+            .update_facts(
+                &id,
+                "paused",
+                &crate::store::Facts {
+                    session_id: Some("forged".into()),
+                    ..Default::default()
+                },
+            )
+            .await,
+        "update_facts",
+    );
+    lost(
+        store
+            .record_gateway_usage(&id, "paused", &Default::default(), &Default::default())
+            .await,
+        "record_gateway_usage",
+    );
+    lost(
+        store
+            .finish(&id, "paused", &outcome(Status::Succeeded))
+            .await
+            .map(drop),
+        "finish",
+    );
+    let after = store.get_execution(None, &id).await.unwrap().unwrap();
+    assert_eq!(
+        after, before,
+        "nothing the old holder tried changed the record"
+    );
+    assert_eq!(store.events_after(&id, 0, 10).await.unwrap().len(), 1);
+    // The new holder goes on, and finishes; nobody else appends after that.
+    store
+        .append_events(&id, "new", &[EventBody::progress("resumed")], Some(4))
+        .await
+        .unwrap();
+    store
+        .finish(&id, "new", &outcome(Status::Succeeded))
+        .await
+        .unwrap();
+    lost(
+        store
+            .append_events(&id, "paused", &[EventBody::progress("after")], None)
+            .await
+            .map(drop),
+        "append_events after the end",
+    );
+    assert_eq!(store.events_after(&id, 0, 10).await.unwrap().len(), 2);
 }

@@ -7,6 +7,7 @@ use serde_json::json;
 use tokio::sync::Barrier;
 
 use super::harness::{TestDb, new_execution, on_both_backends};
+use super::{HOLDER, hold};
 use crate::execution::{AgentEvent, AgentResult, Usage};
 use crate::execution::{EventBody, Status, SupervisorEvent};
 use crate::store::StoreError;
@@ -96,10 +97,11 @@ async fn events_are_numbered_from_one_and_round_trip_exactly(db: &TestDb) {
         .record
         .id
         .clone();
+    hold(db.store.as_ref(), &id).await;
     let bodies = assorted_bodies();
     let stored = db
         .store
-        .append_events(&id, &bodies, Some(17))
+        .append_events(&id, HOLDER, &bodies, Some(17))
         .await
         .unwrap();
     assert_eq!(
@@ -124,7 +126,7 @@ async fn events_are_numbered_from_one_and_round_trip_exactly(db: &TestDb) {
 
     let more = db
         .store
-        .append_events(&id, &[EventBody::progress("more")], None)
+        .append_events(&id, HOLDER, &[EventBody::progress("more")], None)
         .await
         .unwrap();
     assert_eq!(more[0].seq, bodies.len() as u64 + 1);
@@ -140,7 +142,11 @@ async fn events_are_numbered_from_one_and_round_trip_exactly(db: &TestDb) {
         "None keeps the cursor"
     );
 
-    let none = db.store.append_events(&id, &[], Some(40)).await.unwrap();
+    let none = db
+        .store
+        .append_events(&id, HOLDER, &[], Some(40))
+        .await
+        .unwrap();
     assert_eq!(none, vec![]);
     assert_eq!(
         db.store
@@ -161,14 +167,19 @@ async fn events_are_numbered_from_one_and_round_trip_exactly(db: &TestDb) {
         .record
         .id
         .clone();
+    hold(db.store.as_ref(), &other).await;
     let first = db
         .store
-        .append_events(&other, &[EventBody::progress("x")], None)
+        .append_events(&other, HOLDER, &[EventBody::progress("x")], None)
         .await
         .unwrap();
     assert_eq!(first[0].seq, 1);
 
-    match db.store.append_events("no-such-id", &bodies, Some(1)).await {
+    match db
+        .store
+        .append_events("no-such-id", HOLDER, &bodies, Some(1))
+        .await
+    {
         Err(StoreError::NotFound(missing)) => assert_eq!(missing, "no-such-id"),
         other => panic!("expected NotFound, got {other:?}"),
     }
@@ -187,6 +198,7 @@ async fn concurrent_appenders_leave_no_gaps(db: &TestDb) {
         .record
         .id
         .clone();
+    hold(db.store.as_ref(), &id).await;
     let start = Arc::new(Barrier::new(4));
     let mut writers = Vec::new();
     for writer in 0..4 {
@@ -201,7 +213,7 @@ async fn concurrent_appenders_leave_no_gaps(db: &TestDb) {
                     .collect();
                 i += bodies.len();
                 let stored = store
-                    .append_events(&id, &bodies, Some(i as u64))
+                    .append_events(&id, HOLDER, &bodies, Some(i as u64))
                     .await
                     .unwrap();
                 let seqs: Vec<u64> = stored.iter().map(|e| e.seq).collect();
@@ -258,10 +270,15 @@ async fn events_after_pages_in_order(db: &TestDb) {
         .record
         .id
         .clone();
+    hold(db.store.as_ref(), &id).await;
     let bodies: Vec<EventBody> = (1..=25)
         .map(|n| EventBody::progress(format!("step {n}")))
         .collect();
-    let stored = db.store.append_events(&id, &bodies, None).await.unwrap();
+    let stored = db
+        .store
+        .append_events(&id, HOLDER, &bodies, None)
+        .await
+        .unwrap();
     let page = |after, limit| {
         let store = db.store.clone();
         let id = id.clone();
@@ -284,11 +301,16 @@ async fn pages_are_cut_by_their_bytes(db: &TestDb) {
         .record
         .id
         .clone();
+    hold(db.store.as_ref(), &id).await;
     // Ten events of about 10 KB each.
     let bodies: Vec<EventBody> = (0..10)
         .map(|n| EventBody::progress(format!("{n}{}", "x".repeat(10_000))))
         .collect();
-    let stored = db.store.append_events(&id, &bodies, None).await.unwrap();
+    let stored = db
+        .store
+        .append_events(&id, HOLDER, &bodies, None)
+        .await
+        .unwrap();
     let page = |after, limit, bytes| {
         let store = db.store.clone();
         let id = id.clone();
@@ -314,12 +336,13 @@ async fn large_batches_are_stored_whole(db: &TestDb) {
         .record
         .id
         .clone();
+    hold(db.store.as_ref(), &id).await;
     let bodies: Vec<EventBody> = (0..250)
         .map(|n| EventBody::progress(format!("{n}")))
         .collect();
     let stored = db
         .store
-        .append_events(&id, &bodies, Some(250))
+        .append_events(&id, HOLDER, &bodies, Some(250))
         .await
         .unwrap();
     assert_eq!(stored.len(), 250);

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use pretty_assertions::assert_eq;
 
+use super::HOLDER;
 use super::harness::{TestDb, new_execution, on_both_backends};
 use super::outcome;
 use crate::execution::Status;
@@ -29,7 +30,7 @@ async fn queue(db: &TestDb, tenant: &str, count: usize) -> Vec<String> {
 
 async fn claim(db: &TestDb) -> Option<(String, String)> {
     db.store
-        .claim_next("worker", MINUTE)
+        .claim_next(HOLDER, MINUTE)
         .await
         .unwrap()
         .map(|record| (record.tenant_id.clone(), record.id.clone()))
@@ -55,7 +56,7 @@ async fn the_next_slot_goes_to_the_tenant_running_least(db: &TestDb) {
     assert_eq!(claim(db).await.unwrap().1, a[1]);
     // A slot frees (one of A's finishes): A runs 1, B none queued — A's next.
     db.store
-        .finish(&a[0], &outcome(Status::Succeeded))
+        .finish(&a[0], HOLDER, &outcome(Status::Succeeded))
         .await
         .unwrap();
     assert_eq!(claim(db).await.unwrap().1, a[2]);
@@ -94,7 +95,7 @@ async fn a_tenant_at_its_cap_waits_and_others_go_on(db: &TestDb) {
     );
     // A finished execution frees its tenant's slot, and only that tenant's.
     db.store
-        .finish(&a[0], &outcome(Status::Failed))
+        .finish(&a[0], HOLDER, &outcome(Status::Failed))
         .await
         .unwrap();
     assert_eq!(claim(db).await.unwrap().1, a[2]);
@@ -145,7 +146,7 @@ async fn tenants_with_nothing_running_take_turns(db: &TestDb) {
     while let Some((tenant, id)) = claim(db).await {
         order.push(tenant);
         db.store
-            .finish(&id, &outcome(Status::Succeeded))
+            .finish(&id, HOLDER, &outcome(Status::Succeeded))
             .await
             .unwrap();
     }

@@ -6,6 +6,7 @@ use chrono::{SubsecRound, TimeZone, Utc};
 use pretty_assertions::assert_eq;
 
 use super::harness::{TestDb, new_execution, on_both_backends};
+use super::{HOLDER, hold};
 use super::{drive_to, outcome};
 use crate::execution::Status;
 use crate::store::{Facts, StoreError};
@@ -28,7 +29,7 @@ async fn every_transition_is_allowed_or_refused_by_the_life_cycle(db: &TestDb) {
                 .id
                 .clone();
             let before = drive_to(store, &id, from).await;
-            let result = store.transition(&id, to).await;
+            let result = store.transition(&id, HOLDER, to).await;
             let legal = !to.is_final() && from.can_become(to);
             match result {
                 Ok(record) => {
@@ -48,16 +49,24 @@ async fn every_transition_is_allowed_or_refused_by_the_life_cycle(db: &TestDb) {
                     let read = store.get_execution(None, &id).await.unwrap().unwrap();
                     assert_eq!(read, before, "a refused step changes nothing");
                 }
+                // Nobody holds a queued execution: it is claimed, not moved.
+                Err(StoreError::LeaseLost { .. }) if from == Status::Queued => {
+                    let read = store.get_execution(None, &id).await.unwrap().unwrap();
+                    assert_eq!(read, before, "a refused step changes nothing");
+                }
                 Err(other) => panic!("{from} → {to}: {other}"),
             }
         }
     }
-    match store.transition("no-such-id", Status::Running).await {
+    match store
+        .transition("no-such-id", HOLDER, Status::Running)
+        .await
+    {
         Err(StoreError::NotFound(id)) => assert_eq!(id, "no-such-id"),
         other => panic!("expected NotFound, got {other:?}"),
     }
     assert!(matches!(
-        store.transition("no-such-id", Status::Failed).await,
+        store.transition("no-such-id", HOLDER, Status::Failed).await,
         Err(StoreError::NotFound(_))
     ));
 }
@@ -71,11 +80,13 @@ async fn facts_fill_in_and_keep_what_they_do_not_name(db: &TestDb) {
         .record
         .id
         .clone();
+    hold(db.store.as_ref(), &id).await;
     let started = Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap()
         + chrono::TimeDelta::nanoseconds(123_456_789);
     db.store
         .update_facts(
             &id,
+            HOLDER,
             &Facts {
                 base_commit: Some("base".into()),
                 git_ref: Some("develop".into()),
@@ -89,6 +100,7 @@ async fn facts_fill_in_and_keep_what_they_do_not_name(db: &TestDb) {
     db.store
         .update_facts(
             &id,
+            HOLDER,
             &Facts {
                 image: Some("agentd-agent:2".into()),
                 ..Facts::default()
@@ -104,7 +116,9 @@ async fn facts_fill_in_and_keep_what_they_do_not_name(db: &TestDb) {
     assert_eq!(record.started_at, Some(started.trunc_subsecs(6)));
     assert!(record.updated_at >= record.created_at);
     assert!(matches!(
-        db.store.update_facts("no-such-id", &Facts::default()).await,
+        db.store
+            .update_facts("no-such-id", HOLDER, &Facts::default())
+            .await,
         Err(StoreError::NotFound(_))
     ));
 }
@@ -120,7 +134,7 @@ async fn finish_writes_every_figure_and_the_artifacts(db: &TestDb) {
         .clone();
     let claimed = db
         .store
-        .claim_next("worker-1", Duration::from_secs(60))
+        .claim_next(HOLDER, Duration::from_secs(60))
         .await
         .unwrap()
         .unwrap();
@@ -128,6 +142,7 @@ async fn finish_writes_every_figure_and_the_artifacts(db: &TestDb) {
     db.store
         .update_facts(
             &id,
+            HOLDER,
             &Facts {
                 base_commit: Some("base".into()),
                 session_id: Some("session-early".into()),
@@ -136,12 +151,18 @@ async fn finish_writes_every_figure_and_the_artifacts(db: &TestDb) {
         )
         .await
         .unwrap();
-    db.store.transition(&id, Status::Running).await.unwrap();
-    db.store.transition(&id, Status::Collecting).await.unwrap();
+    db.store
+        .transition(&id, HOLDER, Status::Running)
+        .await
+        .unwrap();
+    db.store
+        .transition(&id, HOLDER, Status::Collecting)
+        .await
+        .unwrap();
 
     let mut done = outcome(Status::Succeeded);
     done.session_id = None;
-    let record = db.store.finish(&id, &done).await.unwrap();
+    let record = db.store.finish(&id, HOLDER, &done).await.unwrap();
     assert_eq!(record.status, Status::Succeeded);
     assert_eq!(record.reason, None);
     assert_eq!(record.head_commit, done.head_commit);
@@ -163,7 +184,9 @@ async fn finish_writes_every_figure_and_the_artifacts(db: &TestDb) {
         (false, true, true)
     );
     assert_eq!(record.duration_ms, Some(done.duration_ms));
-    assert_eq!(record.owner, None);
+    // The finisher stays the owner (only it appends the closing events); the
+    // lease is over.
+    assert_eq!(record.owner.as_deref(), Some(HOLDER));
     assert_eq!(record.lease_expires_at, None);
     assert_eq!(record.started_at, claimed.started_at);
     let finished = record.finished_at.expect("finished_at");
@@ -181,7 +204,7 @@ async fn finish_writes_every_figure_and_the_artifacts(db: &TestDb) {
     // Final is final: nothing changes, not even the artifacts.
     let mut late = outcome(Status::Failed);
     late.artifacts.truncate(1);
-    match db.store.finish(&id, &late).await {
+    match db.store.finish(&id, HOLDER, &late).await {
         Err(StoreError::IllegalTransition { from, to, .. }) => {
             assert_eq!((from, to), (Status::Succeeded, Status::Failed))
         }
@@ -203,10 +226,11 @@ async fn finish_writes_every_figure_and_the_artifacts(db: &TestDb) {
             .record
             .id
             .clone();
+        hold(db.store.as_ref(), &id).await;
         let mut ended = outcome(status);
         ended.oom_killed = status == Status::OutOfMemory;
         ended.artifacts.clear();
-        let record = db.store.finish(&id, &ended).await.unwrap();
+        let record = db.store.finish(&id, HOLDER, &ended).await.unwrap();
         assert_eq!(record.status, status);
         assert_eq!(record.reason, ended.reason);
         assert_eq!(record.oom_killed, ended.oom_killed);
@@ -221,15 +245,21 @@ async fn finish_writes_every_figure_and_the_artifacts(db: &TestDb) {
         .record
         .id
         .clone();
-    match db.store.finish(&id, &outcome(Status::Running)).await {
+
+    hold(db.store.as_ref(), &id).await;
+    match db
+        .store
+        .finish(&id, HOLDER, &outcome(Status::Running))
+        .await
+    {
         Err(StoreError::IllegalTransition { from, to, .. }) => {
-            assert_eq!((from, to), (Status::Queued, Status::Running))
+            assert_eq!((from, to), (Status::Preparing, Status::Running))
         }
         other => panic!("a non-final outcome must be refused, got {other:?}"),
     }
     assert!(matches!(
         db.store
-            .finish("no-such-id", &outcome(Status::Failed))
+            .finish("no-such-id", HOLDER, &outcome(Status::Failed))
             .await,
         Err(StoreError::NotFound(_))
     ));

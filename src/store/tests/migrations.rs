@@ -4,6 +4,7 @@ use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 use sqlx::sqlite::SqliteConnection;
 
+use super::HOLDER;
 use super::harness::{Backend, TestDb};
 use super::outcome;
 use crate::execution::GatewayUsage;
@@ -86,9 +87,14 @@ async fn upgrading_from_the_first_schema_keeps_every_row() {
         assert_eq!(events.len(), 1, "{backend:?}: the event survived");
         assert_eq!(db.store.resources(ID).await.unwrap().len(), 1);
         // The new status is accepted, and the foreign keys still hold.
+        db.execute(format!(
+            "UPDATE executions SET owner = '{HOLDER}' WHERE id = '{ID}'"
+        ))
+        .await
+        .unwrap();
         let ended = db
             .store
-            .finish(ID, &outcome(Status::BudgetExceeded))
+            .finish(ID, HOLDER, &outcome(Status::BudgetExceeded))
             .await
             .unwrap();
         assert_eq!(ended.status, Status::BudgetExceeded);

@@ -17,6 +17,19 @@ use crate::execution::{Artifact, ChangedFile};
 use crate::execution::{ExecutionRecord, Outcome};
 use crate::store::{Store, queries};
 
+/// The supervisor the tests write as (the lease holder).
+pub const HOLDER: &str = "runner";
+
+/// Claims a queued execution for [`HOLDER`], as a supervisor does before it
+/// writes anything about it.
+pub async fn hold(store: &dyn Store, id: &str) -> ExecutionRecord {
+    store
+        .claim(id, HOLDER, std::time::Duration::from_secs(600))
+        .await
+        .unwrap()
+        .expect("a queued execution to claim")
+}
+
 /// A full outcome with `status`.
 pub fn outcome(status: Status) -> Outcome {
     Outcome {
@@ -102,10 +115,14 @@ pub async fn drive_to(store: &dyn Store, id: &str, status: Status) -> ExecutionR
         if record.status == status {
             return record;
         }
-        record = store.transition(id, step).await.unwrap();
+        record = if step == Status::Preparing {
+            hold(store, id).await
+        } else {
+            store.transition(id, HOLDER, step).await.unwrap()
+        };
     }
     if status.is_final() {
-        record = store.finish(id, &outcome(status)).await.unwrap();
+        record = store.finish(id, HOLDER, &outcome(status)).await.unwrap();
     }
     assert_eq!(record.status, status);
     record

@@ -7,6 +7,7 @@ use chrono::{SubsecRound, Utc};
 use pretty_assertions::assert_eq;
 
 use super::harness::{Backend, TestDb, new_execution, new_execution_on, on_both_backends};
+use super::{HOLDER, hold};
 use crate::execution::Status;
 use crate::store::{DEFAULT_TENANT, ListQuery, StoreError, open};
 
@@ -323,6 +324,7 @@ async fn damaged_rows_are_reported_as_corrupt(db: &TestDb) {
         .record
         .id
         .clone();
+    hold(db.store.as_ref(), &id).await;
     let refused = db
         .execute(format!(
             "UPDATE executions SET status = 'exploded' WHERE id = '{id}'"
@@ -351,8 +353,15 @@ async fn damaged_rows_are_reported_as_corrupt(db: &TestDb) {
         .record
         .id
         .clone();
+
+    hold(db.store.as_ref(), &other).await;
     db.store
-        .append_events(&other, &[crate::execution::EventBody::progress("x")], None)
+        .append_events(
+            &other,
+            HOLDER,
+            &[crate::execution::EventBody::progress("x")],
+            None,
+        )
         .await
         .unwrap();
     db.execute(format!(

@@ -4,6 +4,7 @@ use pretty_assertions::assert_eq;
 use serde_json::json;
 
 use super::harness::{TestDb, new_execution, on_both_backends};
+use super::{HOLDER, hold};
 use crate::store::StoreError;
 use crate::tenancy::{ApiKey, AuditEntry, AuditQuery, Policy, Principal, Scope, issue_key};
 
@@ -203,13 +204,14 @@ async fn spend_sums_a_tenants_metered_cost_since_a_time(db: &TestDb) {
     assert_eq!(store.spent_since("acme", since).await.unwrap(), 0.0);
     for (tenant, cost) in [("acme", 0.25), ("acme", 0.5), ("other", 7.0)] {
         let created = store.create_execution(new_execution(tenant)).await.unwrap();
+        hold(store.as_ref(), &created.record.id).await;
         let usage = crate::execution::GatewayUsage {
             requests: 1,
             cost_usd: Some(cost),
             ..Default::default()
         };
         store
-            .record_gateway_usage(&created.record.id, &usage, &Default::default())
+            .record_gateway_usage(&created.record.id, HOLDER, &usage, &Default::default())
             .await
             .unwrap();
     }

@@ -1,0 +1,142 @@
+//! Replicas on one database, each with its own data and run directory (as
+//! pods are): a replica paused past its lease — a stop signal here; a long
+//! pause, a partition or an overloaded node in production — loses its work
+//! to another within about two leases, and when it wakes up it writes
+//! nothing and removes nothing: the store's lease row decides who holds an
+//! execution.
+
+use std::time::{Duration, Instant};
+
+use agentd::execution::Status;
+use serde_json::json;
+
+use crate::support::*;
+
+const LEASE: Duration = Duration::from_secs(2);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_paused_past_its_lease_is_fenced_and_another_takes_over_within_two_leases() {
+    let world = World::new(json!({"turns": [
+        bash("echo one > /workspace/repo/one.txt; timeout 10 tail -f /dev/null; echo two > /workspace/repo/two.txt"),
+        done()
+    ]}));
+    let database = format!("sqlite://{}", world.data_dir().join("agentd.db").display());
+    let lease = format!("{}s", LEASE.as_secs());
+    let first = world.serve(&[
+        "--database-url",
+        &database,
+        "--lease",
+        &lease,
+        "--reconcile-interval",
+        "1s",
+    ]);
+    let id = first
+        .client
+        .submit(&world.request("two files"), None)
+        .await
+        .unwrap()
+        .id
+        .clone();
+    let watcher = Watcher::start(&first.client, &id);
+    wait_until(
+        &first.client,
+        &watcher,
+        &id,
+        Duration::from_secs(120),
+        |_, events| has(events, "tool_call"),
+    )
+    .await;
+    drop(watcher);
+
+    // Paused: alive, holding its sockets and its view of the work, silent.
+    first.signal(libc::SIGSTOP);
+    let paused = Instant::now();
+    let other = world.root.path().join("other");
+    let second = world.serve_in(
+        &other.join("data"),
+        &other.join("run"),
+        &["--database-url", &database, "--lease", &lease],
+    );
+    let watcher = Watcher::start(&second.client, &id);
+    let taken_over = loop {
+        if watcher
+            .snapshot()
+            .iter()
+            .any(|e| serde_json::to_string(e).unwrap().contains("re-attached"))
+        {
+            break paused.elapsed();
+        }
+        assert!(
+            paused.elapsed() < LEASE * 10,
+            "not taken over after {:?}:\n{}",
+            paused.elapsed(),
+            second.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    drop(watcher);
+    println!(
+        "takeover by a replica with another run directory: {:.1} s = {:.2} leases of {:?}",
+        taken_over.as_secs_f64(),
+        taken_over.as_secs_f64() / LEASE.as_secs_f64(),
+        LEASE
+    );
+    assert!(
+        taken_over <= LEASE * 2 + Duration::from_secs(1),
+        "taken over only after {taken_over:?} (lease {LEASE:?})"
+    );
+
+    // Awake again: it finds the lease gone and lets go.
+    first.signal(libc::SIGCONT);
+    let events = all_events(&second.client, &id).await;
+    let execution = second.client.execution(&id).await.unwrap();
+    assert_eq!(
+        execution.status,
+        Status::Succeeded,
+        "the sandbox was disturbed:\n{}\n{}",
+        first.log(),
+        second.log()
+    );
+    assert_whole_log(&events);
+    let paths: Vec<&str> = execution
+        .files_changed
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    assert_eq!(paths, ["one.txt", "two.txt"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !first.log().contains("another replica holds the lease")
+        && !first.log().contains("lost the lease")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the paused replica never noticed:\n{}",
+            first.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // What it tried to write after waking was refused: the log is the
+    // second replica's, whole, and stays so.
+    tokio::time::sleep(LEASE).await;
+    assert_eq!(all_events(&second.client, &id).await, events);
+    // Its own leftovers (the workspace image in its data directory) it
+    // releases itself once the new holder removed the volume.
+    let image = world
+        .data_dir()
+        .join("workspaces")
+        .join(format!("{id}.img"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while image.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} left:\n{}",
+            image.display(),
+            first.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(first);
+    drop(second);
+    assert_nothing_left(&id, &world.run_dir());
+    assert_nothing_left(&id, &other.join("run"));
+}
