@@ -145,7 +145,7 @@ def main():
                  "usage": {"input_tokens": 10, "output_tokens": 5}},
             ]}, out)
         window = retry_window(agentd, image, scenario, repo)
-        print(f"CLI retry window against a dead model socket: {window:.1f} s")
+        print(f"CLI retry window against a dead model socket: {window:.1f} s", flush=True)
         taken, status = takeover(agentd, image, scenario, repo)
         print(f"takeover by a replica with its own directories (default lease 30 s): "
               f"{taken:.1f} s, execution {status}")

@@ -25,6 +25,18 @@ need_docker() {
 }
 
 # Builds agentd (profile: debug or release) and prints the binary's path.
+# Builds (once per target directory) the S3-protocol server the tests run as a
+# process: s3s-fs from crates.io, into target/tools; prints its path.
+need_s3s() {
+  local root="${CARGO_TARGET_DIR:-$PWD/target}/tools"
+  local bin="$root/bin/s3s-fs"
+  if [ ! -x "$bin" ]; then
+    echo "building the S3 test server (s3s-fs)" >&2
+    cargo install --quiet --locked s3s-fs@0.14.1 --features binary --root "$root" >&2
+  fi
+  echo "$bin"
+}
+
 build_agentd() {
   local profile=${1:-debug}
   local flag=()

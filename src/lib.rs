@@ -31,6 +31,7 @@ pub mod git;
 pub mod image;
 pub mod metrics;
 pub mod open_files;
+pub mod results;
 pub mod runner;
 pub mod scripted;
 pub mod store;

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("open_files", 0),
     ("tenancy", 1),
     ("store", 2),
+    ("results", 2),
     ("agent", 3),
     ("engine", 3),
     ("git", 3),

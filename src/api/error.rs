@@ -66,6 +66,10 @@ pub enum ApiError {
     /// The route exists but not with this method. 405.
     #[error("method not allowed on this route")]
     MethodNotAllowed,
+    /// A `Range` that lies wholly past the end of a download of `size`
+    /// bytes. 416, with `Content-Range: bytes */size`.
+    #[error("the range lies past the end of the file ({size} bytes)")]
+    RangeNotSatisfiable { size: u64 },
     /// The life cycle forbids the step. 409.
     #[error("{0}")]
     Conflict(String),
@@ -97,7 +101,8 @@ pub struct ErrorDetail {
     /// `invalid_header`, `invalid_parameter`, `body_too_large`,
     /// `unsupported_media_type`, `invalid_field`, `policy_refused`, `idempotency_conflict`,
     /// `unauthorized`, `forbidden`, `tenant_disabled`, `admin_disabled`,
-    /// `not_found`, `method_not_allowed`, `conflict`, `too_many_streams`, `shutting_down`,
+    /// `not_found`, `method_not_allowed`, `conflict`, `range_not_satisfiable`,
+    /// `too_many_streams`, `shutting_down`,
     /// `internal`.
     #[schema(example = "invalid_field")]
     pub code: String,
@@ -139,6 +144,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyStreams(StreamRefusal::Tenant) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::TooManyStreams(StreamRefusal::Server) => StatusCode::SERVICE_UNAVAILABLE,
@@ -163,6 +169,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
+            ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::TooManyStreams(_) => "too_many_streams",
             ApiError::Internal(_) => "internal",
@@ -178,6 +185,7 @@ impl ApiError {
             ApiError::InvalidHeader { header, .. } => Some(header.to_string()),
             ApiError::InvalidParameter { parameter, .. } => Some(parameter.clone()),
             ApiError::IdempotencyConflict(_) => Some(super::extract::IDEMPOTENCY_KEY.to_string()),
+            ApiError::RangeNotSatisfiable { .. } => Some("Range".to_string()),
             _ => None,
         }
     }
@@ -234,6 +242,13 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
+        if let ApiError::RangeNotSatisfiable { size } = &self {
+            response.headers_mut().insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{size}"))
+                    .unwrap_or(HeaderValue::from_static("bytes */0")),
+            );
+        }
         if let ApiError::Unauthorized { given, .. } = &self {
             let challenge = if *given {
                 r#"Bearer realm="agentd", error="invalid_token""#
@@ -260,6 +275,7 @@ impl From<SupervisorError> for ApiError {
             SupervisorError::ShuttingDown => ApiError::ShuttingDown,
             SupervisorError::Store(store) => store.into(),
             SupervisorError::Engine(engine) => ApiError::internal(format!("docker: {engine}")),
+            SupervisorError::Results(results) => ApiError::internal(results),
         }
     }
 }

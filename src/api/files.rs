@@ -1,19 +1,21 @@
 //! An execution's results as downloads: the diff, the git bundle, and the
-//! artifacts, streamed from the execution's folder with their length.
-
-use std::path::{Component, Path, PathBuf};
+//! artifacts, streamed with their length (or the one range of bytes asked
+//! for) from wherever results are kept — any replica serves any execution's.
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
-use tokio_util::io::ReaderStream;
+use futures::StreamExt;
+
+use crate::results::ResultFile;
 
 use super::auth::Tenant;
 use super::error::{ApiError, ErrorBody};
 use super::extract::PathParams;
+use super::range::{Wanted, wanted};
 use super::state::AppState;
 use super::view::{ArtifactEntry, ArtifactList};
 
@@ -26,29 +28,45 @@ pub fn router() -> Router<AppState> {
         .route("/v1/executions/{id}/artifacts/{*path}", get(artifact))
 }
 
+/// The `Range` request header a download honours (one range of bytes).
+const RANGE_PARAM: &str = "One range of bytes (`bytes=0-1023`, `bytes=1024-`, `bytes=-512`); \
+    several ranges or other units are ignored and the whole file sent";
+
 /// The agent's changes against the base commit, as a unified diff.
 #[utoipa::path(
     get,
     path = "/v1/executions/{id}/diff",
     tag = "results",
-    params(("id" = String, Path, description = "Execution id")),
+    params(
+        ("id" = String, Path, description = "Execution id"),
+        ("Range" = Option<String>, Header, description = RANGE_PARAM),
+    ),
     responses(
         (status = 200, description = "The diff", content_type = "text/x-diff", body = String),
+        (status = 206, description = "The asked range of the diff", content_type = "text/x-diff", body = String,
+            headers(("content-range" = String, description = "bytes FIRST-LAST/SIZE"))),
         (status = 404, description = "No such execution, or no diff (yet)", body = ErrorBody),
+        (status = 416, description = "The range starts past the end", body = ErrorBody,
+            headers(("content-range" = String, description = "bytes */SIZE"))),
     )
 )]
 pub async fn diff(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     PathParams(id): PathParams<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let record = super::find(&state, &tenant, &id).await?;
     if !record.has_diff {
         return Err(ApiError::NotFound(format!("execution {id} has no diff")));
     }
-    let path = state.supervisor.execution_dir(&id).diff();
-    let disposition = format!("inline; filename=\"{id}.diff\"");
-    send_file(&path, "text/x-diff; charset=utf-8", &disposition, "diff").await
+    let download = Download {
+        file: ResultFile::Diff,
+        content_type: "text/x-diff; charset=utf-8",
+        disposition: format!("inline; filename=\"{id}.diff\""),
+        what: "diff",
+    };
+    download.send(&state, &id, &headers).await
 }
 
 /// The agent's branch as a git bundle (`git fetch <file> agent/<id>`).
@@ -56,25 +74,37 @@ pub async fn diff(
     get,
     path = "/v1/executions/{id}/bundle",
     tag = "results",
-    params(("id" = String, Path, description = "Execution id")),
+    params(
+        ("id" = String, Path, description = "Execution id"),
+        ("Range" = Option<String>, Header, description = RANGE_PARAM),
+    ),
     responses(
         (status = 200, description = "The git bundle", content_type = "application/octet-stream", body = Vec<u8>,
             headers(("content-disposition" = String, description = "attachment; filename=\"<id>.bundle\""))),
+        (status = 206, description = "The asked range of the bundle", content_type = "application/octet-stream", body = Vec<u8>,
+            headers(("content-range" = String, description = "bytes FIRST-LAST/SIZE"))),
         (status = 404, description = "No such execution, or no bundle (no commits)", body = ErrorBody),
+        (status = 416, description = "The range starts past the end", body = ErrorBody,
+            headers(("content-range" = String, description = "bytes */SIZE"))),
     )
 )]
 pub async fn bundle(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     PathParams(id): PathParams<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let record = super::find(&state, &tenant, &id).await?;
     if !record.has_bundle {
         return Err(ApiError::NotFound(format!("execution {id} has no bundle")));
     }
-    let path = state.supervisor.execution_dir(&id).bundle();
-    let disposition = format!("attachment; filename=\"{id}.bundle\"");
-    send_file(&path, "application/octet-stream", &disposition, "bundle").await
+    let download = Download {
+        file: ResultFile::Bundle,
+        content_type: "application/octet-stream",
+        disposition: format!("attachment; filename=\"{id}.bundle\""),
+        what: "bundle",
+    };
+    download.send(&state, &id, &headers).await
 }
 
 /// The files the agent handed back (written to `$AGENTD_ARTIFACTS_DIR`).
@@ -111,124 +141,101 @@ pub async fn artifacts(
     params(
         ("id" = String, Path, description = "Execution id"),
         ("path" = String, Path, description = "The artifact's path as listed (may contain `/`)"),
+        ("Range" = Option<String>, Header, description = RANGE_PARAM),
     ),
     responses(
         (status = 200, description = "The file", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The asked range of the file", content_type = "application/octet-stream", body = Vec<u8>,
+            headers(("content-range" = String, description = "bytes FIRST-LAST/SIZE"))),
         (status = 404, description = "No such execution or artifact", body = ErrorBody),
+        (status = 416, description = "The range starts past the end", body = ErrorBody,
+            headers(("content-range" = String, description = "bytes */SIZE"))),
     )
 )]
 pub async fn artifact(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     PathParams((id, path)): PathParams<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     super::find(&state, &tenant, &id).await?;
-    let missing = || ApiError::NotFound(format!("execution {id} has no artifact `{path}`"));
     let listed = state.supervisor.store().artifacts(&id).await?;
     if !listed.iter().any(|artifact| artifact.path == path) {
-        return Err(missing());
+        return Err(ApiError::NotFound(format!(
+            "execution {id} has no artifact `{path}`"
+        )));
     }
-    let root = state.supervisor.execution_dir(&id).artifacts();
-    let file = confined(&root, &path).await.ok_or_else(missing)?;
-    let name = Path::new(&path)
+    let name = std::path::Path::new(&path)
         .file_name()
         .map(|name| name.to_string_lossy().replace(['"', '\\', '\r', '\n'], "_"))
         .unwrap_or_else(|| "artifact".into());
-    let disposition = format!("attachment; filename=\"{name}\"");
-    send_file(&file, "application/octet-stream", &disposition, "artifact").await
+    let download = Download {
+        file: ResultFile::Artifact(path),
+        content_type: "application/octet-stream",
+        disposition: format!("attachment; filename=\"{name}\""),
+        what: "artifact",
+    };
+    download.send(&state, &id, &headers).await
 }
 
-/// `root/relative` when it is a regular file that really lies under `root`:
-/// only plain components, and no symbolic link on the way out of it.
-async fn confined(root: &Path, relative: &str) -> Option<PathBuf> {
-    let relative = Path::new(relative);
-    if relative.as_os_str().is_empty()
-        || !relative
-            .components()
-            .all(|part| matches!(part, Component::Normal(_)))
-    {
-        return None;
-    }
-    let root = tokio::fs::canonicalize(root).await.ok()?;
-    let file = tokio::fs::canonicalize(root.join(relative)).await.ok()?;
-    file.starts_with(&root).then_some(file)
-}
-
-/// Streams a file with its length; a file that is not there is a 404.
-async fn send_file(
-    path: &Path,
+/// One result file, as a response.
+struct Download {
+    file: ResultFile,
     content_type: &'static str,
-    disposition: &str,
-    what: &str,
-) -> Result<Response, ApiError> {
-    let file = open_regular(path).await.map_err(|error| {
-        if error.kind() == std::io::ErrorKind::NotFound {
-            ApiError::NotFound(format!("the {what} is not available"))
-        } else {
-            ApiError::internal(format!("{}: {error}", path.display()))
-        }
-    })?;
-    let length = file
-        .metadata()
-        .await
-        .map_err(|error| ApiError::internal(format!("{}: {error}", path.display())))?
-        .len();
-    let disposition = HeaderValue::from_str(disposition).map_err(ApiError::internal)?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (header::CONTENT_LENGTH, HeaderValue::from(length)),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        Body::from_stream(ReaderStream::new(file)),
-    )
-        .into_response())
+    disposition: String,
+    what: &'static str,
 }
 
-/// Opens a regular file without following a symbolic link at its last step.
-async fn open_regular(path: &Path) -> std::io::Result<tokio::fs::File> {
-    let file = tokio::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .await?;
-    if !file.metadata().await?.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            "not a regular file",
-        ));
-    }
-    Ok(file)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn only_files_inside_the_folder_are_served() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("artifacts");
-        std::fs::create_dir_all(root.join("sub")).unwrap();
-        std::fs::write(root.join("sub/ok.txt"), "ok").unwrap();
-        std::fs::write(dir.path().join("secret"), "no").unwrap();
-        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("link")).unwrap();
-
-        assert!(confined(&root, "sub/ok.txt").await.is_some());
-        for bad in [
-            "../secret",
-            "/etc/passwd",
-            "sub/../../secret",
-            "link",
-            "",
-            "sub",
-        ] {
-            let found = confined(&root, bad).await;
-            let served = match found {
-                Some(path) => open_regular(&path).await.is_ok(),
-                None => false,
-            };
-            assert!(!served, "{bad} must not be served");
+impl Download {
+    /// Streams the file (or the asked range of it) from wherever results are
+    /// kept, with its length; a file that is not there is a 404.
+    async fn send(
+        self,
+        state: &AppState,
+        id: &str,
+        headers: &HeaderMap,
+    ) -> Result<Response, ApiError> {
+        let results = state.supervisor.results();
+        let size = results
+            .size(id, &self.file)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::NotFound(format!("the {} is not available", self.what)))?;
+        let (status, range) = match wanted(headers.get(header::RANGE), size) {
+            Wanted::Whole => (StatusCode::OK, 0..size),
+            Wanted::Part(range) => (StatusCode::PARTIAL_CONTENT, range),
+            Wanted::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable { size }),
+        };
+        let body = results
+            .read(id, &self.file, range.clone())
+            .await
+            .map_err(ApiError::internal)?
+            .inspect(|chunk| {
+                if let Err(error) = chunk {
+                    tracing::error!(%error, "a download broke off");
+                }
+            });
+        let disposition = HeaderValue::from_str(&self.disposition).map_err(ApiError::internal)?;
+        let mut response = Response::new(Body::from_stream(body));
+        *response.status_mut() = status;
+        let out = response.headers_mut();
+        out.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(self.content_type),
+        );
+        out.insert(
+            header::CONTENT_LENGTH,
+            HeaderValue::from(range.end - range.start),
+        );
+        out.insert(header::CONTENT_DISPOSITION, disposition);
+        out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        if status == StatusCode::PARTIAL_CONTENT {
+            let content_range = format!("bytes {}-{}/{size}", range.start, range.end - 1);
+            out.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&content_range).map_err(ApiError::internal)?,
+            );
         }
+        Ok(response)
     }
 }

@@ -19,6 +19,7 @@ mod layers;
 mod openapi;
 pub mod policy;
 mod policy_schema;
+mod range;
 pub mod schemas;
 mod scrape;
 mod state;

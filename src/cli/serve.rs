@@ -10,6 +10,7 @@ use clap::Args;
 use agentd::api::StreamCaps;
 use agentd::api::{ApiConfig, AuthConfig};
 use agentd::engine::Engine;
+use agentd::results::{Results, ResultsLocation};
 use agentd::runner::hub::EventHub;
 use agentd::runner::{Runner, RunnerConfig};
 use agentd::supervisor::instance::SupervisorInstance;
@@ -19,7 +20,7 @@ use agentd::supervisor::{ShutdownMode, Supervisor, SupervisorConfig};
 
 use super::common::{Failure, Global, check_runtime, use_runtime};
 use super::image::{ImageArgs, ensure_image};
-use super::migrate::open_store;
+use super::migrate::{database_url, open_store};
 use super::upstream::{GatewayArgs, upstream};
 
 /// Run the supervisor: an HTTP API (under /v1, OpenAPI at /v1/openapi.json) to
@@ -58,6 +59,15 @@ pub struct ServeArgs {
     /// postgres://USER:PASSWORD@HOST/DB for production and several replicas.
     #[arg(long, env = "DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
+
+    /// Where result files (diff, bundle, artifacts, transcript, cassette, event
+    /// log) are kept so every replica serves them: `local` (this replica's data
+    /// directory), `database` (PostgreSQL, chunked) or `s3://BUCKET[/PREFIX]`
+    /// (endpoint and credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ALLOW_HTTP). Default: `database`
+    /// with PostgreSQL, `local` with SQLite.
+    #[arg(long, env = "AGENTD_RESULTS", value_name = "WHERE")]
+    pub results: Option<ResultsLocation>,
 
     /// Event streams (SSE) open at once, all tenants; beyond it 503 with
     /// Retry-After. Each stream holds at most 256 KiB of unwritten events.
@@ -131,6 +141,17 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     let runtime = check_runtime(&engine, args.runtime.as_deref()).await?;
     let data_dir = global.data_dir();
     let store = open_store(&data_dir, args.database_url.as_deref()).await?;
+    let database = database_url(args.database_url.as_deref(), &data_dir);
+    let location = args
+        .results
+        .clone()
+        .unwrap_or_else(|| ResultsLocation::default_for(&database));
+    location
+        .check(&database)
+        .map_err(|e| Failure::fatal(e.to_string()))?;
+    let results = Results::open(&location, &data_dir.executions(), &database)
+        .await
+        .map_err(|e| Failure::fatal(format!("results ({location}): {e}")))?;
     let instance = Arc::new(SupervisorInstance::acquire_persistent(
         global.run_dir(),
         &data_dir.root().join("supervisor-id"),
@@ -141,6 +162,7 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     let mut config = RunnerConfig::new(data_dir.clone(), image);
     use_runtime(&mut config, args.runtime.as_deref(), &runtime);
     config.lease = args.lease;
+    config.results = results;
     config.secrets = args.gateway.redact.clone();
     args.disk.apply(&mut config);
     let runner = Arc::new(Runner::new(

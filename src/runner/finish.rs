@@ -22,6 +22,7 @@ impl Runner {
     #[tracing::instrument(name = "finish", skip_all)]
     pub(super) async fn finish(&self, run: Run, findings: Findings) -> Summary {
         tracing::info!("deciding the final status");
+        self.publish(&run, &findings).await;
         let conversation = run.account.conversation();
         let claim = findings.pumped.result.as_ref();
         let collect_error = findings
@@ -118,10 +119,18 @@ impl Runner {
         tracing::info!(status = %status, reason = reason.as_deref().unwrap_or(""), "finished");
         run.recorder.emit(EventBody::status(status, reason)).await;
         self.hub.close(&run.id);
-        if let Err(error) =
-            super::export::export_events(self.store.as_ref(), &run.id, &run.dir.events()).await
-        {
-            tracing::warn!(%error, "cannot write the event log file");
+        match super::export::export_events(self.store.as_ref(), &run.id, &run.dir.events()).await {
+            Ok(_) => {
+                if let Err(error) = self
+                    .config
+                    .results
+                    .publish(&run.id, &crate::results::ResultFile::Events)
+                    .await
+                {
+                    tracing::warn!(%error, "publishing the event log file");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot write the event log file"),
         }
         crate::metrics::global().execution_finished(
             &run.record.tenant_id,

@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::execution::ResultPaths;
+use crate::results::ResultFile;
 
 /// The data directory: results, mirrors and caches that outlive a process.
 #[derive(Debug, Clone)]
@@ -47,8 +48,13 @@ impl DataDir {
     /// Where one execution's results go.
     pub fn execution(&self, id: &str) -> ExecutionDir {
         ExecutionDir {
-            root: self.root.join("executions").join(id),
+            root: self.executions().join(id),
         }
+    }
+
+    /// The folder of every execution's folder.
+    pub fn executions(&self) -> PathBuf {
+        self.root.join("executions")
     }
 
     /// The mirror cache.
@@ -80,11 +86,11 @@ impl ExecutionDir {
     }
     /// Typed events, one JSON object per line.
     pub fn events(&self) -> PathBuf {
-        self.root.join("events.jsonl")
+        ResultFile::Events.local_path(&self.root)
     }
     /// The agent's stdout, verbatim.
     pub fn transcript(&self) -> PathBuf {
-        self.root.join("transcript.jsonl")
+        ResultFile::Transcript.local_path(&self.root)
     }
     /// The final summary.
     pub fn summary(&self) -> PathBuf {
@@ -92,19 +98,19 @@ impl ExecutionDir {
     }
     /// The diff against the base commit.
     pub fn diff(&self) -> PathBuf {
-        self.root.join("changes.diff")
+        ResultFile::Diff.local_path(&self.root)
     }
     /// The git bundle of the agent's branch.
     pub fn bundle(&self) -> PathBuf {
-        self.root.join("branch.bundle")
+        ResultFile::Bundle.local_path(&self.root)
     }
     /// The artifacts the agent handed back.
     pub fn artifacts(&self) -> PathBuf {
-        self.root.join("artifacts")
+        self.root.join(crate::results::ARTIFACTS)
     }
     /// The recorded model exchanges (when recording was asked for).
     pub fn cassette(&self) -> PathBuf {
-        self.root.join("cassette.jsonl")
+        ResultFile::Cassette.local_path(&self.root)
     }
     /// Scratch space for unpacking the driver's output.
     pub fn staging(&self) -> PathBuf {

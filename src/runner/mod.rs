@@ -19,6 +19,7 @@ pub mod hub;
 pub mod layout;
 mod ledger;
 mod prepare;
+mod publish;
 mod pump;
 pub mod recorder;
 pub mod results;
@@ -81,6 +82,9 @@ pub struct RunnerConfig {
     /// How each execution's workspace is made: a size-limited filesystem
     /// (default), or a plain volume the agent can grow without bound.
     pub workspace: WorkspaceKind,
+    /// Where result files are kept for every replica to serve. Default: the
+    /// data directory (local).
+    pub results: crate::results::Results,
 }
 
 impl RunnerConfig {
@@ -92,7 +96,6 @@ impl RunnerConfig {
     /// Defaults for everything but the data directory and image.
     pub fn new(data_dir: DataDir, image: impl Into<String>) -> Self {
         RunnerConfig {
-            data_dir,
             image: image.into(),
             runtime: None,
             gvisor: false,
@@ -104,6 +107,8 @@ impl RunnerConfig {
             max_file_bytes: driver::DEFAULT_MAX_FILE_BYTES,
             verify: VerifyLimits::default(),
             workspace: WorkspaceKind::default(),
+            results: crate::results::Results::local(&data_dir.executions()),
+            data_dir,
         }
     }
 }

@@ -170,6 +170,15 @@ impl Runner {
         if let Some(replay) = &run.record.request.replay
             && sandbox.replay_url().is_none()
         {
+            if is_execution_id(replay) {
+                // Recorded on another replica: its cassette comes from where
+                // results are kept.
+                self.config
+                    .results
+                    .fetch(replay, &crate::results::ResultFile::Cassette)
+                    .await
+                    .map_err(|e| RunError::Replay(format!("fetching the cassette: {e}")))?;
+            }
             let cassette = self.cassette_path(replay);
             let loaded = Cassette::load(&cassette)
                 .map_err(|e| RunError::Replay(format!("cassette {}: {e}", cassette.display())))?;

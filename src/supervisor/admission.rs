@@ -15,7 +15,6 @@ use crate::execution::{
     ToolRule, ToolRules, is_execution_id,
 };
 use crate::git::RepoSource;
-use crate::runner::layout::DataDir;
 use crate::store::{Store, StoreError};
 
 /// What can stop an admission.
@@ -27,6 +26,9 @@ pub enum AdmissionError {
     /// The store could not be asked.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Where results are kept could not be asked.
+    #[error(transparent)]
+    Results(#[from] crate::results::ResultsError),
 }
 
 /// An admitted execution: the record to store, and the repository location as
@@ -77,7 +79,7 @@ pub fn admit(
 /// recorded a cassette (never a path: clients do not choose files on this host).
 pub async fn check_replay(
     store: &dyn Store,
-    data_dir: &DataDir,
+    results: &crate::results::Results,
     tenant: &str,
     replay: &str,
 ) -> Result<(), AdmissionError> {
@@ -95,7 +97,12 @@ pub async fn check_replay(
     let Some(source) = store.get_execution(Some(tenant), replay).await? else {
         return Err(refuse("names no execution of this tenant"));
     };
-    if !source.request.record || !data_dir.execution(replay).cassette().exists() {
+    let recorded = source.request.record
+        && results
+            .size(replay, &crate::results::ResultFile::Cassette)
+            .await?
+            .is_some();
+    if !recorded {
         return Err(refuse("names an execution that recorded no cassette"));
     }
     Ok(())

@@ -88,6 +88,9 @@ pub enum SupervisorError {
     /// The Docker engine failed.
     #[error("docker: {0}")]
     Engine(#[from] crate::engine::EngineError),
+    /// Where results are kept failed.
+    #[error(transparent)]
+    Results(#[from] crate::results::ResultsError),
 }
 
 impl From<GovernanceError> for SupervisorError {
@@ -104,6 +107,7 @@ impl From<AdmissionError> for SupervisorError {
         match error {
             AdmissionError::Invalid(invalid) => SupervisorError::Invalid(invalid),
             AdmissionError::Store(store) => SupervisorError::Store(store),
+            AdmissionError::Results(results) => SupervisorError::Results(results),
         }
     }
 }
@@ -156,6 +160,11 @@ impl Supervisor {
             shutdown: CancellationToken::new(),
             tasks: tokio_util::task::TaskTracker::new(),
         })
+    }
+
+    /// The store.
+    pub fn results(&self) -> &crate::results::Results {
+        &self.runner.config.results
     }
 
     /// The store.
@@ -227,7 +236,7 @@ impl Supervisor {
             None
         };
         if let Some(replay) = &request.replay {
-            admission::check_replay(self.store.as_ref(), &self.data_dir, tenant, replay).await?;
+            admission::check_replay(self.store.as_ref(), self.results(), tenant, replay).await?;
         }
         let Admitted { mut new, repo } = admission::admit(request, tenant, idempotency_key)
             .map_err(|invalid| match invalid.field {

@@ -184,19 +184,3 @@ async fn two_replicas_on_postgres_give_the_next_slot_to_the_waiting_tenant() {
     b_starts_at_the_next_free_slot(&world, &a, &b_key_client, &world.request("work")).await;
     drop((one, two));
 }
-
-/// A new, empty database on the test PostgreSQL server; its URL.
-async fn fresh_postgres_database() -> String {
-    use sqlx::Connection;
-    let admin = std::env::var("AGENTD_TEST_POSTGRES_URL")
-        .expect("AGENTD_TEST_POSTGRES_URL: the replica test needs PostgreSQL (scripts/postgres)");
-    let name = format!("agentd_fair_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::postgres::PgConnection::connect(&admin).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&format!("/{name}"));
-    url.to_string()
-}

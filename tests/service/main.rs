@@ -10,6 +10,8 @@ mod fencing;
 mod flood;
 mod recovery;
 mod remote;
+mod s3;
+mod shared_results;
 mod shutdown;
 mod support;
 mod tenants;

@@ -67,6 +67,17 @@ impl World {
 
     /// [`World::serve`] with its own data and run directories (a replica).
     pub fn serve_in(&self, data_dir: &Path, run_dir: &Path, extra: &[&str]) -> Server {
+        self.serve_with(data_dir, run_dir, extra, &[])
+    }
+
+    /// [`World::serve_in`] with more environment variables.
+    pub fn serve_with(
+        &self,
+        data_dir: &Path,
+        run_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_agentd"))
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--image", &image()])
@@ -78,6 +89,7 @@ impl World {
             .env("AGENTD_LOG", "info")
             .env_remove("DATABASE_URL")
             .env_remove("ANTHROPIC_API_KEY")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -283,4 +295,20 @@ impl Drop for World {
         crate::common::assert_run_dir_clean(&self.run_dir());
         crate::common::assert_no_workspaces(self.root.path());
     }
+}
+
+/// A new, empty database on the test PostgreSQL server; its URL.
+pub async fn fresh_postgres_database() -> String {
+    use sqlx::Connection;
+    let admin = std::env::var("AGENTD_TEST_POSTGRES_URL")
+        .expect("AGENTD_TEST_POSTGRES_URL: the replica test needs PostgreSQL (scripts/postgres)");
+    let name = format!("agentd_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::postgres::PgConnection::connect(&admin).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
 }

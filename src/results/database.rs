@@ -1,0 +1,149 @@
+//! Result files in PostgreSQL: one row per file (its size) and its bytes in
+//! 1 MiB chunks, written in one transaction a chunk at a time and read back a
+//! chunk at a time, so no file is ever held whole in memory.
+
+use std::ops::Range;
+use std::path::Path;
+
+use futures::StreamExt;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use tokio::io::AsyncReadExt;
+
+use super::{ByteStream, ResultsError};
+
+/// Bytes per stored chunk.
+pub(super) const CHUNK: u64 = 1 << 20;
+/// Connections results may hold (downloads and uploads), beside the store's.
+const CONNECTIONS: u32 = 4;
+
+/// The chunk tables of the store's database.
+#[derive(Clone)]
+pub(super) struct Chunks {
+    pool: PgPool,
+}
+
+impl Chunks {
+    /// A small pool on the store's database (the store migrated the tables).
+    pub(super) async fn connect(url: &str) -> Result<Chunks, ResultsError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(CONNECTIONS)
+            .connect(url)
+            .await?;
+        Ok(Chunks { pool })
+    }
+
+    /// Stores the file at `from` as `name` of `execution`, replacing any
+    /// earlier copy; answers its size.
+    pub(super) async fn put(
+        &self,
+        execution: &str,
+        name: &str,
+        from: &Path,
+    ) -> Result<u64, ResultsError> {
+        let mut file = super::local::open_regular(from)
+            .await
+            .map_err(|e| ResultsError::io(from, e))?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM result_files WHERE execution_id = $1 AND name = $2")
+            .bind(execution)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO result_files (execution_id, name, size, created_at) \
+             VALUES ($1, $2, 0, now())",
+        )
+        .bind(execution)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        let mut size = 0u64;
+        let mut seq = 0i64;
+        let mut buffer = Vec::with_capacity(CHUNK as usize);
+        loop {
+            buffer.clear();
+            let read = (&mut file)
+                .take(CHUNK)
+                .read_to_end(&mut buffer)
+                .await
+                .map_err(|e| ResultsError::io(from, e))?;
+            if read == 0 {
+                break;
+            }
+            sqlx::query(
+                "INSERT INTO result_chunks (execution_id, name, seq, data) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(execution)
+            .bind(name)
+            .bind(seq)
+            .bind(&buffer[..])
+            .execute(&mut *tx)
+            .await?;
+            size += read as u64;
+            seq += 1;
+        }
+        sqlx::query("UPDATE result_files SET size = $3 WHERE execution_id = $1 AND name = $2")
+            .bind(execution)
+            .bind(name)
+            .bind(size as i64)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(size)
+    }
+
+    /// The stored size of `name`, if stored.
+    pub(super) async fn size(
+        &self,
+        execution: &str,
+        name: &str,
+    ) -> Result<Option<u64>, ResultsError> {
+        let size: Option<i64> = sqlx::query_scalar(
+            "SELECT size FROM result_files WHERE execution_id = $1 AND name = $2",
+        )
+        .bind(execution)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(size.map(|size| size.max(0) as u64))
+    }
+
+    /// The bytes `range` of `name`, a chunk per query.
+    pub(super) fn read(&self, execution: &str, name: &str, range: Range<u64>) -> ByteStream {
+        let pool = self.pool.clone();
+        let (execution, name) = (execution.to_string(), name.to_string());
+        futures::stream::unfold(range.start, move |at| {
+            let (pool, execution, name) = (pool.clone(), execution.clone(), name.clone());
+            let end = range.end;
+            async move {
+                if at >= end {
+                    return None;
+                }
+                let seq = at / CHUNK;
+                let offset = at % CHUNK;
+                // Only the part of the chunk that is wanted leaves the database.
+                let length = (CHUNK - offset).min(end - at);
+                let read = sqlx::query_scalar::<_, Vec<u8>>(
+                    "SELECT substring(data FROM $4::integer FOR $5::integer) FROM result_chunks \
+                     WHERE execution_id = $1 AND name = $2 AND seq = $3",
+                )
+                .bind(&execution)
+                .bind(&name)
+                .bind(seq as i64)
+                .bind(offset as i64 + 1)
+                .bind(length as i64)
+                .fetch_optional(&pool)
+                .await;
+                match read {
+                    Ok(Some(bytes)) if !bytes.is_empty() => {
+                        let next = at + bytes.len() as u64;
+                        Some((Ok(bytes::Bytes::from(bytes)), next))
+                    }
+                    Ok(_) => Some((Err(ResultsError::Database(sqlx::Error::RowNotFound)), end)),
+                    Err(error) => Some((Err(error.into()), end)),
+                }
+            }
+        })
+        .boxed()
+    }
+}
