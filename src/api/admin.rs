@@ -421,7 +421,7 @@ pub async fn revoke_key(
         ("tenant" = Option<String>, Query, description = "Only this tenant's events"),
         ("action" = Option<String>, Query, description = "Only this action"),
         ("outcome" = Option<String>, Query, description = "Only `ok` or `refused`"),
-        ("since" = Option<String>, Query, description = "Only events at or after this time (RFC 3339)"),
+        ("since" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Only events at or after this time (RFC 3339)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size, 1–200. Default: 50"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
     ),
