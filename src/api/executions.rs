@@ -159,7 +159,7 @@ pub async fn list(
     mut query: QueryParams,
 ) -> Result<Json<ExecutionList>, ApiError> {
     let status = query
-        .take("status")?
+        .take_given("status")?
         .map(|name| {
             name.parse::<Status>().map_err(|_| {
                 let known: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();

@@ -250,6 +250,12 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 impl QueryParams {
     /// Takes a parameter out; an empty value counts as absent.
     pub fn take(&mut self, name: &str) -> Result<Option<String>, ApiError> {
+        Ok(self.take_given(name)?.filter(|value| !value.is_empty()))
+    }
+
+    /// [`QueryParams::take`], with an empty value (`status=`) kept as given:
+    /// for a parameter whose empty value is not one of its values.
+    pub fn take_given(&mut self, name: &str) -> Result<Option<String>, ApiError> {
         let mut found = None;
         let mut rest = Vec::with_capacity(self.pairs.len());
         for (key, value) in self.pairs.drain(..) {
@@ -262,7 +268,7 @@ impl QueryParams {
             }
         }
         self.pairs = rest;
-        Ok(found.filter(|value| !value.is_empty()))
+        Ok(found)
     }
 
     /// Takes a parameter out and parses it.

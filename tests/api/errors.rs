@@ -167,6 +167,7 @@ async fn bad_headers_parameters_ids_and_routes_are_refused() {
 
     for (query, field) in [
         ("status=sleeping", "status"),
+        ("status=", "status"),
         ("limit=0", "limit"),
         ("limit=201", "limit"),
         ("limit=ten", "limit"),
