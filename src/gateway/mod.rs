@@ -51,7 +51,7 @@ pub use recording::CassetteRecorder;
 pub use redact::{MIN_SECRET_LEN, REDACTED, RedactError, RedactStream, Redactor};
 pub use routes::{Allowed, Endpoint, MAX_MODEL_ID_LEN, MAX_TARGET_LEN, RouteRefusal, admit};
 pub use socket::{ExecutionSocket, MAX_SOCKET_PATH, restrict_to_sandbox_user};
-pub use socket_file::SocketFile;
+pub use socket_file::{ServedSocket, SocketFile};
 pub use tenant::{DailySpend, SpendLedger, TenantRefusal, TenantRules};
 pub use tool_uses::{MAX_TOOL_INPUT, MAX_TOOL_USE_ID, ToolUse, ToolUseObserver};
 pub use upstream::{Credential, DEFAULT_BASE_URL, Upstream};

@@ -9,13 +9,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::UnixListener;
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::body::BodyBudget;
 use super::forward::{Route, forward};
 use super::limits::{AcceptBackoff, MAX_HEAD_BYTES, MAX_HEADER_LINES};
-use super::socket_file::SocketFile;
+use super::socket_file::{ServedSocket, SocketFile};
 use super::stall::StallGuard;
 use super::{Gateway, GatewayError};
 use crate::execution::AGENT_UID;
@@ -31,9 +30,7 @@ pub const MAX_SOCKET_PATH: usize = 107;
 /// waits in the listen backlog instead of taking agentd's descriptors.
 #[derive(Debug)]
 pub struct ExecutionSocket {
-    file: SocketFile,
-    shutdown: CancellationToken,
-    task: Option<JoinHandle<()>>,
+    served: ServedSocket,
     slots: Arc<Semaphore>,
     max_connections: usize,
 }
@@ -73,9 +70,7 @@ impl Gateway {
         });
         let task = tokio::spawn(serve(door, listener, slots.clone(), shutdown.clone()));
         Ok(ExecutionSocket {
-            file,
-            shutdown,
-            task: Some(task),
+            served: ServedSocket::new(file, shutdown, task),
             slots,
             max_connections,
         })
@@ -163,7 +158,7 @@ async fn serve(
 impl ExecutionSocket {
     /// The socket's path on the host.
     pub fn path(&self) -> &Path {
-        self.file.path()
+        self.served.path()
     }
 
     /// Connections accepted and not yet closed (at most the configured cap).
@@ -173,21 +168,7 @@ impl ExecutionSocket {
     }
 
     /// Stops serving and removes the socket file.
-    pub async fn close(mut self) {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-        self.file.remove();
-    }
-}
-
-impl Drop for ExecutionSocket {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-        self.file.remove();
+    pub async fn close(self) {
+        self.served.close().await;
     }
 }

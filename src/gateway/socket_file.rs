@@ -1,4 +1,5 @@
-//! A unix socket's file on the host, removed only while it is still the one
+//! A unix socket served on the host for a sandbox: its serving task, stopped
+//! on close or drop, and its file, removed only while it is still the one
 //! this process bound. After a takeover, the new holder of an execution binds
 //! a fresh socket at the same path (the sandbox's bind mount names it); the
 //! replica that lost the lease must not delete the new holder's file when it
@@ -8,6 +9,52 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use tokio::net::UnixListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A socket being served: closing (or dropping) it stops the task and
+/// removes the file if it is still this one's.
+#[derive(Debug)]
+pub struct ServedSocket {
+    file: SocketFile,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl ServedSocket {
+    /// Serves `file` with `task`, which ends when `shutdown` is cancelled.
+    pub fn new(file: SocketFile, shutdown: CancellationToken, task: JoinHandle<()>) -> Self {
+        ServedSocket {
+            file,
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    /// The socket's path on the host.
+    pub fn path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// Stops serving (letting the task end) and removes the file.
+    pub async fn close(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.file.remove();
+    }
+}
+
+impl Drop for ServedSocket {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        self.file.remove();
+    }
+}
 
 /// The socket file a listener was bound to: its path and identity.
 #[derive(Debug)]

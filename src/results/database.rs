@@ -32,17 +32,14 @@ impl Chunks {
         Ok(Chunks { pool })
     }
 
-    /// Stores the file at `from` as `name` of `execution`, replacing any
-    /// earlier copy; answers its size.
+    /// Stores `file` as `name` of `execution`, replacing any earlier copy;
+    /// answers its size.
     pub(super) async fn put(
         &self,
         execution: &str,
         name: &str,
-        from: &Path,
+        mut file: tokio::fs::File,
     ) -> Result<u64, ResultsError> {
-        let mut file = super::local::open_regular(from)
-            .await
-            .map_err(|e| ResultsError::io(from, e))?;
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM result_files WHERE execution_id = $1 AND name = $2")
             .bind(execution)
@@ -66,7 +63,7 @@ impl Chunks {
                 .take(CHUNK)
                 .read_to_end(&mut buffer)
                 .await
-                .map_err(|e| ResultsError::io(from, e))?;
+                .map_err(|e| ResultsError::io(Path::new(name), e))?;
             if read == 0 {
                 break;
             }

@@ -12,8 +12,8 @@ use tokio_util::io::ReaderStream;
 use super::file::ResultFile;
 use super::{ByteStream, ResultsError};
 
-/// `file` under the execution's folder `root` when it is a regular file that
-/// really lies there: only plain components, and no symbolic link on the way.
+/// `file` under the execution's folder `root` when it really lies there:
+/// only plain components, and no symbolic link on the way out of it.
 pub(super) async fn confined(root: &Path, file: &ResultFile) -> Option<PathBuf> {
     let relative = file.local_path(Path::new(""));
     if relative.as_os_str().is_empty()
@@ -25,7 +25,8 @@ pub(super) async fn confined(root: &Path, file: &ResultFile) -> Option<PathBuf> 
     }
     let root = tokio::fs::canonicalize(root).await.ok()?;
     let path = tokio::fs::canonicalize(root.join(&relative)).await.ok()?;
-    (path.starts_with(&root) && open_regular(&path).await.is_ok()).then_some(path)
+    // Whether it is a regular file is checked where it is opened.
+    path.starts_with(&root).then_some(path)
 }
 
 /// The size of a regular file, `None` when there is none.

@@ -24,7 +24,6 @@ mod tests;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -127,11 +126,21 @@ impl Results {
     /// local results there is nothing to copy.
     pub async fn publish(&self, execution: &str, file: &ResultFile) -> Result<u64, ResultsError> {
         let from = self.local_path(execution, file);
-        match &self.shelf {
-            Shelf::Local => local::size(&from).await.map(|size| size.unwrap_or(0)),
-            Shelf::Database(chunks) => chunks.put(execution, &file.key(), &from).await,
-            Shelf::Objects(bucket) => bucket.put(execution, &file.key(), &from).await,
-        }
+        let open = || async {
+            local::open_regular(&from)
+                .await
+                .map_err(|e| ResultsError::io(&from, e))
+        };
+        let copied = match &self.shelf {
+            Shelf::Local => return local::size(&from).await.map(|size| size.unwrap_or(0)),
+            Shelf::Database(chunks) => chunks.put(execution, &file.key(), open().await?).await,
+            Shelf::Objects(bucket) => bucket.put(execution, &file.key(), open().await?).await,
+        };
+        // Errors reading the file name it, not its key.
+        copied.map_err(|error| match error {
+            ResultsError::Io { source, .. } => ResultsError::io(&from, source),
+            other => other,
+        })
     }
 
     /// The size of `file` of `execution`, or `None` where it is not kept.
@@ -179,8 +188,9 @@ impl Results {
     /// answers whether the file is there now.
     pub async fn fetch(&self, execution: &str, file: &ResultFile) -> Result<bool, ResultsError> {
         let dest = self.local_path(execution, file);
-        if tokio::fs::try_exists(&dest).await.unwrap_or(false) || !self.is_shared() {
-            return Ok(tokio::fs::try_exists(&dest).await.unwrap_or(false));
+        let here = tokio::fs::try_exists(&dest).await.unwrap_or(false);
+        if here || !self.is_shared() {
+            return Ok(here);
         }
         let Some(size) = self.size(execution, file).await? else {
             return Ok(false);
@@ -201,6 +211,3 @@ impl std::fmt::Debug for Results {
         f.debug_struct("Results").field("shelf", &shelf).finish()
     }
 }
-
-/// Shared so a handle is cheap to pass around.
-pub type SharedResults = Arc<Results>;

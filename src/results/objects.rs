@@ -31,14 +31,10 @@ impl Bucket {
             .with_bucket_name(bucket)
             .build()
             .map_err(|error| LocationError::S3(error.to_string()))?;
-        Ok(Bucket::new(Arc::new(store), prefix))
-    }
-
-    pub(super) fn new(store: Arc<dyn ObjectStore>, prefix: &str) -> Bucket {
-        Bucket {
-            store,
+        Ok(Bucket {
+            store: Arc::new(store),
             prefix: prefix.to_string(),
-        }
+        })
     }
 
     fn key(&self, execution: &str, name: &str) -> Key {
@@ -51,29 +47,26 @@ impl Bucket {
         Key::from_iter(parts)
     }
 
-    /// Uploads the file at `from` as `name` of `execution`; answers its size.
+    /// Uploads `file` as `name` of `execution`; answers its size.
     pub(super) async fn put(
         &self,
         execution: &str,
         name: &str,
-        from: &Path,
+        mut file: tokio::fs::File,
     ) -> Result<u64, ResultsError> {
-        let mut file = super::local::open_regular(from)
-            .await
-            .map_err(|e| ResultsError::io(from, e))?;
         let mut writer = BufWriter::new(self.store.clone(), self.key(execution, name));
         let copied = tokio::io::copy(&mut file, &mut writer).await;
         let copied = match copied {
             Ok(copied) => copied,
             Err(error) => {
                 let _ = writer.abort().await;
-                return Err(ResultsError::io(from, error));
+                return Err(ResultsError::io(Path::new(name), error));
             }
         };
         writer
             .shutdown()
             .await
-            .map_err(|e| ResultsError::io(from, e))?;
+            .map_err(|e| ResultsError::io(Path::new(name), e))?;
         Ok(copied)
     }
 

@@ -43,7 +43,7 @@ impl Runner {
     }
 
     /// Copies one file; a failure becomes a warning event.
-    pub(super) async fn publish_one(&self, run: &Run, file: &ResultFile) {
+    async fn publish_one(&self, run: &Run, file: &ResultFile) {
         if let Err(error) = self.config.results.publish(&run.id, file).await {
             tracing::warn!(%error, file = file.key(), "publishing a result file");
             run.recorder

@@ -132,6 +132,16 @@ impl Sandbox {
     /// server) and removes nothing on the engine or on disk: the sandbox now
     /// belongs to the replica that took the execution over.
     pub async fn leave(&mut self) {
+        self.stop_serving().await;
+        self.containers.clear();
+        self.volume = None;
+        self.disk = None;
+        self.socket_dir = None;
+    }
+
+    /// Stops what this process serves the sandbox: the model and tool
+    /// sockets, the replay server.
+    async fn stop_serving(&mut self) {
         if let Some(socket) = self.socket.take() {
             socket.close().await;
         }
@@ -141,10 +151,6 @@ impl Sandbox {
         if let Some(replay) = self.replay.take() {
             replay.shutdown().await;
         }
-        self.containers.clear();
-        self.volume = None;
-        self.disk = None;
-        self.socket_dir = None;
     }
 
     /// Removes everything. Never fails: what cannot be removed now is logged and
@@ -186,15 +192,7 @@ impl Sandbox {
         {
             tracing::error!(%error, "workspace filesystem left behind");
         }
-        if let Some(socket) = self.socket.take() {
-            socket.close().await;
-        }
-        if let Some(door) = self.tool_door.take() {
-            door.close().await;
-        }
-        if let Some(replay) = self.replay.take() {
-            replay.shutdown().await;
-        }
+        self.stop_serving().await;
         if let Some(dir) = self.socket_dir.take() {
             let _ = tokio::fs::remove_dir_all(&dir).await;
             self.gone(ResourceKind::Socket, &dir.display().to_string())

@@ -14,11 +14,10 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::execution::Decision;
-use crate::gateway::{MAX_TOOL_USE_ID, SocketFile, restrict_to_sandbox_user};
+use crate::gateway::{MAX_TOOL_USE_ID, ServedSocket, SocketFile, restrict_to_sandbox_user};
 
 use super::tool_calls::{ToolCalls, denial_reason};
 
@@ -38,9 +37,7 @@ pub const MAX_CONNECTIONS: usize = 4;
 /// A listening tool socket. Closing (or dropping) it stops it and removes
 /// the socket file.
 pub(crate) struct ToolDoor {
-    file: SocketFile,
-    shutdown: CancellationToken,
-    task: Option<JoinHandle<()>>,
+    served: ServedSocket,
 }
 
 impl ToolDoor {
@@ -51,29 +48,13 @@ impl ToolDoor {
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(serve(listener, calls, shutdown.clone()));
         Ok(ToolDoor {
-            file,
-            shutdown,
-            task: Some(task),
+            served: ServedSocket::new(file, shutdown, task),
         })
     }
 
     /// Stops answering and removes the socket file.
-    pub(crate) async fn close(mut self) {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-        self.file.remove();
-    }
-}
-
-impl Drop for ToolDoor {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-        self.file.remove();
+    pub(crate) async fn close(self) {
+        self.served.close().await;
     }
 }
 

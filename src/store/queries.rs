@@ -128,8 +128,8 @@ pub(super) const LIST: &str = concat!("SELECT ", columns!(), " FROM executions W
 pub(super) const STATUS: &str =
     "SELECT status FROM executions WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)";
 
-/// Who holds execution `$1` (NULL: nobody).
-pub(super) const HOLDER: &str = "SELECT owner FROM executions WHERE id = $1";
+/// The status of execution `$1` and who holds it (NULL: nobody).
+pub(super) const HOLDER: &str = "SELECT status, owner FROM executions WHERE id = $1";
 
 pub(super) const TAKE_OVER: &str = concat!(
     "UPDATE executions SET owner = $2, lease_expires_at = $3, updated_at = $4 \

@@ -104,23 +104,31 @@ where
     /// execution, another holder (the lease was lost), or (going `to`) its
     /// stored status does not allow it.
     async fn holder_refusal(&self, id: &str, holder: &str, to: Option<Status>) -> StoreError {
-        let held_by = sqlx::query(q::HOLDER)
+        let row = match sqlx::query(q::HOLDER)
             .bind(id)
             .fetch_optional(&self.pool)
             .await
-            .map(|row| row.map(|row| Reader::<DB>::new(&row).holder()));
-        match held_by {
-            Err(error) => error.into(),
-            Ok(None) => StoreError::NotFound(id.to_string()),
-            Ok(Some(Err(error))) => error,
-            Ok(Some(Ok(owner))) if owner.as_deref() != Some(holder) => StoreError::LeaseLost {
+        {
+            Ok(Some(row)) => row,
+            Ok(None) => return StoreError::NotFound(id.to_string()),
+            Err(error) => return error.into(),
+        };
+        let reader = Reader::<DB>::new(&row);
+        let (from, owner) = match (reader.status(), reader.holder()) {
+            (Ok(from), Ok(owner)) => (from, owner),
+            (Err(error), _) | (_, Err(error)) => return error,
+        };
+        match to {
+            _ if owner.as_deref() != Some(holder) => StoreError::LeaseLost {
                 id: id.to_string(),
                 holder: holder.to_string(),
             },
-            Ok(Some(Ok(_))) => match to {
-                Some(to) => self.refusal(id, to).await,
-                None => StoreError::NotFound(id.to_string()),
+            Some(to) => StoreError::IllegalTransition {
+                id: id.to_string(),
+                from,
+                to,
             },
+            None => StoreError::NotFound(id.to_string()),
         }
     }
 

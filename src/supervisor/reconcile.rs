@@ -1,8 +1,8 @@
 //! Making the engine and the store agree: at start-up and on a timer.
 //!
-//! - A live execution in the store that nobody holds any more is taken over and
-//!   resumed (`may_take_over` says who may): a running
-//!   container is re-attached, an exited one collected, one caught while
+//! - A live execution in the store that nobody holds any more (its lease ran
+//!   out, or its holder is provably dead: `dead_holder`) is taken over and
+//!   resumed: a running container is re-attached, an exited one collected, one caught while
 //!   preparing ends as `failed` with reason `supervisor_restarted`.
 //! - A labelled container or volume whose execution is final (or unknown to
 //!   the store and owned by a dead supervisor of this host) is removed, and so
@@ -17,14 +17,6 @@ use crate::execution::ExecutionRecord;
 use crate::execution::Status;
 use crate::metrics::Removal;
 use crate::runner::sweep_workspaces;
-
-/// Whether (and how) an execution may be taken over.
-enum TakeOver {
-    /// Once its lease has run out.
-    LeaseRunOut,
-    /// From this holder, proven dead, at once.
-    HolderDead(String),
-}
 
 /// What one reconciliation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,7 +77,7 @@ impl Supervisor {
     }
 
     /// Takes over and resumes the live executions whose holder is gone (see
-    /// [`Supervisor::may_take_over`]); answers their ids. Cheap enough to run
+    /// [`Supervisor::dead_holder`]); answers their ids. Cheap enough to run
     /// every lease (the engine's list and the live executions).
     async fn take_over_abandoned(
         self: &Arc<Self>,
@@ -99,15 +91,15 @@ impl Supervisor {
             if self.is_local(&record.id) {
                 continue;
             }
-            let taken = match self.may_take_over(record, managed) {
-                // Only a lease that has run out is worth a write.
-                TakeOver::LeaseRunOut if held_by_another(record, &owner) => None,
-                TakeOver::LeaseRunOut => self.store.take_over(&record.id, &owner, lease).await?,
-                TakeOver::HolderDead(previous) => {
+            let taken = match self.dead_holder(record, managed) {
+                Some(previous) => {
                     self.store
                         .take_over_from(&record.id, &previous, &owner, lease)
                         .await?
                 }
+                // Only a lease that has run out is worth a write.
+                None if held_by_another(record, &owner) => None,
+                None => self.store.take_over(&record.id, &owner, lease).await?,
             };
             if let Some(taken) = taken {
                 tracing::info!(execution = %taken.id, status = %taken.status, "resuming");
@@ -138,19 +130,17 @@ impl Supervisor {
         }
     }
 
-    /// Whether this supervisor should take over a live execution: one it
-    /// owned before a restart, one that nobody holds, or one whose holder's
-    /// lease has run out (whatever host or run directory it ran from: the
-    /// store fences a holder that lost its lease, so it can no longer write
-    /// nor remove the sandbox); and at once, whatever the lease says, one
-    /// whose container is on this engine and whose holder is provably dead
-    /// (its lock on this host and run directory is free). With the takeover
-    /// pass every lease, a dead holder's work moves within about two leases.
-    fn may_take_over(&self, record: &ExecutionRecord, managed: &ManagedResources) -> TakeOver {
+    /// The holder of a live execution when it is provably dead — its
+    /// container is on this engine and its lock on this host and run
+    /// directory is free — so the execution is taken over at once, whatever
+    /// the lease says. Any other execution is taken over once its lease has
+    /// run out (one this supervisor owned before a restart, or nobody holds,
+    /// at once), whatever host or run directory held it: the store fences a
+    /// holder that lost its lease, so it can no longer write nor remove the
+    /// sandbox. With the takeover pass every lease, a dead holder's work moves
+    /// within about two leases.
+    fn dead_holder(&self, record: &ExecutionRecord, managed: &ManagedResources) -> Option<String> {
         let instance = &self.instance;
-        if record.owner.as_deref() == Some(instance.id()) || record.owner.is_none() {
-            return TakeOver::LeaseRunOut;
-        }
         let here = instance.owner();
         let local_and_dead = managed
             .containers
@@ -162,10 +152,7 @@ impl Supervisor {
                     && r.run_dir.as_deref() == Some(here.run_dir.as_str())
                     && r.supervisor.as_deref().is_some_and(|s| instance.is_dead(s))
             });
-        match &record.owner {
-            Some(previous) if local_and_dead => TakeOver::HolderDead(previous.clone()),
-            _ => TakeOver::LeaseRunOut,
-        }
+        record.owner.clone().filter(|_| local_and_dead)
     }
 
     fn is_local(&self, id: &str) -> bool {

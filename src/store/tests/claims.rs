@@ -8,7 +8,7 @@ use pretty_assertions::assert_eq;
 use tokio::sync::Barrier;
 
 use super::harness::{TestDb, new_execution, on_both_backends};
-use super::{HOLDER, hold};
+use super::{HOLDER, hold, queued};
 use super::{drive_to, outcome};
 use crate::execution::{EventBody, Status};
 use crate::store::{CancelOutcome, StatusCount, StoreError};
@@ -29,22 +29,8 @@ on_both_backends!(
 );
 
 async fn a_named_claim_takes_only_that_queued_execution(db: &TestDb) {
-    let older = db
-        .store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
-    let mine = db
-        .store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
+    let older = queued(db.store.as_ref()).await;
+    let mine = queued(db.store.as_ref()).await;
     let claimed = db
         .store
         .claim(&mine, "runner", MINUTE)
@@ -192,13 +178,7 @@ async fn concurrent_claimers_never_share_an_execution(db: &TestDb) {
 
 async fn take_over_needs_an_expired_or_own_lease(db: &TestDb) {
     let store = db.store.as_ref();
-    let held = store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
+    let held = queued(store).await;
     store.claim_next("alice", MINUTE).await.unwrap().unwrap();
     assert_eq!(store.take_over(&held, "bob", MINUTE).await.unwrap(), None);
     let own = store
@@ -209,13 +189,7 @@ async fn take_over_needs_an_expired_or_own_lease(db: &TestDb) {
     assert_eq!(own.owner.as_deref(), Some("alice"));
     assert!(own.lease_expires_at > own.started_at.map(|t| t + chrono::TimeDelta::seconds(119)));
 
-    let lapsed = store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
+    let lapsed = queued(store).await;
     let claimed = store
         .claim_next("carol", Duration::from_millis(1))
         .await
@@ -237,13 +211,7 @@ async fn take_over_needs_an_expired_or_own_lease(db: &TestDb) {
     );
 
     // Live without an owner (moved along by hand): anyone may take it.
-    let orphan = store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
+    let orphan = queued(store).await;
     drive_to(store, &orphan, Status::Running).await;
     db.execute(format!(
         "UPDATE executions SET owner = NULL, lease_expires_at = NULL WHERE id = '{orphan}'"
@@ -259,13 +227,7 @@ async fn take_over_needs_an_expired_or_own_lease(db: &TestDb) {
     assert_eq!(adopted.status, Status::Running);
 
     // Not live: nothing to take over.
-    let queued = store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
+    let queued = queued(store).await;
     assert_eq!(store.take_over(&queued, "bob", MINUTE).await.unwrap(), None);
     store
         .finish(&lapsed, "bob", &outcome(Status::Failed))
@@ -289,20 +251,14 @@ async fn take_over_needs_an_expired_or_own_lease(db: &TestDb) {
 
 async fn cancel_depends_on_where_the_execution_is(db: &TestDb) {
     let store = db.store.as_ref();
-    let queued = store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
+    let waiting = queued(store).await;
     assert!(matches!(
-        store.request_cancel(Some("globex"), &queued).await,
+        store.request_cancel(Some("globex"), &waiting).await,
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(
         store
-            .get_execution(None, &queued)
+            .get_execution(None, &waiting)
             .await
             .unwrap()
             .unwrap()
@@ -310,28 +266,22 @@ async fn cancel_depends_on_where_the_execution_is(db: &TestDb) {
         Status::Queued
     );
     assert_eq!(
-        store.request_cancel(Some("acme"), &queued).await.unwrap(),
+        store.request_cancel(Some("acme"), &waiting).await.unwrap(),
         CancelOutcome::CancelledWhileQueued
     );
-    let cancelled = store.get_execution(None, &queued).await.unwrap().unwrap();
+    let cancelled = store.get_execution(None, &waiting).await.unwrap().unwrap();
     assert_eq!(cancelled.status, Status::Cancelled);
     assert_eq!(cancelled.reason.as_deref(), Some("cancelled"));
     assert_eq!(cancelled.finished_at, Some(cancelled.updated_at));
     assert!(cancelled.cancel_requested);
     assert_eq!(store.claim_next("worker", MINUTE).await.unwrap(), None);
     assert_eq!(
-        store.request_cancel(None, &queued).await.unwrap(),
+        store.request_cancel(None, &waiting).await.unwrap(),
         CancelOutcome::AlreadyFinal
     );
 
     for status in [Status::Preparing, Status::Running, Status::Collecting] {
-        let id = store
-            .create_execution(new_execution("acme"))
-            .await
-            .unwrap()
-            .record
-            .id
-            .clone();
+        let id = queued(store).await;
         let before = drive_to(store, &id, status).await;
         assert_eq!(
             store.request_cancel(None, &id).await.unwrap(),
@@ -350,13 +300,7 @@ async fn cancel_depends_on_where_the_execution_is(db: &TestDb) {
         assert_eq!(ended.status, Status::Cancelled);
     }
 
-    let done = store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
+    let done = queued(store).await;
     let finished = drive_to(store, &done, Status::Succeeded).await;
     assert_eq!(
         store.request_cancel(Some("acme"), &done).await.unwrap(),
@@ -539,13 +483,7 @@ async fn counts_by_tenant_cover_every_status(db: &TestDb) {
 
 async fn take_over_from_a_dead_holder_needs_no_lease_to_run_out(db: &TestDb) {
     let store = db.store.as_ref();
-    let id = store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
+    let id = queued(store).await;
     store.claim_next("dead", MINUTE).await.unwrap().unwrap();
     // Its lease is valid for a minute: the plain takeover waits…
     assert_eq!(store.take_over(&id, "bob", MINUTE).await.unwrap(), None);
@@ -575,13 +513,7 @@ async fn take_over_from_a_dead_holder_needs_no_lease_to_run_out(db: &TestDb) {
 
 async fn a_holder_that_lost_its_lease_writes_nothing(db: &TestDb) {
     let store = db.store.as_ref();
-    let id = store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
+    let id = queued(store).await;
     // A replica paused past its lease (a stop signal, a long GC, a network
     // partition) finds the execution taken over when it wakes up.
     store

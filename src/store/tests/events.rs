@@ -6,8 +6,8 @@ use pretty_assertions::assert_eq;
 use serde_json::json;
 use tokio::sync::Barrier;
 
-use super::harness::{TestDb, new_execution, on_both_backends};
-use super::{HOLDER, hold};
+use super::harness::{TestDb, on_both_backends};
+use super::{HOLDER, held};
 use crate::execution::{AgentEvent, AgentResult, Usage};
 use crate::execution::{EventBody, Status, SupervisorEvent};
 use crate::store::StoreError;
@@ -89,15 +89,7 @@ on_both_backends!(
 );
 
 async fn events_are_numbered_from_one_and_round_trip_exactly(db: &TestDb) {
-    let id = db
-        .store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
-    hold(db.store.as_ref(), &id).await;
+    let id = held(db.store.as_ref()).await;
     let bodies = assorted_bodies();
     let stored = db
         .store
@@ -159,15 +151,7 @@ async fn events_are_numbered_from_one_and_round_trip_exactly(db: &TestDb) {
     );
 
     // Another execution numbers its own events.
-    let other = db
-        .store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
-    hold(db.store.as_ref(), &other).await;
+    let other = held(db.store.as_ref()).await;
     let first = db
         .store
         .append_events(&other, HOLDER, &[EventBody::progress("x")], None)
@@ -190,15 +174,7 @@ async fn events_are_numbered_from_one_and_round_trip_exactly(db: &TestDb) {
 }
 
 async fn concurrent_appenders_leave_no_gaps(db: &TestDb) {
-    let id = db
-        .store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
-    hold(db.store.as_ref(), &id).await;
+    let id = held(db.store.as_ref()).await;
     let start = Arc::new(Barrier::new(4));
     let mut writers = Vec::new();
     for writer in 0..4 {
@@ -262,15 +238,7 @@ async fn concurrent_appenders_leave_no_gaps(db: &TestDb) {
 }
 
 async fn events_after_pages_in_order(db: &TestDb) {
-    let id = db
-        .store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
-    hold(db.store.as_ref(), &id).await;
+    let id = held(db.store.as_ref()).await;
     let bodies: Vec<EventBody> = (1..=25)
         .map(|n| EventBody::progress(format!("step {n}")))
         .collect();
@@ -293,15 +261,7 @@ async fn events_after_pages_in_order(db: &TestDb) {
 }
 
 async fn pages_are_cut_by_their_bytes(db: &TestDb) {
-    let id = db
-        .store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
-    hold(db.store.as_ref(), &id).await;
+    let id = held(db.store.as_ref()).await;
     // Ten events of about 10 KB each.
     let bodies: Vec<EventBody> = (0..10)
         .map(|n| EventBody::progress(format!("{n}{}", "x".repeat(10_000))))
@@ -328,15 +288,7 @@ async fn pages_are_cut_by_their_bytes(db: &TestDb) {
 }
 
 async fn large_batches_are_stored_whole(db: &TestDb) {
-    let id = db
-        .store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
-    hold(db.store.as_ref(), &id).await;
+    let id = held(db.store.as_ref()).await;
     let bodies: Vec<EventBody> = (0..250)
         .map(|n| EventBody::progress(format!("{n}")))
         .collect();

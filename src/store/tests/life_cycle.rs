@@ -5,8 +5,8 @@ use std::time::Duration;
 use chrono::{SubsecRound, TimeZone, Utc};
 use pretty_assertions::assert_eq;
 
-use super::harness::{TestDb, new_execution, on_both_backends};
-use super::{HOLDER, hold};
+use super::harness::{TestDb, on_both_backends};
+use super::{HOLDER, held, queued};
 use super::{drive_to, outcome};
 use crate::execution::Status;
 use crate::store::{Facts, StoreError};
@@ -21,13 +21,7 @@ async fn every_transition_is_allowed_or_refused_by_the_life_cycle(db: &TestDb) {
     let store = db.store.as_ref();
     for from in Status::ALL {
         for to in Status::ALL {
-            let id = store
-                .create_execution(new_execution("acme"))
-                .await
-                .unwrap()
-                .record
-                .id
-                .clone();
+            let id = queued(store).await;
             let before = drive_to(store, &id, from).await;
             let result = store.transition(&id, HOLDER, to).await;
             let legal = !to.is_final() && from.can_become(to);
@@ -72,15 +66,7 @@ async fn every_transition_is_allowed_or_refused_by_the_life_cycle(db: &TestDb) {
 }
 
 async fn facts_fill_in_and_keep_what_they_do_not_name(db: &TestDb) {
-    let id = db
-        .store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
-    hold(db.store.as_ref(), &id).await;
+    let id = held(db.store.as_ref()).await;
     let started = Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap()
         + chrono::TimeDelta::nanoseconds(123_456_789);
     db.store
@@ -124,14 +110,7 @@ async fn facts_fill_in_and_keep_what_they_do_not_name(db: &TestDb) {
 }
 
 async fn finish_writes_every_figure_and_the_artifacts(db: &TestDb) {
-    let id = db
-        .store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
+    let id = queued(db.store.as_ref()).await;
     let claimed = db
         .store
         .claim_next(HOLDER, Duration::from_secs(60))
@@ -218,15 +197,7 @@ async fn finish_writes_every_figure_and_the_artifacts(db: &TestDb) {
 
     // Every final status can be written, straight from queued too.
     for status in Status::ALL.into_iter().filter(|s| s.is_final()) {
-        let id = db
-            .store
-            .create_execution(new_execution("acme"))
-            .await
-            .unwrap()
-            .record
-            .id
-            .clone();
-        hold(db.store.as_ref(), &id).await;
+        let id = held(db.store.as_ref()).await;
         let mut ended = outcome(status);
         ended.oom_killed = status == Status::OutOfMemory;
         ended.artifacts.clear();
@@ -237,16 +208,7 @@ async fn finish_writes_every_figure_and_the_artifacts(db: &TestDb) {
         assert_eq!(db.store.artifacts(&id).await.unwrap(), vec![]);
     }
 
-    let id = db
-        .store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
-
-    hold(db.store.as_ref(), &id).await;
+    let id = held(db.store.as_ref()).await;
     match db
         .store
         .finish(&id, HOLDER, &outcome(Status::Running))

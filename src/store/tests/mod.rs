@@ -30,6 +30,24 @@ pub async fn hold(store: &dyn Store, id: &str) -> ExecutionRecord {
         .expect("a queued execution to claim")
 }
 
+/// A new queued execution of tenant `acme`; its id.
+pub async fn queued(store: &dyn Store) -> String {
+    store
+        .create_execution(harness::new_execution("acme"))
+        .await
+        .unwrap()
+        .record
+        .id
+        .clone()
+}
+
+/// A new execution of tenant `acme`, claimed for [`HOLDER`]; its id.
+pub async fn held(store: &dyn Store) -> String {
+    let id = queued(store).await;
+    hold(store, &id).await;
+    id
+}
+
 /// A full outcome with `status`.
 pub fn outcome(status: Status) -> Outcome {
     Outcome {

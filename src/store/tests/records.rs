@@ -7,7 +7,7 @@ use chrono::{SubsecRound, Utc};
 use pretty_assertions::assert_eq;
 
 use super::harness::{Backend, TestDb, new_execution, new_execution_on, on_both_backends};
-use super::{HOLDER, hold};
+use super::{HOLDER, held};
 use crate::execution::Status;
 use crate::store::{DEFAULT_TENANT, ListQuery, StoreError, open};
 
@@ -316,15 +316,7 @@ async fn listing_pages_newest_first_with_filters(db: &TestDb) {
 }
 
 async fn damaged_rows_are_reported_as_corrupt(db: &TestDb) {
-    let id = db
-        .store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
-    hold(db.store.as_ref(), &id).await;
+    let id = held(db.store.as_ref()).await;
     let refused = db
         .execute(format!(
             "UPDATE executions SET status = 'exploded' WHERE id = '{id}'"
@@ -345,16 +337,7 @@ async fn damaged_rows_are_reported_as_corrupt(db: &TestDb) {
         other => panic!("expected corrupt agent, got {other:?}"),
     }
 
-    let other = db
-        .store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
-
-    hold(db.store.as_ref(), &other).await;
+    let other = held(db.store.as_ref()).await;
     db.store
         .append_events(
             &other,

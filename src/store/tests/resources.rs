@@ -3,28 +3,15 @@
 use pretty_assertions::assert_eq;
 use std::time::Duration;
 
-use super::harness::{TestDb, new_execution, on_both_backends};
+use super::harness::{TestDb, on_both_backends};
+use super::queued;
 use crate::store::{ResourceKind, StoreError};
 
 on_both_backends!(resources_are_recorded_removed_and_listed,);
 
 async fn resources_are_recorded_removed_and_listed(db: &TestDb) {
-    let a = db
-        .store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
-    let b = db
-        .store
-        .create_execution(new_execution("acme"))
-        .await
-        .unwrap()
-        .record
-        .id
-        .clone();
+    let a = queued(db.store.as_ref()).await;
+    let b = queued(db.store.as_ref()).await;
     let made = [
         (ResourceKind::Socket, "/run/agentd/a"),
         (ResourceKind::Volume, "agentd-a"),
