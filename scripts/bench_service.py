@@ -11,7 +11,6 @@
 Usage: bench_service.py AGENTD IMAGE SAMPLE_REPO POSTGRES_URL [EXECUTIONS] [CAP]
 """
 
-import json
 import os
 import re
 import resource
@@ -19,42 +18,22 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from bench_run import HARDENED
+from served import http, serve
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIO = os.path.join(HERE, "..", "examples", "scenarios", "ends-at-once.json")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def http(method, url, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read() or b"null")
-
-
 class Server:
     def __init__(self, agentd, image, scratch, database_url, cap):
-        env = dict(os.environ, AGENTD_DATA_DIR=f"{scratch}/data", AGENTD_RUN_DIR=f"{scratch}/run",
-                   AGENTD_LOG="warn")
-        env.pop("ANTHROPIC_API_KEY", None)
-        self.process = subprocess.Popen(
-            [agentd, "serve", "--listen", "127.0.0.1:0", "--image", image,
-             "--scripted-model", SCENARIO, "--max-concurrent", str(cap),
-             "--database-url", database_url],
-            env=env, stderr=subprocess.PIPE, text=True)
-        for line in self.process.stderr:
-            match = re.search(r"listening on (http://\S+)", line)
-            if match:
-                self.url = match.group(1)
-                break
-        else:
-            sys.exit("agentd serve did not start")
+        self.process, self.url = serve(
+            agentd, scratch, ["--image", image, "--scripted-model", SCENARIO,
+                              "--max-concurrent", str(cap), "--database-url", database_url])
 
     def cpu_seconds(self):
         fields = open(f"/proc/{self.process.pid}/stat").read().rsplit(")", 1)[1].split()

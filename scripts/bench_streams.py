@@ -12,21 +12,13 @@ Usage: bench_streams.py AGENTD IMAGE SAMPLE_REPO [CLIENTS]
 
 import json
 import os
-import re
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
-
-def http(method, url, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return response.read()
+from served import http, serve
 
 
 def rss_mib(pid):
@@ -63,27 +55,14 @@ def main():
         path = os.path.join(scratch, "scenario.json")
         with open(path, "w") as out:
             json.dump(scenario(), out)
-        env = dict(os.environ, AGENTD_DATA_DIR=f"{scratch}/data", AGENTD_RUN_DIR=f"{scratch}/run",
-                   AGENTD_LOG="warn")
-        env.pop("ANTHROPIC_API_KEY", None)
-        server = subprocess.Popen(
-            [agentd, "serve", "--listen", "127.0.0.1:0", "--image", image,
-             "--scripted-model", path], env=env, stderr=subprocess.PIPE, text=True)
-        for line in server.stderr:
-            match = re.search(r"listening on (http://\S+)", line)
-            if match:
-                url = match.group(1)
-                break
-        else:
-            sys.exit("agentd serve did not start")
+        server, url = serve(agentd, scratch, ["--image", image, "--scripted-model", path])
         try:
-            id_ = json.loads(http("POST", f"{url}/v1/executions",
-                                  {"repo": repo, "prompt": "talk a lot"}))["id"]
-            while json.loads(http("GET", f"{url}/v1/executions/{id_}"))["status"] in (
+            id_ = http("POST", f"{url}/v1/executions", {"repo": repo, "prompt": "talk a lot"})["id"]
+            while http("GET", f"{url}/v1/executions/{id_}")["status"] in (
                     "queued", "preparing", "running", "collecting"):
                 time.sleep(0.5)
-            log = http("GET", f"{url}/v1/executions/{id_}/events")
-            log_bytes = len(log)
+            with urllib.request.urlopen(f"{url}/v1/executions/{id_}/events", timeout=120) as log:
+                log_bytes = len(log.read())
             time.sleep(1)
             before = rss_mib(server.pid)
             host, port = url.removeprefix("http://").split(":")

@@ -17,40 +17,22 @@ Usage: bench_takeover.py AGENTD IMAGE SAMPLE_REPO
 
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
+from served import http, serve
+
 COMMAND_SECONDS = 5
-
-
-def http(method, url, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read() or b"null")
 
 
 class Server:
     def __init__(self, agentd, image, scenario, home, database_url):
-        env = dict(os.environ, AGENTD_DATA_DIR=f"{home}/data", AGENTD_RUN_DIR=f"{home}/run",
-                   AGENTD_LOG="info")
-        env.pop("ANTHROPIC_API_KEY", None)
-        self.process = subprocess.Popen(
-            [agentd, "serve", "--listen", "127.0.0.1:0", "--image", image,
-             "--scripted-model", scenario, "--database-url", database_url],
-            env=env, stderr=subprocess.PIPE, text=True)
-        for line in self.process.stderr:
-            match = re.search(r"listening on (http://\S+)", line)
-            if match:
-                self.url = match.group(1)
-                break
-        else:
-            sys.exit("agentd serve did not start")
+        self.process, self.url = serve(
+            agentd, home, ["--image", image, "--scripted-model", scenario,
+                           "--database-url", database_url], log="info")
 
     def kill(self):
         self.process.kill()

@@ -10,47 +10,27 @@ check, last use). Prints both and their ratio (goal >= 0.9).
 Usage: bench_tenancy.py AGENTD IMAGE SAMPLE_REPO
 """
 
-import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+from served import http, serve
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIO = os.path.join(HERE, "..", "examples", "scenarios", "ends-at-once.json")
 ADMIN = "bench-admin-credential-0123456789abcdef"
 
 
-def http(method, url, body=None, token=None):
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"content-type": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read() or b"null")
-
-
-def serve(agentd, image, scratch, admin):
-    env = dict(os.environ, AGENTD_DATA_DIR=f"{scratch}/data", AGENTD_RUN_DIR=f"{scratch}/run",
-               AGENTD_LOG="warn")
-    env.pop("ANTHROPIC_API_KEY", None)
-    env.pop("AGENTD_ADMIN_TOKEN", None)
-    args = [agentd, "serve", "--listen", "127.0.0.1:0", "--image", image,
-            "--scripted-model", SCENARIO]
+def start(agentd, image, scratch, admin):
+    args = ["--image", image, "--scripted-model", SCENARIO]
     if admin:
         with open(f"{scratch}/admin-token", "w") as f:
             f.write(ADMIN)
         args += ["--admin-token-file", f"{scratch}/admin-token"]
-    process = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
-    for line in process.stderr:
-        match = re.search(r"listening on (http://\S+)", line)
-        if match:
-            return process, match.group(1)
-    sys.exit("agentd serve did not start")
+    return serve(agentd, scratch, args)
 
 
 def wait(url, id_, token):
@@ -76,7 +56,7 @@ def wrk(url, token, seconds=10):
 
 def prepare(agentd, image, repo, scratch, keyed):
     """A server with one finished execution: (process, url of the execution, token)."""
-    process, url = serve(agentd, image, scratch, keyed)
+    process, url = start(agentd, image, scratch, keyed)
     token = None
     if keyed:
         http("POST", f"{url}/v1/admin/tenants", {"name": "bench"}, ADMIN)
