@@ -37,16 +37,7 @@ async fn a_replica_paused_past_its_lease_is_fenced_and_another_takes_over_within
         .unwrap()
         .id
         .clone();
-    let watcher = Watcher::start(&first.client, &id);
-    wait_until(
-        &first.client,
-        &watcher,
-        &id,
-        Duration::from_secs(120),
-        |_, events| has(events, "tool_call"),
-    )
-    .await;
-    drop(watcher);
+    wait_for_event(&first.client, &id, "tool_call", Duration::from_secs(120)).await;
 
     // Paused: alive, holding its sockets and its view of the work, silent.
     first.signal(libc::SIGSTOP);

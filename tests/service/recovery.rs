@@ -28,12 +28,7 @@ async fn killed_while_running_the_agent_is_reattached_and_finishes() {
         .unwrap()
         .id
         .clone();
-    let watcher = Watcher::start(&first.client, &id);
-    wait_until(&first.client, &watcher, &id, LONG, |_, events| {
-        has(events, "tool_call")
-    })
-    .await;
-    drop(watcher);
+    wait_for_event(&first.client, &id, "tool_call", LONG).await;
     first.kill_9();
 
     let second = world.serve(&[]);
@@ -200,12 +195,7 @@ async fn a_replica_with_another_data_directory_writes_the_whole_event_log() {
         .unwrap()
         .id
         .clone();
-    let watcher = Watcher::start(&first.client, &id);
-    wait_until(&first.client, &watcher, &id, LONG, |_, events| {
-        has(events, "tool_call")
-    })
-    .await;
-    drop(watcher);
+    wait_for_event(&first.client, &id, "tool_call", LONG).await;
     first.kill_9();
 
     // Another replica (its own data directory) takes the work over.

@@ -229,6 +229,12 @@ pub async fn wait_until(
     }
 }
 
+/// Follows an execution until an event of `kind` (its JSON "type") was stored.
+pub async fn wait_for_event(client: &Client, id: &str, kind: &str, limit: Duration) {
+    let watcher = Watcher::start(client, id);
+    wait_until(client, &watcher, id, limit, |_, events| has(events, kind)).await;
+}
+
 /// Every event of an execution, following the stream to its final status.
 pub async fn all_events(client: &Client, id: &str) -> Vec<Event> {
     let mut stream = Box::pin(client.events(id, 0));
