@@ -29,7 +29,7 @@ pub struct PolicySchema {
     /// Agent images a request may name (`*` wildcards). Default: the server's.
     pub images: Option<Vec<PolicyEntry>>,
     /// Models a request may name and the gateway forwards (`*` wildcards).
-    #[schema(example = json!(["claude-sonnet-*"]))]
+    #[schema(example = json!(["claude-sonnet-*"]), min_items = 1)]
     pub models: Option<Vec<PolicyEntry>>,
     /// OCI runtimes a request may name. Default: the server's.
     pub runtimes: Option<Vec<PolicyEntry>>,

@@ -76,12 +76,13 @@ fn glob_one(pattern: &str, text: &str) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
-        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
-            p += 1;
-            t += 1;
-        } else if p < pattern.len() && pattern[p] == '*' {
+        // A `*` in the pattern is a wildcard even facing a `*` in the text.
+        if p < pattern.len() && pattern[p] == '*' {
             star = Some((p, t));
             p += 1;
+        } else if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
         } else if let Some((sp, st)) = star {
             p = sp + 1;
             t = st + 1;
@@ -125,5 +126,15 @@ mod tests {
         assert!(!matches("./src/*.rs", "src/a/main.rs", CWD));
         assert!(matches("./src/**/*.rs", "src/a/b/main.rs", CWD));
         assert!(!matches("//etc/passwd", "/workspace/repo/etc/passwd", CWD));
+    }
+
+    #[test]
+    fn a_star_in_a_file_name_does_not_slip_past_a_wildcard() {
+        // A repository may name a file `*key`: the rule's `*` must still
+        // match it (a deny rule would otherwise let it be read).
+        assert!(matches("./secrets/*", "secrets/*key", CWD));
+        assert!(matches("./secrets/*", "secrets/**", CWD));
+        assert!(matches("./secrets/*.pem", "secrets/*.pem", CWD));
+        assert!(matches("./a*b", "a*xb", CWD));
     }
 }

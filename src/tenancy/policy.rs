@@ -326,6 +326,14 @@ impl Policy {
                 "must be a number of dollars, 0 or more",
             ));
         }
+        // Leaving the list out allows any model; an empty one would be read
+        // as "none" at admission and "any" by the gateway.
+        if self.models.as_ref().is_some_and(Vec::is_empty) {
+            return Err(bad(
+                "models",
+                "must list at least one model (leave it out to allow any)",
+            ));
+        }
         if let Some(schemes) = &self.sources.schemes
             && let Some(unknown) = schemes.iter().find(|s| !SCHEMES.contains(&s.as_str()))
         {
@@ -487,6 +495,15 @@ mod tests {
         policy(json!({"caps": {"cpus": 0.5}, "daily_spend_usd": 0, "sources": {"local_paths": ["/srv/repos"]}}))
             .validate()
             .unwrap();
+    }
+
+    #[test]
+    fn an_empty_model_list_is_refused_not_read_as_any() {
+        // Admission reads `[]` as "no model may be named", the gateway's
+        // rules as "any model": a request naming none would reach any model.
+        let refused = policy(json!({"models": []})).validate().unwrap_err();
+        assert_eq!(refused.field, "models");
+        policy(json!({"models": ["claude-*"]})).validate().unwrap();
     }
 
     #[test]
