@@ -22,7 +22,16 @@ impl Runner {
     #[tracing::instrument(name = "finish", skip_all)]
     pub(super) async fn finish(&self, run: Run, findings: Findings) -> Summary {
         tracing::info!("deciding the final status");
-        self.publish(&run, &findings).await;
+        // Uploads may outlast a lease: the lease is renewed meanwhile (the
+        // heartbeat ended with the run). Whether it is still held when the
+        // final status is written, the store decides.
+        tokio::select! {
+            () = self.publish(&run, &findings) => {}
+            () = async {
+                self.heartbeat(&run).await;
+                std::future::pending::<()>().await
+            } => {}
+        }
         let conversation = run.account.conversation();
         let claim = findings.pumped.result.as_ref();
         let collect_error = findings

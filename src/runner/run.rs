@@ -85,6 +85,10 @@ pub(crate) struct Run {
     pub(crate) account: Arc<Account>,
     /// Tripped by the gateway when a model limit is reached.
     pub(crate) budget: Arc<BudgetStop>,
+    /// Until when this replica may take the lease as its own: the start of
+    /// the last renewal that succeeded, plus the lease. Past it, another
+    /// replica may have taken the execution over without this one hearing.
+    pub(crate) lease_valid_until: std::sync::Mutex<Instant>,
 }
 
 /// The gateway's signal that a model limit ended the execution.
@@ -257,6 +261,7 @@ impl Runner {
             started_at,
             account,
             budget,
+            lease_valid_until: std::sync::Mutex::new(Instant::now() + self.config.lease),
         }
     }
 
@@ -333,50 +338,92 @@ impl Runner {
 
     /// Renews this execution's lease and picks up cancel requests made through
     /// the store (by another process's API), until dropped; returns when the
-    /// lease went to another replica.
-    async fn heartbeat(&self, run: &Run) {
+    /// lease went to another replica, or when it could not be renewed for a
+    /// whole lease (the store unreachable or stalled: another replica may
+    /// have taken it over meanwhile, so this one must stop as if it had).
+    pub(super) async fn heartbeat(&self, run: &Run) {
         let period = (self.config.lease / 3).max(Duration::from_millis(200));
         loop {
             tokio::time::sleep(period).await;
-            match self
-                .store
-                .take_over(&run.id, self.owner(), self.config.lease)
-                .await
-            {
-                Ok(Some(record)) if record.cancel_requested => run.cancel.cancel(),
-                Ok(Some(_)) => {}
-                Ok(None) => {
+            match self.renew(run).await {
+                Renewal::Held => {}
+                Renewal::Lost => {
                     tracing::error!(execution = %run.id, "lost the lease to another supervisor");
                     return;
                 }
-                Err(error) => tracing::warn!(%error, "lease renewal failed"),
+                Renewal::Unknown if Instant::now() >= valid_until(run) => {
+                    tracing::error!(execution = %run.id, lease = ?self.config.lease,
+                        "the lease could not be renewed for a whole lease: stopping here");
+                    return;
+                }
+                Renewal::Unknown => {}
             }
+        }
+    }
+
+    /// One renewal, given at most until the lease runs out; a success moves
+    /// [`Run::lease_valid_until`] on and picks up a cancel request.
+    async fn renew(&self, run: &Run) -> Renewal {
+        let started = Instant::now();
+        let renewal = self
+            .store
+            .take_over(&run.id, self.owner(), self.config.lease);
+        let left = valid_until(run).saturating_duration_since(started);
+        match tokio::time::timeout(left, renewal).await {
+            Ok(Ok(Some(record))) => {
+                *run.lease_valid_until
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = started + self.config.lease;
+                if record.cancel_requested {
+                    run.cancel.cancel();
+                }
+                Renewal::Held
+            }
+            Ok(Ok(None)) => Renewal::Lost,
+            // A record gone from the store is nobody else's either.
+            Ok(Err(StoreError::NotFound(_))) => Renewal::Held,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "lease renewal failed");
+                Renewal::Unknown
+            }
+            Err(_) => Renewal::Unknown,
         }
     }
 
     /// Renews the lease once more before the sandbox is removed: a renewal
     /// that succeeds guarantees nobody else takes the execution over for a
-    /// whole lease, which the removal and the final write fit in. A store that
-    /// does not answer after a few tries is not proof of a loss: the work goes
-    /// on (it did before fencing).
+    /// whole lease, which the removal and the final write fit in. A store
+    /// that does not answer is not proof of a loss while the last renewal is
+    /// less than a lease old; past that, this replica lets go.
     async fn still_holds(&self, run: &Run) -> bool {
         for attempt in 0..3u32 {
-            match self
-                .store
-                .take_over(&run.id, self.owner(), self.config.lease)
-                .await
-            {
-                Ok(Some(_)) => return true,
-                Ok(None) => return false,
-                Err(StoreError::NotFound(_)) => return true,
-                Err(error) => {
-                    tracing::warn!(%error, "confirming the lease before release");
+            match self.renew(run).await {
+                Renewal::Held => return true,
+                Renewal::Lost => return false,
+                Renewal::Unknown if Instant::now() >= valid_until(run) => return false,
+                Renewal::Unknown => {
                     tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
                 }
             }
         }
-        true
+        Instant::now() < valid_until(run)
     }
+}
+
+/// What one renewal of the lease found.
+enum Renewal {
+    /// Still this replica's, for another lease.
+    Held,
+    /// Another replica's now.
+    Lost,
+    /// The store did not say (an error, or no answer in time).
+    Unknown,
+}
+
+fn valid_until(run: &Run) -> Instant {
+    *run.lease_valid_until
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
 }
 
 pub(crate) fn stop_requested(run: &Run) -> Result<(), RunError> {

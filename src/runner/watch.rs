@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use tokio_util::task::AbortOnDropHandle;
+
 use crate::execution::{EventBody, Status, container_name};
 use crate::git::{RepoSource, ResolvedRef};
 
@@ -89,12 +91,17 @@ impl Runner {
     ) -> Result<(), RunError> {
         tracing::info!("watching the agent");
         let container = &prepared.container;
-        let pump_task = tokio::spawn(tracing::Instrument::in_current_span(pump(
-            self.engine.clone(),
-            container.clone(),
-            run.recorder.clone(),
-            skip,
-        )));
+        // Aborted if the watch is dropped (the lease went elsewhere): a pump
+        // left running would record the container's lines a second time
+        // beside the one that resumes the execution.
+        let mut pump_task = AbortOnDropHandle::new(tokio::spawn(
+            tracing::Instrument::in_current_span(pump(
+                self.engine.clone(),
+                container.clone(),
+                run.recorder.clone(),
+                skip,
+            )),
+        ));
         // A container that already ended (a resumed execution) ended on its
         // own: a deadline or cancel that passed meanwhile does not rewrite that.
         let stop = if !self.engine.is_running(container).await? {
@@ -120,13 +127,12 @@ impl Runner {
             let _ =
                 tokio::time::timeout(Duration::from_secs(10), self.engine.wait(container)).await;
         }
-        let abort = pump_task.abort_handle();
-        findings.pumped = match tokio::time::timeout(PUMP_DRAIN, pump_task).await {
+        findings.pumped = match tokio::time::timeout(PUMP_DRAIN, &mut pump_task).await {
             Ok(Ok(pumped)) => pumped,
             Ok(Err(error)) => return Err(RunError::Task(error.to_string())),
             Err(_) => {
                 // Stop it: nothing may be recorded after the final status.
-                abort.abort();
+                pump_task.abort();
                 run.recorder
                     .emit(EventBody::warning(
                         "the container's output did not end; moving on",

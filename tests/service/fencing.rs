@@ -131,3 +131,67 @@ async fn a_replica_paused_past_its_lease_is_fenced_and_another_takes_over_within
     assert_nothing_left(&id, &world.run_dir());
     assert_nothing_left(&id, &other.join("run"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_cannot_renew_its_lease_stops_on_its_own_and_resumes_later() {
+    use sqlx::Connection;
+    let world = World::new(json!({"turns": [
+        bash("echo one > /workspace/repo/one.txt; timeout 10 tail -f /dev/null; echo two > /workspace/repo/two.txt"),
+        done()
+    ]}));
+    let path = world.data_dir().join("agentd.db");
+    let database = format!("sqlite://{}", path.display());
+    let lease = format!("{}s", LEASE.as_secs());
+    let server = world.serve(&["--database-url", &database, "--lease", &lease]);
+    let id = server
+        .client
+        .submit(&world.request("two files"), None)
+        .await
+        .unwrap()
+        .id
+        .clone();
+    wait_for_event(&server.client, &id, "tool_call", Duration::from_secs(120)).await;
+
+    // The store stops answering writes (a lock held longer than the lease, as
+    // a stalled database or a lost connection would): the replica cannot
+    // know whether another took the work over, so it must stop serving it.
+    let mut blocker = sqlx::sqlite::SqliteConnection::connect(&database)
+        .await
+        .unwrap();
+    sqlx::raw_sql("BEGIN EXCLUSIVE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + LEASE * 4;
+    while !server
+        .log()
+        .contains("could not be renewed for a whole lease")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the replica went on without its lease:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    drop(blocker);
+
+    // The store back, the work is taken over again (by the same replica)
+    // and ends once, its log whole.
+    let events = all_events(&server.client, &id).await;
+    let execution = server.client.execution(&id).await.unwrap();
+    assert_eq!(execution.status, Status::Succeeded, "{}", server.log());
+    assert_whole_log(&events);
+    let paths: Vec<&str> = execution
+        .files_changed
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    assert_eq!(paths, ["one.txt", "two.txt"]);
+    drop(server);
+    assert_nothing_left(&id, &world.run_dir());
+}
