@@ -94,14 +94,13 @@ impl Runner {
         // Aborted if the watch is dropped (the lease went elsewhere): a pump
         // left running would record the container's lines a second time
         // beside the one that resumes the execution.
-        let mut pump_task = AbortOnDropHandle::new(tokio::spawn(
-            tracing::Instrument::in_current_span(pump(
+        let mut pump_task =
+            AbortOnDropHandle::new(tokio::spawn(tracing::Instrument::in_current_span(pump(
                 self.engine.clone(),
                 container.clone(),
                 run.recorder.clone(),
                 skip,
-            )),
-        ));
+            ))));
         // A container that already ended (a resumed execution) ended on its
         // own: a deadline or cancel that passed meanwhile does not rewrite that.
         let stop = if !self.engine.is_running(container).await? {

@@ -165,8 +165,10 @@ async fn every_route_refuses_whoever_may_not_call_it() {
     assert_eq!(deleted.status, 204);
     tokio::time::sleep(Duration::from_millis(1600)).await;
 
-    // Tenant A's execution, finished with a diff, a bundle and an artifact.
-    let request = app.request("write a note");
+    // Tenant A's execution, finished with a diff, a bundle and an artifact,
+    // its model exchanges recorded.
+    let mut request = app.request("write a note");
+    request["record"] = json!(true);
     let created = call(
         &app,
         &keys,
@@ -205,6 +207,13 @@ async fn every_route_refuses_whoever_may_not_call_it() {
         assert!(std::time::Instant::now() < deadline, "{shown}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+
+    // B cannot replay A's cassette: the id names no execution of B's.
+    let mut replay = app.request("replay A's model");
+    replay["replay"] = json!(id);
+    call(&app, &keys, Who::B, "post", "/v1/executions", Some(&replay))
+        .await
+        .assert_error(422, "invalid_field", Some("replay"));
 
     let doc = app.get("/v1/openapi.json").await.json();
     let paths = doc["paths"].as_object().unwrap();
@@ -355,6 +364,14 @@ async fn every_route_refuses_whoever_may_not_call_it() {
             .as_str()
             .is_some_and(|p| p.starts_with("127.0.0.1:")),
         "{refused}"
+    );
+    // The same replay is A's to make.
+    let replayed = call(&app, &keys, Who::A, "post", "/v1/executions", Some(&replay)).await;
+    assert_eq!(
+        replayed.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&replayed.bytes)
     );
     app.finish().await;
 }
