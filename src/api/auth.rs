@@ -330,7 +330,8 @@ pub async fn audit_refusal(
 fn without_keys(path: &str) -> String {
     path.split('/')
         .map(|segment| {
-            if segment.starts_with(KEY_PREFIX) || looks_like_key(segment) {
+            // Every key starts with the prefix (`looks_like_key` checks more).
+            if segment.starts_with(KEY_PREFIX) {
                 "(a key, not recorded)"
             } else {
                 segment

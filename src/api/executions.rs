@@ -77,7 +77,7 @@ pub async fn create(
             let refused = match &error {
                 ApiError::Invalid { field, .. } => Some(format!("invalid_field:{field}")),
                 ApiError::PolicyRefused(refusal) => {
-                    crate::metrics::policy_refused(refusal.rule);
+                    crate::metrics::global().policy_refused(refusal.rule);
                     Some(refusal.rule.to_string())
                 }
                 _ => None,

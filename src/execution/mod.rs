@@ -37,5 +37,5 @@ pub use request::{
 };
 pub use status::{Status, UnknownStatus};
 pub use summary::{AgentClaim, Artifact, ChangedFile, LeftOut, RefusedEntry, ResultPaths, Summary};
-pub use tool_match::{AGENT_CWD, ToolCall, Verdict, parse_rule};
+pub use tool_match::{AGENT_CWD, ToolCall, Verdict, glob, parse_rule};
 pub use usage::{Conversation, GatewayUsage};

@@ -215,8 +215,9 @@ pub fn bash_pattern_matches(pattern: &str, command: &str) -> bool {
     glob(pattern, command)
 }
 
-/// `*` matches any text (spaces and slashes included); everything else is literal.
-fn glob(pattern: &str, text: &str) -> bool {
+/// `*` matches any text (spaces and slashes included); everything else is
+/// literal. Also the wildcard of the admins' policy patterns.
+pub fn glob(pattern: &str, text: &str) -> bool {
     let pieces: Vec<&str> = pattern.split('*').collect();
     if pieces.len() == 1 {
         return pattern == text;

@@ -26,7 +26,6 @@ use std::sync::OnceLock;
 
 use prometheus_client::encoding::prometheus_text;
 
-pub use bound::OTHER;
 pub use families::Metrics;
 pub use labels::{GatewayError, GatewayOutcome, Removal};
 pub use record::Tokens;
@@ -47,16 +46,6 @@ pub enum MetricsError {
 pub fn global() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
     METRICS.get_or_init(Metrics::new)
-}
-
-/// A request the admins' policy refused, by rule.
-pub fn policy_refused(rule: &str) {
-    global().policy_refused(rule);
-}
-
-/// A request field the admins' policy lowered to its cap, by rule.
-pub fn policy_clamped(rule: &str) {
-    global().policy_clamped(rule);
 }
 
 impl Metrics {

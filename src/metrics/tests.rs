@@ -5,6 +5,7 @@ use std::time::Duration;
 use openmetrics_parser::prometheus::parse_prometheus;
 use openmetrics_parser::{MetricsExposition, PrometheusType, PrometheusValue};
 
+use super::bound::OTHER;
 use super::*;
 
 type Exposition = MetricsExposition<PrometheusType, PrometheusValue>;

@@ -259,7 +259,7 @@ impl Supervisor {
             )
             .await?;
             for clamp in &applied.policy.clamped {
-                crate::metrics::policy_clamped(&clamp.field);
+                crate::metrics::global().policy_clamped(&clamp.field);
             }
             new.policy = applied.policy;
         }

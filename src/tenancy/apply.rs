@@ -131,12 +131,10 @@ pub fn apply(
 fn check_source(policy: &Policy, location: &str) -> Result<SourceCheck, PolicyRefusal> {
     let sources = &policy.sources;
     let local = |path: &str| match &sources.local_paths {
-        Some(prefixes) if !prefixes.is_empty() && lexically_under(path, prefixes) => {
-            Ok(SourceCheck::Local {
-                path: path.to_string(),
-                prefixes: prefixes.clone(),
-            })
-        }
+        Some(prefixes) if lexically_under(path, prefixes) => Ok(SourceCheck::Local {
+            path: path.to_string(),
+            prefixes: prefixes.clone(),
+        }),
         _ => Err(PolicyRefusal::source("sources.local_paths")),
     };
     if location.starts_with('/') {
@@ -183,18 +181,10 @@ fn check_source(policy: &Policy, location: &str) -> Result<SourceCheck, PolicyRe
 
 /// `path` (absolute, no `.`/`..` components) is one of `prefixes` or below one.
 pub fn lexically_under(path: &str, prefixes: &[String]) -> bool {
-    let path = std::path::Path::new(path);
-    let clean = path.is_absolute()
-        && path.components().all(|c| {
-            matches!(
-                c,
-                std::path::Component::RootDir | std::path::Component::Normal(_)
-            )
-        });
-    clean
+    super::policy::is_clean_absolute(path)
         && prefixes
             .iter()
-            .any(|prefix| path.starts_with(std::path::Path::new(prefix)))
+            .any(|prefix| std::path::Path::new(path).starts_with(prefix))
 }
 
 fn check_sandbox(

@@ -1,30 +1,10 @@
 //! The wildcard patterns admins write in policies: `*` matches any run of
 //! characters (including none), every other character matches itself.
 
-/// Whether `text` matches `pattern` as a whole.
+/// Whether `text` matches `pattern` as a whole (linear: each piece between
+/// stars is found once, never backtracked into).
 pub fn matches(pattern: &str, text: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
-    let text: Vec<char> = text.chars().collect();
-    // Greedy matching with one backtrack point (the last `*`): linear in
-    // practice, never exponential.
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && pattern[p] == '*' {
-            star = Some((p, t));
-            p += 1;
-        } else if p < pattern.len() && pattern[p] == text[t] {
-            p += 1;
-            t += 1;
-        } else if let Some((star_p, star_t)) = star {
-            p = star_p + 1;
-            t = star_t + 1;
-            star = Some((star_p, star_t + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|&c| c == '*')
+    crate::execution::glob(pattern, text)
 }
 
 /// Whether any of `patterns` matches `text`.

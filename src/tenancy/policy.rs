@@ -385,7 +385,8 @@ fn is_plain_text(text: &str) -> bool {
     !text.trim().is_empty() && text.len() <= 1024 && !text.chars().any(char::is_control)
 }
 
-fn is_clean_absolute(path: &str) -> bool {
+/// An absolute path without `.` or `..` components.
+pub(super) fn is_clean_absolute(path: &str) -> bool {
     let path = std::path::Path::new(path);
     path.is_absolute()
         && path.components().all(|c| {
