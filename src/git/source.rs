@@ -7,6 +7,7 @@ use base64::Engine as _;
 use url::Url;
 
 use super::GitError;
+use crate::tenancy::Location;
 
 /// A repository location as a client gave it, made safe to store and show.
 #[derive(Clone, PartialEq, Eq)]
@@ -174,28 +175,9 @@ impl RepoSource {
     /// Where a fetch from this source connects: scheme, host (as written;
     /// brackets kept for v6) and port. `None` for a local path or `file://`.
     pub fn endpoint(&self) -> Option<(String, String, u16)> {
-        if self.is_local() {
-            return None;
-        }
-        match Url::parse(&self.location) {
-            Ok(url) if url.scheme() == "file" => None,
-            Ok(url) => {
-                let scheme = url.scheme().to_string();
-                let port = url
-                    .port_or_known_default()
-                    .unwrap_or(match scheme.as_str() {
-                        "ssh" => 22,
-                        "git" => 9418,
-                        _ => 0,
-                    });
-                Some((scheme, url.host_str().unwrap_or_default().to_string(), port))
-            }
-            // `user@host:path`, git's scp-like ssh syntax.
-            Err(_) => {
-                let before_colon = self.location.split(':').next().unwrap_or_default();
-                let host = before_colon.rsplit('@').next().unwrap_or_default();
-                Some(("ssh".to_string(), host.to_string(), 22))
-            }
+        match crate::tenancy::locate(&self.location) {
+            Location::Network { scheme, host, port } => Some((scheme, host, port)),
+            Location::Local(_) => None,
         }
     }
 

@@ -8,6 +8,7 @@
 
 use serde_json::{Value, json};
 
+use super::location::{Location, locate};
 use super::pattern::any_matches;
 use super::policy::{OverCap, Policy, SCHEMES};
 use crate::execution::{
@@ -137,29 +138,9 @@ fn check_source(policy: &Policy, location: &str) -> Result<SourceCheck, PolicyRe
         }),
         _ => Err(PolicyRefusal::source("sources.local_paths")),
     };
-    if location.starts_with('/') {
-        return local(location);
-    }
-    let (scheme, host, port) = match url::Url::parse(location) {
-        Ok(url) if url.scheme() == "file" => return local(url.path()),
-        Ok(url) => {
-            let scheme = url.scheme().to_string();
-            let host = url.host_str().unwrap_or_default().to_string();
-            let port = url
-                .port_or_known_default()
-                .unwrap_or(match scheme.as_str() {
-                    "ssh" => 22,
-                    "git" => 9418,
-                    _ => 0,
-                });
-            (scheme, host, port)
-        }
-        // `user@host:path`, git's scp-like ssh syntax.
-        Err(_) => {
-            let before_colon = location.split(':').next().unwrap_or_default();
-            let host = before_colon.rsplit('@').next().unwrap_or_default();
-            ("ssh".to_string(), host.to_string(), 22)
-        }
+    let (scheme, host, port) = match locate(location) {
+        Location::Local(path) => return local(&path),
+        Location::Network { scheme, host, port } => (scheme, host, port),
     };
     let schemes = sources
         .schemes

@@ -8,6 +8,7 @@
 mod apply;
 mod audit;
 mod key;
+mod location;
 mod pattern;
 mod policy;
 mod principal;
@@ -16,6 +17,7 @@ mod tenant;
 pub use apply::{Applied, PolicyRefusal, ServerSandbox, SourceCheck, apply, lexically_under};
 pub use audit::{Actor, AuditEntry, AuditEvent, AuditQuery};
 pub use key::{ApiKey, IssuedKey, KEY_PREFIX, hash_key, issue_key, looks_like_key};
+pub use location::{Location, locate};
 pub use pattern::any_matches;
 pub use policy::{Caps, OverCap, Policy, Scope, Sources, ToolPolicy, day_start};
 pub use principal::Principal;
