@@ -13,23 +13,33 @@ use super::{ByteStream, ResultsError};
 
 /// Bytes per stored chunk.
 pub(super) const CHUNK: u64 = 1 << 20;
-/// Connections results may hold (downloads and uploads), beside the store's.
-const CONNECTIONS: u32 = 4;
+/// Connections downloads may hold at once, beside the store's.
+const READERS: u32 = 4;
+/// Connections uploads may hold (each for a whole file).
+const WRITERS: u32 = 2;
 
 /// The chunk tables of the store's database.
 #[derive(Clone)]
 pub(super) struct Chunks {
-    pool: PgPool,
+    /// For downloads: a chunk per query.
+    reads: PgPool,
+    /// For uploads, apart: however many downloads run, an execution's
+    /// results are still published (else they stay on one replica).
+    writes: PgPool,
 }
 
 impl Chunks {
-    /// A small pool on the store's database (the store migrated the tables).
+    /// Two small pools on the store's database (the store migrated the
+    /// tables); the writers' connect when first needed.
     pub(super) async fn connect(url: &str) -> Result<Chunks, ResultsError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(CONNECTIONS)
+        let reads = PgPoolOptions::new()
+            .max_connections(READERS)
             .connect(url)
             .await?;
-        Ok(Chunks { pool })
+        let writes = PgPoolOptions::new()
+            .max_connections(WRITERS)
+            .connect_lazy(url)?;
+        Ok(Chunks { reads, writes })
     }
 
     /// Stores `file` as `name` of `execution`, replacing any earlier copy;
@@ -40,7 +50,7 @@ impl Chunks {
         name: &str,
         mut file: tokio::fs::File,
     ) -> Result<u64, ResultsError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writes.begin().await?;
         sqlx::query("DELETE FROM result_files WHERE execution_id = $1 AND name = $2")
             .bind(execution)
             .bind(name)
@@ -100,14 +110,14 @@ impl Chunks {
         )
         .bind(execution)
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reads)
         .await?;
         Ok(size.map(|size| size.max(0) as u64))
     }
 
     /// The bytes `range` of `name`, a chunk per query.
     pub(super) fn read(&self, execution: &str, name: &str, range: Range<u64>) -> ByteStream {
-        let pool = self.pool.clone();
+        let pool = self.reads.clone();
         let (execution, name) = (execution.to_string(), name.to_string());
         futures::stream::unfold(range.start, move |at| {
             let (pool, execution, name) = (pool.clone(), execution.clone(), name.clone());
