@@ -2,7 +2,8 @@
 """Figures for the supervisor (issue 3), measured in one run.
 
 1. GET /v1/executions/{id} under load from wrk on loopback: requests per second
-   and p99 latency, with SQLite and with PostgreSQL.
+   and p99 latency, with SQLite and with PostgreSQL; and (issue 10) a page of 50
+   executions against one execution's record on the same server.
 2. Supervisor overhead: 50 executions of a scenario that ends at once, submitted
    together with a cap of 8: total wall time, agentd's own CPU time and peak RSS,
    against 50 `docker run --rm` of the same image and hardening, 8 at a time
@@ -11,6 +12,7 @@
 Usage: bench_service.py AGENTD IMAGE SAMPLE_REPO POSTGRES_URL [EXECUTIONS] [CAP]
 """
 
+import json
 import os
 import re
 import resource
@@ -92,6 +94,21 @@ def get_under_load(agentd, image, repo, database_url, label):
     return rps, p99
 
 
+def listing(server, one_id):
+    """Issue 10: a page of 50 executions against one execution's record, on the
+    same SQLite server holding 51 finished executions (goal: 5,000 pages/s)."""
+    page = http("GET", f"{server.url}/v1/executions?limit=50")
+    if len(page["items"]) != 50:
+        sys.exit(f"expected a page of 50, got {len(page['items'])}")
+    size = len(json.dumps(page))
+    one_rps, _ = wrk(f"{server.url}/v1/executions/{one_id}")
+    list_rps, p99 = wrk(f"{server.url}/v1/executions?limit=50")
+    print(f"GET /v1/executions?limit=50 (SQLite, 50 briefs, {size / 1024:.1f} KiB): "
+          f"{list_rps:,.0f} pages/s, p99 {p99:.2f} ms (goal 5,000)")
+    print(f"GET /v1/executions/{{id}} on the same server: {one_rps:,.0f} requests/s; "
+          f"ratio page / record {list_rps / one_rps:.2f}")
+
+
 def overhead(agentd, image, repo, count, cap):
     with tempfile.TemporaryDirectory(prefix="bs", dir="/tmp") as scratch:
         server = Server(agentd, image, scratch, f"sqlite://{scratch}/agentd.db", cap)
@@ -105,6 +122,7 @@ def overhead(agentd, image, repo, count, cap):
             wall = time.monotonic() - started
             cpu = server.cpu_seconds() - cpu_before
             rss = server.peak_rss_mib()
+            listing(server, ids[0])
         finally:
             server.stop()
 

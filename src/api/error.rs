@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::stream_budget::StreamRefusal;
+use super::unreadable::Unreadable;
 use crate::store::StoreError;
 use crate::supervisor::SupervisorError;
 
@@ -79,6 +80,14 @@ pub enum ApiError {
         StreamRefusal::Server => "the server has its most event streams open; retry later",
     })]
     TooManyStreams(StreamRefusal),
+    /// The HTTP layer could not read the request at all (a malformed head, a
+    /// target or headers larger than it reads). 400, 414 or 431.
+    #[error("{}", match .0 {
+        Unreadable::Malformed => "the request is not well-formed HTTP/1.1",
+        Unreadable::TargetTooLong => "the request target is longer than the server reads (64 KiB)",
+        Unreadable::HeadersTooLarge => "the request's headers are larger than the server reads (about 400 KiB, at most 100 headers)",
+    })]
+    Unreadable(Unreadable),
     /// agentd is shutting down and takes no new work. 503.
     #[error("agentd is shutting down")]
     ShuttingDown,
@@ -102,7 +111,8 @@ pub struct ErrorDetail {
     /// `unsupported_media_type`, `invalid_field`, `policy_refused`, `idempotency_conflict`,
     /// `unauthorized`, `forbidden`, `tenant_disabled`, `admin_disabled`,
     /// `not_found`, `method_not_allowed`, `conflict`, `range_not_satisfiable`,
-    /// `too_many_streams`, `shutting_down`,
+    /// `too_many_streams`, `malformed_request`, `uri_too_long`,
+    /// `headers_too_large`, `shutting_down`,
     /// `internal`.
     #[schema(example = "invalid_field")]
     pub code: String,
@@ -145,6 +155,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::Unreadable(unreadable) => unreadable.status(),
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooManyStreams(StreamRefusal::Tenant) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::TooManyStreams(StreamRefusal::Server) => StatusCode::SERVICE_UNAVAILABLE,
@@ -170,6 +181,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
+            ApiError::Unreadable(Unreadable::Malformed) => "malformed_request",
+            ApiError::Unreadable(Unreadable::TargetTooLong) => "uri_too_long",
+            ApiError::Unreadable(Unreadable::HeadersTooLarge) => "headers_too_large",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::TooManyStreams(_) => "too_many_streams",
             ApiError::Internal(_) => "internal",

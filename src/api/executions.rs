@@ -10,7 +10,7 @@ use super::auth::{Caller, Tenant};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{IdempotencyKey, JsonBody, PathParams, QueryParams, invalid_parameter};
 use super::state::AppState;
-use super::view::{ExecutionList, ExecutionSchema, ExecutionView};
+use super::view::{ExecutionItem, ExecutionList, ExecutionSchema, ExecutionView};
 use crate::execution::{ExecutionRequest, Status};
 use crate::git::RepoSource;
 use crate::store::ListQuery;
@@ -198,7 +198,7 @@ pub async fn list(
         })
         .await?;
     Ok(Json(ExecutionList {
-        items: page.items.into_iter().map(ExecutionView::from).collect(),
+        items: page.items.into_iter().map(ExecutionItem::from).collect(),
         next_cursor: page.next_cursor,
     }))
 }

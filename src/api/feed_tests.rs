@@ -159,6 +159,15 @@ impl crate::store::Tenancy for Log {
     ) -> Result<f64, StoreError> {
         unimplemented!()
     }
+    async fn pause_claiming(&self, _: &str) -> Result<crate::store::ClaimingPause, StoreError> {
+        unimplemented!()
+    }
+    async fn resume_claiming(&self) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+    async fn claiming_pause(&self) -> Result<Option<crate::store::ClaimingPause>, StoreError> {
+        unimplemented!()
+    }
 }
 
 #[async_trait]
@@ -188,7 +197,10 @@ impl Store for Log {
     ) -> Result<Option<ExecutionRecord>, StoreError> {
         Ok(self.status.lock().unwrap().map(|status| record(id, status)))
     }
-    async fn list_executions(&self, _: &ListQuery) -> Result<Page<ExecutionRecord>, StoreError> {
+    async fn list_executions(
+        &self,
+        _: &ListQuery,
+    ) -> Result<Page<crate::execution::ExecutionBrief>, StoreError> {
         unimplemented!()
     }
     async fn claim_next(

@@ -8,6 +8,7 @@
 
 pub mod admin;
 mod auth;
+pub mod claiming;
 mod error;
 mod events;
 mod executions;
@@ -24,6 +25,7 @@ pub mod schemas;
 mod scrape;
 mod state;
 mod stream_budget;
+mod unreadable;
 mod view;
 
 use std::future::Future;
@@ -31,6 +33,7 @@ use std::io;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 
 use crate::execution::ExecutionRecord;
 use crate::supervisor::Supervisor;
@@ -91,8 +94,9 @@ pub async fn serve_with(
         config,
         stop: stop.clone(),
     });
+    // tap_io only to reach axum's peer-address support for any listener.
     axum::serve(
-        listener,
+        unreadable::Listener(listener).tap_io(|_| ()),
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
@@ -108,6 +112,7 @@ fn app(state: AppState) -> Router {
         Router::new()
             .merge(executions::router())
             .merge(admin::router())
+            .merge(claiming::router())
             .merge(policy::router())
             .merge(events::router())
             .merge(files::router())

@@ -9,7 +9,7 @@ use utoipa::OpenApi;
 
 use super::state::AppState;
 use super::{
-    admin, error, events, executions, files, health, policy, policy_schema, schemas, view,
+    admin, claiming, error, events, executions, files, health, policy, policy_schema, schemas, view,
 };
 
 /// The OpenAPI description of agentd's HTTP API.
@@ -46,6 +46,8 @@ use super::{
         policy::set_global_policy,
         policy::show_tenant_policy,
         policy::set_tenant_policy,
+        claiming::show,
+        claiming::change,
         openapi_json,
     ),
     modifiers(&Authentication),
@@ -72,7 +74,14 @@ use super::{
         policy_schema::SchemeSchema,
         view::ExecutionLinks,
         view::ExecutionList,
+        view::ExecutionItem,
+        view::ItemLinks,
         view::ArtifactEntry,
+        claiming::ClaimingView,
+        claiming::ReplicaClaiming,
+        claiming::ClusterClaiming,
+        claiming::ClaimingScope,
+        claiming::ClaimingChange,
         view::ArtifactList,
         health::Health,
         schemas::ExecutionRequestSchema,

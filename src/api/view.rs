@@ -13,7 +13,7 @@ use super::schemas::{
 };
 use crate::execution::{
     AgentClaim, AgentOptions, AppliedPolicy, Artifact, ChangedFile, Conversation, Execution,
-    ExecutionRecord, GatewayUsage, LeftOut, Limits, SandboxOptions, Status, Usage,
+    ExecutionBrief, ExecutionRecord, GatewayUsage, LeftOut, Limits, SandboxOptions, Status, Usage,
 };
 
 /// One execution as the API shows it: the domain's [`Execution`] (what was
@@ -185,11 +185,87 @@ impl ExecutionLinks {
 /// One page of executions, newest first.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ExecutionList {
-    /// The executions on this page.
-    #[schema(value_type = Vec<ExecutionSchema>)]
-    pub items: Vec<ExecutionView>,
+    /// The executions on this page, each in brief (`links.self` has the
+    /// whole record).
+    pub items: Vec<ExecutionItem>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// One execution in a listing ([`ExecutionBrief`]) with the link to its
+/// whole record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ExecutionItem {
+    /// Execution id.
+    pub id: String,
+    /// The tenant it belongs to.
+    pub tenant_id: String,
+    /// Where it is in its life cycle.
+    #[schema(value_type = StatusSchema)]
+    pub status: Status,
+    /// Why it did not succeed, once final.
+    pub reason: Option<String>,
+    /// The repository, without credentials.
+    pub repo: String,
+    /// The ref asked for (or the default branch's name once resolved).
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    /// The prompt's first 200 characters (`…` ends a cut one).
+    pub prompt_preview: String,
+    /// Branch holding the agent's work.
+    pub branch: String,
+    /// Commit holding the agent's changes.
+    pub head_commit: Option<String>,
+    /// Model answers, as the gateway observed them.
+    pub num_turns: u64,
+    /// Cost in US dollars, priced by the gateway.
+    pub cost_usd: Option<f64>,
+    /// Whether a diff can be downloaded.
+    pub has_diff: bool,
+    /// Someone asked to cancel it.
+    pub cancel_requested: bool,
+    /// When it was accepted.
+    pub created_at: DateTime<Utc>,
+    /// When it reached its final status.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Wall time in milliseconds, once final.
+    pub duration_ms: Option<u64>,
+    /// Where the whole record is.
+    pub links: ItemLinks,
+}
+
+/// Where a listed execution's whole record is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ItemLinks {
+    /// `GET` this for the whole record (and its other links).
+    #[serde(rename = "self")]
+    pub self_: String,
+}
+
+impl From<ExecutionBrief> for ExecutionItem {
+    fn from(brief: ExecutionBrief) -> Self {
+        ExecutionItem {
+            links: ItemLinks {
+                self_: format!("/v1/executions/{}", brief.id),
+            },
+            id: brief.id,
+            tenant_id: brief.tenant_id,
+            status: brief.status,
+            reason: brief.reason,
+            repo: brief.repo,
+            git_ref: brief.git_ref,
+            prompt_preview: brief.prompt_preview,
+            branch: brief.branch,
+            head_commit: brief.head_commit,
+            num_turns: brief.num_turns,
+            cost_usd: brief.cost_usd,
+            has_diff: brief.has_diff,
+            cancel_requested: brief.cancel_requested,
+            created_at: brief.created_at,
+            finished_at: brief.finished_at,
+            duration_ms: brief.duration_ms,
+        }
+    }
 }
 
 /// A file the agent handed back.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use agentd::api::admin::NewKey;
+use agentd::api::claiming::{ClaimingChange, ClaimingScope};
 use agentd::client::Client;
 
 use super::common::Failure;
@@ -47,8 +48,33 @@ pub enum AdminCommand {
     /// Policies: the global one, or a tenant's overrides.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Claiming of queued work: show, pause, resume (on the replica that
+    /// answers, or with --cluster on every replica). Running executions carry
+    /// on; new ones still queue.
+    #[command(subcommand)]
+    Claiming(ClaimingCommand),
     /// Read the audit log, newest first.
     Audit(AuditArgs),
+}
+
+/// Claiming of queued work, for maintenance.
+#[derive(Debug, Subcommand)]
+pub enum ClaimingCommand {
+    /// Whether the replica that answers, and every replica, claim work.
+    Show,
+    /// Stop claiming queued work (and, on one replica, taking over abandoned
+    /// work) until resumed.
+    Pause {
+        /// Every replica sharing the database, not only the one that answers.
+        #[arg(long)]
+        cluster: bool,
+    },
+    /// Claim queued work again.
+    Resume {
+        /// Every replica sharing the database, not only the one that answers.
+        #[arg(long)]
+        cluster: bool,
+    },
 }
 
 /// Policies (see the README's "Policies" section for the document).
@@ -236,6 +262,36 @@ pub async fn admin(args: &AdminArgs) -> Result<i32, Failure> {
                 serde_json::to_value(&view)?,
                 format!("policy of {} stored", one_line(&view.scope)),
             );
+        }
+        AdminCommand::Claiming(command) => {
+            let view = match command {
+                ClaimingCommand::Show => client.claiming().await?,
+                ClaimingCommand::Pause { cluster } | ClaimingCommand::Resume { cluster } => {
+                    let change = ClaimingChange {
+                        paused: matches!(command, ClaimingCommand::Pause { .. }),
+                        scope: if *cluster {
+                            ClaimingScope::Cluster
+                        } else {
+                            ClaimingScope::Replica
+                        },
+                    };
+                    client.set_claiming(&change).await?
+                }
+            };
+            let state = |paused: bool| if paused { "paused" } else { "claiming" };
+            let text = format!(
+                "replica {}: {} ({} of {} running)\ncluster: {}{}",
+                one_line(&view.replica.id),
+                state(view.replica.paused),
+                view.replica.running,
+                view.replica.max_concurrent,
+                state(view.cluster.paused),
+                match (&view.cluster.since, &view.cluster.by) {
+                    (Some(since), Some(by)) => format!(" since {since} by {}", one_line(by)),
+                    _ => String::new(),
+                }
+            );
+            print(serde_json::to_value(&view)?, text);
         }
         AdminCommand::Audit(filters) => {
             let mut query = vec![("limit", filters.limit.to_string())];

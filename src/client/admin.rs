@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::{Client, ClientError, check, json};
 use crate::api::admin::{AuditPage, IssuedKeyView, KeyList, NewKey, TenantList, TenantView};
+use crate::api::claiming::{ClaimingChange, ClaimingView};
 use crate::api::policy::PolicyView;
 use crate::tenancy::Policy;
 
@@ -80,6 +81,24 @@ impl Client {
         let request = self
             .http
             .put(policy_url(self, tenant))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        json(request.send().await?).await
+    }
+
+    /// Whether queued work is claimed on the replica that answers and on
+    /// every replica.
+    pub async fn claiming(&self) -> Result<ClaimingView, ClientError> {
+        json(self.http.get(self.url("v1/admin/claiming")).send().await?).await
+    }
+
+    /// Pauses or resumes claiming on the replica that answers, or on every
+    /// replica.
+    pub async fn set_claiming(&self, change: &ClaimingChange) -> Result<ClaimingView, ClientError> {
+        let body = serde_json::to_string(change).map_err(|e| ClientError::Decode(e.to_string()))?;
+        let request = self
+            .http
+            .put(self.url("v1/admin/claiming"))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
         json(request.send().await?).await

@@ -43,6 +43,14 @@ impl Metrics {
             .observe(duration.as_secs_f64());
     }
 
+    /// One execution of `tenant` ended as `status` without ever running
+    /// (cancelled while queued): counted with the others, no duration.
+    pub fn execution_ended_unstarted(&self, tenant: &str, status: &'static str) {
+        self.finished
+            .get_or_create(&self.tenant_status(tenant, status))
+            .inc();
+    }
+
     /// This supervisor claimed an execution of `tenant` that had waited
     /// `waited` in the queue.
     pub fn execution_claimed(&self, tenant: &str, waited: Duration) {

@@ -83,10 +83,14 @@ impl Runner {
             left_out: findings.outputs.left_out.clone(),
         };
         let mut attempt = 0;
+        let mut stored = false;
         let record = loop {
             attempt += 1;
             match self.store.finish(&run.id, self.owner(), &outcome).await {
-                Ok(record) => break record,
+                Ok(record) => {
+                    stored = true;
+                    break record;
+                }
                 Err(error) => {
                     let hopeless = matches!(
                         error,
@@ -141,11 +145,15 @@ impl Runner {
             }
             Err(error) => tracing::warn!(%error, "cannot write the event log file"),
         }
-        crate::metrics::global().execution_finished(
-            &run.record.tenant_id,
-            status.as_str(),
-            Duration::from_millis(duration_ms),
-        );
+        // Counted by whoever stored the final status: a replica that lost
+        // the execution to another counts nothing.
+        if stored {
+            crate::metrics::global().execution_finished(
+                &run.record.tenant_id,
+                status.as_str(),
+                Duration::from_millis(duration_ms),
+            );
+        }
         summary
     }
 }

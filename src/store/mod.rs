@@ -29,7 +29,8 @@ use async_trait::async_trait;
 
 use crate::execution::Artifact;
 use crate::execution::{
-    Conversation, Event, EventBody, ExecutionRecord, GatewayUsage, NewExecution, Outcome, Status,
+    Conversation, Event, EventBody, ExecutionBrief, ExecutionRecord, GatewayUsage, NewExecution,
+    Outcome, Status,
 };
 
 pub use model::*;
@@ -102,8 +103,7 @@ pub trait Store: Tenancy + Send + Sync + 'static {
     ) -> Result<Option<ExecutionRecord>, StoreError>;
 
     /// Executions newest first (by id, which is time-ordered), filtered and paged.
-    async fn list_executions(&self, query: &ListQuery)
-    -> Result<Page<ExecutionRecord>, StoreError>;
+    async fn list_executions(&self, query: &ListQuery) -> Result<Page<ExecutionBrief>, StoreError>;
 
     /// Atomically claims the oldest `queued` execution for `owner`: it becomes
     /// `preparing`, owned by `owner` with a lease of `lease`. `None` when the

@@ -102,3 +102,13 @@ pub struct ResourceRecord {
 
 /// How long a claim on a live execution lasts without a heartbeat.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+/// An admin's pause of claiming on every replica: no queued execution is
+/// claimed while it lasts (maintenance, a migration); running ones carry on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimingPause {
+    /// When claiming was paused.
+    pub since: DateTime<Utc>,
+    /// Who paused it (the audit log's actor).
+    pub by: String,
+}

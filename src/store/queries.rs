@@ -38,7 +38,8 @@ macro_rules! unfinished {
 /// The claim, fair across tenants: among queued executions whose tenant is
 /// below its concurrency cap (the tenant's policy, else the global one, else
 /// none), the one whose tenant has the fewest live executions, oldest first,
-/// becomes `preparing` for `$1` with a lease until `$2`, started at `$3`;
+/// becomes `preparing` for `$1` with a lease until `$2`, started at `$3`
+/// (none while an admin has paused claiming everywhere);
 /// among tenants running equally few, the one whose last claim is oldest (or
 /// that was never served) goes first, then the oldest queued execution. So a
 /// tenant that queued fifty cannot hold back one that queued one: the next
@@ -58,6 +59,7 @@ macro_rules! claim {
             ") GROUP BY tenant_id) l ON l.tenant_id = q.tenant_id \
                          LEFT JOIN tenant_turns t ON t.tenant_id = q.tenant_id \
                          WHERE q.status = 'queued' \
+                           AND NOT EXISTS (SELECT 1 FROM claiming_pause) \
                            AND COALESCE(l.live, 0) < COALESCE( \
                                (SELECT max_concurrent FROM policies \
                                 WHERE scope = 'tenant:' || q.tenant_id), \
@@ -123,7 +125,12 @@ pub(super) const GET: &str = concat!(
 );
 
 /// The start of a listing; [`super::sql`] appends the filters.
-pub(super) const LIST: &str = concat!("SELECT ", columns!(), " FROM executions WHERE 1 = 1");
+/// The columns of a listing's brief ([`crate::execution::ExecutionBrief`]):
+/// the prompt only as far as the preview shows it, no JSON to parse.
+pub(super) const LIST: &str = "SELECT id, tenant_id, status, reason, repo, git_ref, \
+     SUBSTR(prompt, 1, 201) AS prompt_start, branch, head_commit, num_turns, cost_usd, \
+     has_diff, cancel_requested, created_at, finished_at, duration_ms \
+     FROM executions WHERE 1 = 1";
 
 pub(super) const STATUS: &str =
     "SELECT status FROM executions WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)";

@@ -9,9 +9,10 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::codec::{corrupt, decode_body, from_db_count};
 use super::dialect::{Dialect, Field};
-use super::{ResourceKind, ResourceRecord, StatusCount, StoreError};
+use super::{ClaimingPause, ResourceKind, ResourceRecord, StatusCount, StoreError};
 use crate::execution::{
-    Artifact, Event, Execution, ExecutionRecord, ExecutionRequest, GatewayUsage, Status, Usage,
+    Artifact, Event, Execution, ExecutionBrief, ExecutionRecord, ExecutionRequest, GatewayUsage,
+    Status, Usage, prompt_preview,
 };
 use crate::tenancy::{Actor, ApiKey, AuditEvent, Tenant};
 
@@ -149,6 +150,28 @@ where
         })
     }
 
+    /// A listing's row ([`super::queries::LIST`]).
+    pub(super) fn brief(&self) -> Result<ExecutionBrief, StoreError> {
+        Ok(ExecutionBrief {
+            id: self.get("executions.id")?,
+            tenant_id: self.get("executions.tenant_id")?,
+            status: self.status()?,
+            reason: self.get("executions.reason")?,
+            repo: self.get("executions.repo")?,
+            git_ref: self.get("executions.git_ref")?,
+            prompt_preview: prompt_preview(&self.get::<String>("executions.prompt_start")?),
+            branch: self.get("executions.branch")?,
+            head_commit: self.get("executions.head_commit")?,
+            num_turns: self.count("executions.num_turns")?,
+            cost_usd: self.get("executions.cost_usd")?,
+            has_diff: self.get("executions.has_diff")?,
+            cancel_requested: self.get("executions.cancel_requested")?,
+            created_at: self.time("executions.created_at")?,
+            finished_at: self.optional_time("executions.finished_at")?,
+            duration_ms: self.optional_count("executions.duration_ms")?,
+        })
+    }
+
     /// The four token columns: the execution's, or (`gateway`) the gateway's.
     fn usage(&self, gateway: bool) -> Result<Usage, StoreError> {
         let column = |own: &'static str, metered: &'static str| if gateway { metered } else { own };
@@ -197,6 +220,14 @@ where
             disabled: self.get("tenants.disabled")?,
             created_at: self.time("tenants.created_at")?,
             disabled_at: self.optional_time("tenants.disabled_at")?,
+        })
+    }
+
+    /// The `claiming_pause` row.
+    pub(super) fn claiming_pause(&self) -> Result<ClaimingPause, StoreError> {
+        Ok(ClaimingPause {
+            since: self.time("claiming_pause.paused_at")?,
+            by: self.get("claiming_pause.paused_by")?,
         })
     }
 

@@ -27,7 +27,9 @@ use super::{
     Store, StoreError,
 };
 use crate::execution::Artifact;
-use crate::execution::{Conversation, ExecutionRecord, GatewayUsage, NewExecution, Outcome};
+use crate::execution::{
+    Conversation, ExecutionBrief, ExecutionRecord, GatewayUsage, NewExecution, Outcome,
+};
 use crate::execution::{Event, EventBody, Status, branch_name};
 
 /// Most rows one multi-row event insert carries (6 parameters each).
@@ -240,10 +242,7 @@ where
             .transpose()
     }
 
-    async fn list_executions(
-        &self,
-        query: &ListQuery,
-    ) -> Result<Page<ExecutionRecord>, StoreError> {
+    async fn list_executions(&self, query: &ListQuery) -> Result<Page<ExecutionBrief>, StoreError> {
         let limit = page_size(query.limit) as usize;
         let before = query.cursor.as_deref().map(decode_cursor).transpose()?;
         let mut sql = QueryBuilder::<DB>::new(q::LIST);
@@ -262,7 +261,10 @@ where
         sql.push(" ORDER BY id DESC LIMIT ")
             .push_bind(to_db_count(limit as u64 + 1));
         let rows = sql.build().fetch_all(&self.pool).await?;
-        let mut items = Self::records(&rows)?;
+        let mut items = rows
+            .iter()
+            .map(|row| Reader::<DB>::new(row).brief())
+            .collect::<Result<Vec<_>, _>>()?;
         let next_cursor = if items.len() > limit {
             items.truncate(limit);
             items.last().map(|last| encode_cursor(&last.id))

@@ -11,7 +11,7 @@ use super::codec::{corrupt, decode_cursor, encode_cursor, now, page_size, to_db_
 use super::dialect::{Dialect, Field};
 use super::row::Reader;
 use super::sql::SqlStore;
-use super::{Page, StoreError};
+use super::{ClaimingPause, Page, StoreError};
 use crate::tenancy::{ApiKey, AuditEntry, AuditEvent, AuditQuery, Policy, Scope, Tenant};
 
 macro_rules! tenant_columns {
@@ -96,6 +96,16 @@ pub trait Tenancy: Send + Sync {
     /// What a tenant's executions created since `since` cost, as the gateway
     /// metered it (running ones included, as of their last model request).
     async fn spent_since(&self, tenant: &str, since: DateTime<Utc>) -> Result<f64, StoreError>;
+
+    /// Pauses claiming on every replica (the claim finds nothing while the
+    /// pause lasts). Pausing again keeps the first pause. Returns the pause.
+    async fn pause_claiming(&self, by: &str) -> Result<ClaimingPause, StoreError>;
+
+    /// Ends the pause; nothing to do when claiming was not paused.
+    async fn resume_claiming(&self) -> Result<(), StoreError>;
+
+    /// The pause of claiming on every replica, if there is one.
+    async fn claiming_pause(&self) -> Result<Option<ClaimingPause>, StoreError>;
 }
 
 #[async_trait]
@@ -312,5 +322,34 @@ where
         .fetch_one(self.pool())
         .await?;
         Reader::<DB>::new(&row).spent()
+    }
+
+    async fn pause_claiming(&self, by: &str) -> Result<ClaimingPause, StoreError> {
+        sqlx::query(
+            "INSERT INTO claiming_pause (only_row, paused_at, paused_by) VALUES (TRUE, $1, $2) \
+             ON CONFLICT (only_row) DO NOTHING",
+        )
+        .bind(DB::to_time(now()))
+        .bind(by)
+        .execute(self.pool())
+        .await?;
+        self.claiming_pause()
+            .await?
+            .ok_or_else(|| corrupt("claiming_pause", "the pause just stored is gone"))
+    }
+
+    async fn resume_claiming(&self) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM claiming_pause")
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn claiming_pause(&self) -> Result<Option<ClaimingPause>, StoreError> {
+        let row = sqlx::query("SELECT paused_at, paused_by FROM claiming_pause")
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|row| Reader::<DB>::new(&row).claiming_pause())
+            .transpose()
     }
 }

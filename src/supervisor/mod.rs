@@ -131,6 +131,8 @@ pub struct Supervisor {
     credentials: Mutex<HashMap<String, String>>,
     wake: Notify,
     accepting: AtomicBool,
+    /// An admin paused claiming on this supervisor.
+    paused: AtomicBool,
     shutdown: CancellationToken,
     /// The running executions' tasks.
     tasks: tokio_util::task::TaskTracker,
@@ -157,6 +159,7 @@ impl Supervisor {
             credentials: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             accepting: AtomicBool::new(true),
+            paused: AtomicBool::new(false),
             shutdown: CancellationToken::new(),
             tasks: tokio_util::task::TaskTracker::new(),
         })
@@ -190,6 +193,35 @@ impl Supervisor {
     /// False once shutdown has begun.
     pub fn accepting(&self) -> bool {
         self.accepting.load(Ordering::SeqCst)
+    }
+
+    /// Pauses or resumes claiming on this supervisor alone: while paused it
+    /// claims no queued execution and takes over no abandoned one; what runs
+    /// here carries on, and other replicas claim as before. For maintenance
+    /// of one replica, and to drain it before it stops.
+    pub fn pause_here(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Whether claiming is paused on this supervisor.
+    pub fn paused_here(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
+    }
+
+    /// Wakes the scheduler (claiming resumed everywhere, say).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// This supervisor's id (the owner of what it runs).
+    pub fn replica_id(&self) -> &str {
+        self.instance.id()
+    }
+
+    /// The most executions this supervisor runs at once.
+    pub fn max_concurrent(&self) -> usize {
+        self.config.max_concurrent
     }
 
     /// Number of executions running on this supervisor.
@@ -293,10 +325,18 @@ impl Supervisor {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(id);
         }
-        self.store
+        let record = self
+            .store
             .get_execution(tenant, id)
             .await?
-            .ok_or_else(|| SupervisorError::Store(StoreError::NotFound(id.to_string())))
+            .ok_or_else(|| SupervisorError::Store(StoreError::NotFound(id.to_string())))?;
+        if outcome == CancelOutcome::CancelledWhileQueued {
+            // Only the request that moved it out of the queue gets this
+            // outcome: the store's transition is counted once.
+            crate::metrics::global()
+                .execution_ended_unstarted(&record.tenant_id, Status::Cancelled.as_str());
+        }
+        Ok(record)
     }
 
     /// Cancels every execution of `tenant` that has not ended (a disabled

@@ -119,6 +119,9 @@ impl Supervisor {
                 _ = self.shutdown.cancelled() => return,
                 _ = tokio::time::sleep(period) => {}
             }
+            if self.paused_here() {
+                continue; // draining: others take over what is abandoned
+            }
             let pass = async {
                 let managed = self.runner.engine().list_managed(None).await?;
                 let live = self.store.live_executions().await?;

@@ -237,3 +237,68 @@ async fn bad_headers_parameters_ids_and_routes_are_refused() {
         .assert_error(404, "not_found", None);
     app.finish().await;
 }
+
+/// What hyper answers by itself (a head it cannot parse, a target or headers
+/// larger than it reads) had an empty body (issue 10): the same JSON shape as
+/// every other error, sent over a raw connection as a client might.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_http_cannot_read_get_the_json_error_shape() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app(writing_scenario(), 0).await;
+    let address = app.base.trim_start_matches("http://").to_string();
+    let long_target = format!(
+        "GET /v1/executions?repo={} HTTP/1.1\r\nhost: x\r\n\r\n",
+        "a".repeat(70 * 1024)
+    );
+    let large_headers = format!(
+        "GET /v1/executions HTTP/1.1\r\nhost: x\r\nx-padding: {}\r\n\r\n",
+        "b".repeat(500 * 1024)
+    );
+    let many_headers = format!(
+        "GET /v1/executions HTTP/1.1\r\nhost: x\r\n{}\r\n",
+        (0..150)
+            .map(|n| format!("x-h{n}: 1\r\n"))
+            .collect::<String>()
+    );
+    for (request, status, code) in [
+        (long_target, 414, "uri_too_long"),
+        (large_headers, 431, "headers_too_large"),
+        (many_headers, 431, "headers_too_large"),
+        (
+            "GET /v1/executions HTTP/1.1\r\nbad header\r\n\r\n".to_string(),
+            400,
+            "malformed_request",
+        ),
+        ("NOT\tHTTP\r\n\r\n".to_string(), 400, "malformed_request"),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        // The server may answer and close before all of it is sent.
+        let _ = stream.write_all(request.as_bytes()).await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut answer),
+        )
+        .await
+        .expect("the server answers and closes");
+        let answer = String::from_utf8_lossy(&answer);
+        let (head, body) = answer
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("{answer}"));
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{head}"
+        );
+        let json: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
+        assert_eq!(json["error"]["code"], code, "{json}");
+        assert!(
+            json["error"]["message"].as_str().unwrap().len() > 10,
+            "{json}"
+        );
+    }
+    // The server still serves.
+    assert_eq!(app.get("/healthz").await.status, 200);
+    app.finish().await;
+}

@@ -276,3 +276,102 @@ async fn metrics_count_a_tenants_execution_and_a_policy_refusal() {
     assert!(observations(&after, "agentd_http_request_duration_seconds", &polled) >= 1);
     app.finish().await;
 }
+
+/// Issue 10: of 500 executions cancelled, the counter showed 53 — those
+/// cancelled while queued never passed the runner's finish. Every terminal
+/// transition is counted once, whichever path ends it.
+#[tokio::test(flavor = "multi_thread")]
+async fn mass_cancellation_counts_every_execution_once() {
+    const MANY: usize = 24;
+    let tenant = "mass-cancel-tenant";
+    let app = spawn_app_with(
+        sleeping_scenario(120),
+        2,
+        agentd::api::AuthConfig::with_admin(ADMIN),
+    )
+    .await;
+    as_admin(&app, "/v1/admin/tenants", json!({"name": tenant})).await;
+    let issued = as_admin(&app, &format!("/v1/admin/tenants/{tenant}/keys"), json!({})).await;
+    let key = issued["key"].as_str().unwrap().to_string();
+    let policy: agentd::tenancy::Policy = serde_json::from_value(
+        json!({"sources": {"local_paths": [app.repo.display().to_string()]}}),
+    )
+    .unwrap();
+    app.supervisor
+        .store()
+        .put_policy(agentd::tenancy::Scope::Tenant(tenant), &policy)
+        .await
+        .unwrap();
+
+    let mut ids = Vec::new();
+    for n in 0..MANY {
+        let created = send(
+            &app,
+            &key,
+            "/v1/executions",
+            &app.request(&format!("sleep {n}")),
+        )
+        .await;
+        assert_eq!(created.status, 202, "{}", created.json());
+        ids.push(created.json()["id"].as_str().unwrap().to_string());
+    }
+    // The first two hold the slots, the rest wait in the queue.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while execution(&app, &key, &ids[0]).await["status"] != "running" {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let paths: Vec<String> = ids
+        .iter()
+        .map(|id| format!("/v1/executions/{id}/cancel"))
+        .collect();
+    let nothing = json!({});
+    let cancels = paths.iter().map(|path| send(&app, &key, path, &nothing));
+    for answer in futures::future::join_all(cancels).await {
+        assert_eq!(answer.status, 202, "{}", answer.json());
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    for id in &ids {
+        loop {
+            let shown = execution(&app, &key, id).await;
+            if is_final(&shown) {
+                assert_eq!(shown["status"], "cancelled", "{shown}");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{shown}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    // Cancelling again ends nothing new and counts nothing.
+    for id in &ids[..3] {
+        let again = send(
+            &app,
+            &key,
+            &format!("/v1/executions/{id}/cancel"),
+            &json!({}),
+        )
+        .await;
+        assert_eq!(again.status, 202);
+    }
+
+    let after = scrape(&app, Some(ADMIN)).await;
+    let finished = "agentd_executions_finished_total";
+    assert_eq!(
+        total(
+            &after,
+            finished,
+            &[("tenant", tenant), ("status", "cancelled")]
+        ),
+        MANY as f64
+    );
+    assert_eq!(total(&after, finished, &[("tenant", tenant)]), MANY as f64);
+    assert_eq!(
+        total(
+            &after,
+            "agentd_executions",
+            &[("tenant", tenant), ("status", "cancelled")]
+        ),
+        MANY as f64
+    );
+    app.finish().await;
+}

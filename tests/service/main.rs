@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod claiming;
 mod fairness;
 mod fencing;
 mod flood;

@@ -17,6 +17,7 @@ on_both_backends!(
     a_tenant_at_its_cap_waits_and_others_go_on,
     concurrent_claimers_keep_the_cap,
     tenants_with_nothing_running_take_turns,
+    a_pause_of_claiming_holds_every_claimer,
 );
 
 async fn queue(db: &TestDb, tenant: &str, count: usize) -> Vec<String> {
@@ -157,4 +158,24 @@ async fn tenants_with_nothing_running_take_turns(db: &TestDb) {
             .to_vec()
     );
     let _ = (a, b, c);
+}
+
+async fn a_pause_of_claiming_holds_every_claimer(db: &TestDb) {
+    let queued = queue(db, "tenant-a", 2).await;
+    assert_eq!(db.store.claiming_pause().await.unwrap(), None);
+    let pause = db
+        .store
+        .pause_claiming("admin from 10.0.0.1:5000")
+        .await
+        .unwrap();
+    assert_eq!(pause.by, "admin from 10.0.0.1:5000");
+    // Pausing again keeps the first pause.
+    let again = db.store.pause_claiming("someone else").await.unwrap();
+    assert_eq!(again, pause);
+    assert_eq!(claim(db).await, None);
+    assert_eq!(db.store.claiming_pause().await.unwrap(), Some(pause));
+    db.store.resume_claiming().await.unwrap();
+    db.store.resume_claiming().await.unwrap();
+    assert_eq!(db.store.claiming_pause().await.unwrap(), None);
+    assert_eq!(claim(db).await.unwrap().1, queued[0]);
 }

@@ -256,7 +256,12 @@ async fn listing_pages_newest_first_with_filters(db: &TestDb) {
         })
         .await
         .unwrap();
-    assert_eq!(preparing.items, vec![claimed.clone()]);
+    let briefs: Vec<(&str, Status)> = preparing
+        .items
+        .iter()
+        .map(|b| (b.id.as_str(), b.status))
+        .collect();
+    assert_eq!(briefs, vec![(claimed.id.as_str(), Status::Preparing)]);
     let queued_acme = db
         .store
         .list_executions(&ListQuery {
@@ -299,6 +304,26 @@ async fn listing_pages_newest_first_with_filters(db: &TestDb) {
     );
     let distinct: BTreeSet<_> = all.items.iter().map(|r| &r.id).collect();
     assert_eq!(distinct.len(), 13);
+
+    // A brief shows the start of a long prompt, cut at a character.
+    let mut long = new_execution_on("longwinded", "r9");
+    long.request.prompt = format!("{}{}", "ü".repeat(150), "x".repeat(100));
+    db.store.create_execution(long).await.unwrap();
+    let brief = db
+        .store
+        .list_executions(&ListQuery {
+            tenant_id: Some("longwinded".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    assert_eq!(
+        brief.prompt_preview,
+        format!("{}{}…", "ü".repeat(150), "x".repeat(50))
+    );
+    assert_eq!((brief.repo.as_str(), brief.status), ("r9", Status::Queued));
 
     for bad in ["not-a-cursor!", "Zm9vOmJhcg", ""] {
         let result = db
