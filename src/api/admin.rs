@@ -309,7 +309,8 @@ pub async fn disable_tenant(
         (status = 401, description = "No or an invalid credential", body = ErrorBody),
         (status = 403, description = "Not the admin credential", body = ErrorBody),
         (status = 404, description = "No such tenant", body = ErrorBody),
-        (status = 422, description = "The expiry is in the past, or the tenant is disabled", body = ErrorBody),
+        (status = 409, description = "The tenant is disabled", body = ErrorBody),
+        (status = 422, description = "The expiry is in the past", body = ErrorBody),
     ))]
 pub async fn create_key(
     State(state): State<AppState>,
@@ -323,10 +324,10 @@ pub async fn create_key(
         .await?
         .ok_or_else(|| tenant_not_found(&tenant))?;
     if found.disabled {
-        return Err(ApiError::Invalid {
-            field: "tenant".into(),
-            rule: format!("tenant {tenant} is disabled"),
-        });
+        // The request is well formed; the tenant's state forbids it.
+        return Err(ApiError::Conflict(format!(
+            "tenant {tenant} is disabled: it gets no new keys"
+        )));
     }
     let now = Utc::now();
     if new.expires_at.is_some_and(|at| at <= now) {
@@ -423,7 +424,7 @@ pub async fn revoke_key(
         ("outcome" = Option<String>, Query, description = "Only `ok` or `refused`"),
         ("since" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Only events at or after this time (RFC 3339)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size, 1–200. Default: 50"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("cursor" = Option<String>, Query, pattern = "^[0-9]{1,18}$", description = "`next_cursor` of the previous page"),
     ),
     responses(
         (status = 200, description = "A page of the log", body = AuditPage),
@@ -440,7 +441,7 @@ pub async fn audit_log(
     let action = query.take("action")?;
     let outcome = query.take("outcome")?;
     let since = query
-        .take("since")?
+        .take_given("since")?
         .map(|text| {
             DateTime::parse_from_rfc3339(&text)
                 .map(|at| at.with_timezone(&Utc))
@@ -453,7 +454,7 @@ pub async fn audit_log(
     if !(1..=200).contains(&limit) {
         return Err(invalid_parameter("limit", "must be between 1 and 200"));
     }
-    let cursor = query.take("cursor")?;
+    let cursor = query.take_given("cursor")?;
     query.finish()?;
     let page = state
         .supervisor

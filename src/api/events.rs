@@ -42,7 +42,7 @@ pub fn router() -> Router<AppState> {
     params(
         ("id" = String, Path, description = "Execution id"),
         ("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = r"^\s*[0-9]{0,19}\s*$", description = "Resume after this event: its `seq`, a non-negative integer (sent by reconnecting SSE clients; wins over `after`)"),
-        ("after" = Option<u64>, Query, description = "Resume after this event"),
+        ("after" = Option<u64>, Query, maximum = 9223372036854775807_u64, description = "Resume after this event"),
     ),
     responses(
         (status = 200, description = "A stream of `id: <seq>` / `event: <type>` / `data: <Event JSON>` messages; \

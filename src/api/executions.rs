@@ -51,6 +51,15 @@ pub fn router() -> Router<AppState> {
             headers(
                 ("location" = String, description = "The execution's URL"),
                 ("idempotent-replayed" = String, description = "`true` when an earlier request created it"),
+            ),
+            links(
+                ("GetExecution" = (operation_id = "show", parameters(("id" = "$response.body#/id")), description = "The execution")),
+                ("CancelExecution" = (operation_id = "cancel", parameters(("id" = "$response.body#/id")), description = "Cancel it")),
+                ("ExecutionEvents" = (operation_id = "events", parameters(("id" = "$response.body#/id")), description = "Its events")),
+                ("ExecutionDiff" = (operation_id = "diff", parameters(("id" = "$response.body#/id")), description = "Its diff")),
+                ("ExecutionBundle" = (operation_id = "bundle", parameters(("id" = "$response.body#/id")), description = "Its bundle")),
+                ("ExecutionArtifacts" = (operation_id = "artifacts", parameters(("id" = "$response.body#/id")), description = "Its artifacts")),
+                ("ExecutionArtifact" = (operation_id = "artifact", parameters(("id" = "$response.body#/id")), description = "One of its artifacts")),
             )),
         (status = 400, description = "Malformed JSON, a field of the wrong shape, or a bad header", body = ErrorBody),
         (status = 413, description = "Body larger than the limit (1 MiB)", body = ErrorBody),
@@ -146,7 +155,7 @@ pub async fn show(
         ("status" = Option<super::schemas::StatusSchema>, Query, description = "Only executions in this status"),
         ("repo" = Option<String>, Query, description = "Only executions of this repository (as the execution's `repo` shows it)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size, 1–200. Default: 20"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("cursor" = Option<String>, Query, pattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "`next_cursor` of the previous page"),
     ),
     responses(
         (status = 200, description = "One page", body = ExecutionList),
@@ -184,7 +193,7 @@ pub async fn list(
             &format!("must be between 1 and {MAX_PAGE_SIZE}"),
         ));
     }
-    let cursor = query.take("cursor")?;
+    let cursor = query.take_given("cursor")?;
     query.finish()?;
     let page = state
         .supervisor

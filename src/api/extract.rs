@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 
+use super::body_shape::{Documented, array_where_none_is_documented};
 use super::error::ApiError;
 use super::state::AppState;
 
@@ -24,7 +25,7 @@ pub const LAST_EVENT_ID: &str = "Last-Event-ID";
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+impl<T: DeserializeOwned + Documented> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
@@ -111,8 +112,22 @@ fn is_length_limit(error: &axum::Error) -> bool {
 }
 
 /// Parses a JSON document, naming the field at fault when it has the wrong
-/// shape; a field the type does not know is refused, at any depth.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+/// shape; a field the type does not know is refused, at any depth, and so is
+/// an array where the API documents an object ([`super::body_shape`]).
+pub fn parse_json<T: DeserializeOwned + Documented>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value = parse_shape(bytes)?;
+    let body: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|error| ApiError::MalformedJson(error.to_string()))?;
+    if let Some(field) = array_where_none_is_documented::<T>(&body) {
+        return Err(ApiError::InvalidBody {
+            field,
+            message: "invalid type: sequence, expected an object".into(),
+        });
+    }
+    Ok(value)
+}
+
+fn parse_shape<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let mut unknown = None;
     let mut note = |path: serde_ignored::Path<'_>| {
@@ -306,7 +321,14 @@ pub fn invalid_parameter(name: &str, message: &str) -> ApiError {
 /// The event to resume after: the `Last-Event-ID` header (what a reconnecting
 /// SSE client sends), else the `after` query parameter, else 0 (from the start).
 pub fn resume_point(headers: &HeaderMap, query: &mut QueryParams) -> Result<u64, ApiError> {
-    let after = query.parse::<u64>("after", "an event id")?;
+    // Event ids are int64, as documented and stored.
+    let after = query
+        .parse::<i64>("after", "an event id")?
+        .map(|after| {
+            u64::try_from(after)
+                .map_err(|_| invalid_parameter("after", "must be an event id (0 or more)"))
+        })
+        .transpose()?;
     match headers.get(LAST_EVENT_ID) {
         Some(value) => value
             .to_str()
@@ -316,7 +338,7 @@ pub fn resume_point(headers: &HeaderMap, query: &mut QueryParams) -> Result<u64,
                 if v.is_empty() {
                     Some(0)
                 } else {
-                    v.parse().ok()
+                    v.parse::<i64>().ok().and_then(|id| u64::try_from(id).ok())
                 }
             })
             .ok_or_else(|| ApiError::InvalidHeader {

@@ -8,6 +8,7 @@
 
 pub mod admin;
 mod auth;
+mod body_shape;
 pub mod claiming;
 mod error;
 mod events;

@@ -191,8 +191,45 @@ pub fn router() -> Router<AppState> {
     tag = "meta",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
 )]
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn openapi_json() -> Json<serde_json::Value> {
+    Json(document())
+}
+
+/// The document as served. utoipa 5 writes a link's fields in snake case
+/// (`operation_id`); OpenAPI spells them in camel case, and tools ignore a
+/// link without `operationId`, so they are renamed here.
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let operations = doc
+        .get_mut("paths")
+        .and_then(serde_json::Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|methods| methods.values_mut());
+    for operation in operations {
+        let links = operation
+            .get_mut("responses")
+            .and_then(serde_json::Value::as_object_mut)
+            .into_iter()
+            .flat_map(|responses| responses.values_mut())
+            .filter_map(|response| response.get_mut("links"))
+            .filter_map(serde_json::Value::as_object_mut)
+            .flat_map(|links| links.values_mut())
+            .filter_map(serde_json::Value::as_object_mut);
+        for link in links {
+            for (snake, camel) in [
+                ("operation_id", "operationId"),
+                ("operation_ref", "operationRef"),
+                ("request_body", "requestBody"),
+            ] {
+                if let Some(value) = link.remove(snake) {
+                    link.insert(camel.to_string(), value);
+                }
+            }
+        }
+    }
+    doc
 }
 
 #[cfg(test)]
@@ -248,5 +285,40 @@ mod tests {
             "{}",
             execution["status"]
         );
+    }
+
+    #[test]
+    fn cursors_are_documented_as_the_store_reads_them() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        for (path, pattern) in [
+            ("/v1/executions", crate::store::EXECUTION_CURSOR_PATTERN),
+            ("/v1/admin/audit", crate::store::AUDIT_CURSOR_PATTERN),
+        ] {
+            let parameters = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+            let cursor = parameters.iter().find(|p| p["name"] == "cursor").unwrap();
+            assert_eq!(cursor["schema"]["pattern"], pattern, "{path}");
+        }
+    }
+
+    #[test]
+    fn links_name_their_operations_as_openapi_spells_it() {
+        let doc = document();
+        let links = &doc["paths"]["/v1/executions"]["post"]["responses"]["202"]["links"];
+        let get = &links["GetExecution"];
+        assert_eq!(get["operationId"], "show", "{links}");
+        assert_eq!(get["parameters"]["id"], "$response.body#/id");
+        assert!(get.get("operation_id").is_none());
+        // Every linked operation exists.
+        let ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|methods| methods.as_object().unwrap().values())
+            .filter_map(|op| op["operationId"].as_str())
+            .collect();
+        for (name, link) in links.as_object().unwrap() {
+            let target = link["operationId"].as_str().unwrap();
+            assert!(ids.contains(&target), "{name} -> {target}: {ids:?}");
+        }
     }
 }

@@ -232,7 +232,7 @@ pub struct LimitsSchema {
     pub max_requests: Option<u64>,
     /// Model requests per rolling minute; more are answered 429 with `retry-after`
     /// (the agent slows down, it is not stopped). Default: none.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 4294967295_u64)]
     pub requests_per_minute: Option<u32>,
 }
 

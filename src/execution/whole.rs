@@ -4,16 +4,23 @@
 
 use serde::{Deserialize, Deserializer, de::Error};
 
+/// The largest whole number read: JSON Schema's `int64`, which the API
+/// documents, and what the databases store.
+pub const MAX_WHOLE: u64 = i64::MAX as u64;
+
 fn whole<E: Error>(number: serde_json::Number) -> Result<u64, E> {
-    if let Some(n) = number.as_u64() {
-        return Ok(n);
-    }
-    match number.as_f64() {
-        Some(f) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) => Ok(f as u64),
-        _ => Err(E::custom(format!(
-            "invalid value: {number}, expected a whole number of at least 0"
-        ))),
-    }
+    let read = match number.as_u64() {
+        Some(n) => Some(n),
+        None => number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=MAX_WHOLE as f64).contains(f))
+            .map(|f| f as u64),
+    };
+    read.filter(|n| *n <= MAX_WHOLE).ok_or_else(|| {
+        E::custom(format!(
+            "invalid value: {number}, expected a whole number from 0 to {MAX_WHOLE}"
+        ))
+    })
 }
 
 fn fit<T: TryFrom<u64>, E: Error>(n: u64) -> Result<T, E> {
@@ -80,6 +87,17 @@ mod tests {
             r#"{"pids": 1e300}"#,
         ] {
             assert!(read(bad).is_err(), "{bad}");
+        }
+        // Counts are int64, as documented and stored.
+        #[derive(Debug, serde::Deserialize)]
+        struct Big {
+            #[serde(deserialize_with = "super::number")]
+            _n: u64,
+        }
+        let big = |n: &str| serde_json::from_str::<Big>(&format!(r#"{{"_n": {n}}}"#));
+        assert!(big("9223372036854775807").is_ok());
+        for bad in ["9223372036854775808", "18446744073709551615", "9.3e18"] {
+            assert!(big(bad).is_err(), "{bad}");
         }
     }
 }

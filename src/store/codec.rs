@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 
 use super::StoreError;
@@ -16,8 +14,6 @@ pub(super) const DEFAULT_PAGE: u32 = 50;
 pub(super) const MAX_PAGE: u32 = 200;
 /// Longest lease granted, whatever is asked (keeps the arithmetic in range).
 const MAX_LEASE: Duration = Duration::from_secs(365 * 24 * 3600);
-/// Marks a cursor as one this store handed out.
-const CURSOR_PREFIX: &str = "before:";
 
 /// Now, to the microsecond: the precision both databases keep, so what a call
 /// returns equals what a later read returns.
@@ -50,21 +46,38 @@ pub(super) fn page_size(limit: u32) -> u32 {
     }
 }
 
-/// The cursor that continues a listing after the execution `last_id`.
-pub(super) fn encode_cursor(last_id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{last_id}"))
+/// The cursor that continues a listing of executions after `last_id`: the
+/// id itself. Any text shaped like an id ([`EXECUTION_CURSOR_PATTERN`]) is
+/// a cursor that can be read, so the API documents exactly what it takes.
+pub(super) fn execution_cursor(last_id: &str) -> String {
+    last_id.to_string()
 }
 
-/// The execution id a cursor continues after.
-pub(super) fn decode_cursor(cursor: &str) -> Result<String, StoreError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| StoreError::InvalidCursor)?;
-    let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)?;
-    match text.strip_prefix(CURSOR_PREFIX) {
-        Some(id) if !id.is_empty() => Ok(id.to_string()),
-        _ => Err(StoreError::InvalidCursor),
+/// The execution id a listing continues before.
+pub(super) fn read_execution_cursor(cursor: &str) -> Result<String, StoreError> {
+    let bytes = cursor.as_bytes();
+    let shaped = bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(b),
+        });
+    shaped
+        .then(|| cursor.to_string())
+        .ok_or(StoreError::InvalidCursor)
+}
+
+/// The cursor that continues the audit log after the event `last_seq`.
+pub(super) fn audit_cursor(last_seq: u64) -> String {
+    last_seq.to_string()
+}
+
+/// The sequence number the audit log continues before: 1 to 18 digits
+/// ([`AUDIT_CURSOR_PATTERN`]), so every one fits.
+pub(super) fn read_audit_cursor(cursor: &str) -> Result<i64, StoreError> {
+    if !(1..=18).contains(&cursor.len()) || !cursor.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(StoreError::InvalidCursor);
     }
+    cursor.parse().map_err(|_| StoreError::InvalidCursor)
 }
 
 /// An event body as stored: its source and type for filtering, and the whole
@@ -119,15 +132,41 @@ mod tests {
     use crate::execution::AgentEvent;
 
     #[test]
-    fn cursors_round_trip_and_refuse_strangers() {
+    fn cursors_round_trip_and_match_their_documented_patterns() {
         let id = "0194f9a2-7c1e-7b3a-9d4e-123456789abc";
-        let cursor = encode_cursor(id);
-        assert!(!cursor.contains(id));
-        assert_eq!(decode_cursor(&cursor).unwrap(), id);
-        for bad in ["", "!!!", "aGVsbG8", &URL_SAFE_NO_PAD.encode(CURSOR_PREFIX)] {
-            assert!(
-                matches!(decode_cursor(bad), Err(StoreError::InvalidCursor)),
-                "{bad}"
+        assert_eq!(read_execution_cursor(&execution_cursor(id)).unwrap(), id);
+        assert_eq!(read_audit_cursor(&audit_cursor(42)).unwrap(), 42);
+        let execution = regex_lite::Regex::new(super::super::EXECUTION_CURSOR_PATTERN).unwrap();
+        let audit = regex_lite::Regex::new(super::super::AUDIT_CURSOR_PATTERN).unwrap();
+        // What the pattern admits the store reads, and nothing else.
+        for text in [
+            id,
+            "",
+            "!!!",
+            "aGVsbG8",
+            "0194F9A2-7c1e-7b3a-9d4e-123456789abc",
+            "0194f9a2-7c1e-7b3a-9d4e-123456789ab",
+            "0194f9a2x7c1e-7b3a-9d4e-123456789abc",
+        ] {
+            assert_eq!(
+                read_execution_cursor(text).is_ok(),
+                execution.is_match(text),
+                "{text}"
+            );
+        }
+        for text in [
+            "0",
+            "42",
+            "999999999999999999",
+            "9999999999999999999",
+            "",
+            "-1",
+            "x",
+        ] {
+            assert_eq!(
+                read_audit_cursor(text).is_ok(),
+                audit.is_match(text),
+                "{text}"
             );
         }
     }

@@ -112,3 +112,10 @@ pub struct ClaimingPause {
     /// Who paused it (the audit log's actor).
     pub by: String,
 }
+
+/// The cursors a listing of executions takes: an execution id's shape.
+pub const EXECUTION_CURSOR_PATTERN: &str =
+    "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+
+/// The cursors the audit log takes: 1 to 18 digits.
+pub const AUDIT_CURSOR_PATTERN: &str = "^[0-9]{1,18}$";

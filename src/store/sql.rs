@@ -16,8 +16,8 @@ use sqlx::types::Json;
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Pool, QueryBuilder, Type};
 
 use super::codec::{
-    corrupt, decode_cursor, encode_body, encode_cursor, lease_until, now, page_size, storable_text,
-    to_db_count,
+    corrupt, encode_body, execution_cursor, lease_until, now, page_size, read_execution_cursor,
+    storable_text, to_db_count,
 };
 use super::dialect::{Dialect, Field};
 use super::queries as q;
@@ -244,7 +244,11 @@ where
 
     async fn list_executions(&self, query: &ListQuery) -> Result<Page<ExecutionBrief>, StoreError> {
         let limit = page_size(query.limit) as usize;
-        let before = query.cursor.as_deref().map(decode_cursor).transpose()?;
+        let before = query
+            .cursor
+            .as_deref()
+            .map(read_execution_cursor)
+            .transpose()?;
         let mut sql = QueryBuilder::<DB>::new(q::LIST);
         if let Some(tenant) = &query.tenant_id {
             sql.push(" AND tenant_id = ").push_bind(tenant.as_str());
@@ -267,7 +271,7 @@ where
             .collect::<Result<Vec<_>, _>>()?;
         let next_cursor = if items.len() > limit {
             items.truncate(limit);
-            items.last().map(|last| encode_cursor(&last.id))
+            items.last().map(|last| execution_cursor(&last.id))
         } else {
             None
         };

@@ -7,7 +7,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, QueryBuilder, Type};
 
-use super::codec::{corrupt, decode_cursor, encode_cursor, now, page_size, to_db_count};
+use super::codec::{audit_cursor, corrupt, now, page_size, read_audit_cursor, to_db_count};
 use super::dialect::{Dialect, Field};
 use super::row::Reader;
 use super::sql::SqlStore;
@@ -245,13 +245,7 @@ where
 
     async fn audit_events(&self, query: &AuditQuery) -> Result<Page<AuditEvent>, StoreError> {
         let limit = page_size(query.limit) as usize;
-        let before = query
-            .cursor
-            .as_deref()
-            .map(decode_cursor)
-            .transpose()?
-            .map(|text| text.parse::<i64>().map_err(|_| StoreError::InvalidCursor))
-            .transpose()?;
+        let before = query.cursor.as_deref().map(read_audit_cursor).transpose()?;
         let mut sql = QueryBuilder::<DB>::new(LIST_AUDIT);
         if let Some(tenant) = &query.tenant_id {
             sql.push(" AND tenant_id = ").push_bind(tenant.as_str());
@@ -277,9 +271,7 @@ where
             .collect::<Result<Vec<_>, _>>()?;
         let next_cursor = if items.len() > limit {
             items.truncate(limit);
-            items
-                .last()
-                .map(|last| encode_cursor(&last.seq.to_string()))
+            items.last().map(|last| audit_cursor(last.seq))
         } else {
             None
         };

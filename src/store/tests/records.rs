@@ -325,7 +325,34 @@ async fn listing_pages_newest_first_with_filters(db: &TestDb) {
     );
     assert_eq!((brief.repo.as_str(), brief.status), ("r9", Status::Queued));
 
-    for bad in ["not-a-cursor!", "Zm9vOmJhcg", ""] {
+    // Any id-shaped cursor reads: it lists what comes before it.
+    let before_all = db
+        .store
+        .list_executions(&ListQuery {
+            cursor: Some("00000000-0000-7000-8000-000000000000".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(before_all.items.is_empty());
+    let after_all = db
+        .store
+        .list_executions(&ListQuery {
+            cursor: Some("ffffffff-ffff-7fff-bfff-ffffffffffff".into()),
+            limit: 200,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(after_all.items.len(), 14);
+    for bad in [
+        "not-a-cursor!",
+        "Zm9vOmJhcg",
+        "",
+        "FFFFFFFF-ffff-7fff-bfff-ffffffffffff",
+        "ffffffff-ffff-7fff-bfff-fffffffffff",
+        "ffffffffxffffx7fffxbfffxffffffffffff",
+    ] {
         let result = db
             .store
             .list_executions(&ListQuery {

@@ -154,15 +154,17 @@ async fn the_audit_log_pages_newest_first_with_filters(db: &TestDb) {
         }
     }
     assert_eq!(seen, ["e4", "e3", "e2", "e1", "e0"]);
-    assert!(matches!(
-        store
-            .audit_events(&AuditQuery {
-                cursor: Some("bogus".into()),
-                ..AuditQuery::default()
-            })
-            .await,
-        Err(StoreError::InvalidCursor)
-    ));
+    for bogus in ["bogus", "", "-1", "1234567890123456789"] {
+        assert!(matches!(
+            store
+                .audit_events(&AuditQuery {
+                    cursor: Some(bogus.into()),
+                    ..AuditQuery::default()
+                })
+                .await,
+            Err(StoreError::InvalidCursor)
+        ));
+    }
 }
 
 async fn policies_are_stored_per_scope(db: &TestDb) {

@@ -1,0 +1,40 @@
+"""schemathesis hooks for scripts/contract: the world the contract runs in.
+
+A request's `repo` must name a repository this tenant may use and that exists
+(a policy's allow-list, the host's file system, DNS); `replay` must name an
+execution this tenant recorded. No schema states either, so for this run the
+document is narrowed to the one repository the run prepared and to no replay:
+valid requests are then valid in this world too, and anything else generated
+for those two fields is a negative case the API must refuse.
+"""
+
+import os
+
+import requests
+import schemathesis
+
+REPO = os.environ["AGENTD_CONTRACT_REPO"]
+
+
+@schemathesis.hook
+def before_load_schema(context, raw_schema):
+    request = raw_schema["components"]["schemas"]["ExecutionRequest"]["properties"]
+    request["repo"] = {"type": "string", "enum": [REPO]}
+    request["replay"] = {"type": "null"}
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    """An execution the run created is cancelled at once (claiming is paused,
+    so it never starts): it is final, so its event stream replays and ends
+    instead of waiting for work that will never run."""
+    if case.operation.method.upper() != "POST" or case.operation.path != "/v1/executions":
+        return
+    if response.status_code != 202:
+        return
+    execution = response.json()["id"]
+    requests.post(
+        f"{os.environ['AGENTD_CONTRACT_URL']}/v1/executions/{execution}/cancel",
+        headers={"Authorization": f"Bearer {os.environ['AGENTD_CONTRACT_KEY']}"},
+        timeout=10,
+    ).raise_for_status()
