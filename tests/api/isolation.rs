@@ -347,6 +347,7 @@ async fn every_route_refuses_whoever_may_not_call_it() {
         "execution.create",
         "execution.cancel",
         "policy.update",
+        "claiming.resume",
         "request.refused",
     ] {
         assert!(
@@ -425,6 +426,8 @@ fn concrete(
         ("post", "/v1/admin/tenants/{tenant}/keys") => Some(json!({})),
         ("put", "/v1/admin/policy") => Some(allow_repos(app)),
         ("put", "/v1/admin/tenants/{tenant}/policy") => Some(json!({"max_concurrent": 3})),
+        // Claiming stays on: the matrix only proves who may call it.
+        ("put", "/v1/admin/claiming") => Some(json!({"paused": false})),
         _ => None,
     };
     (path, body)

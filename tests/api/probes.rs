@@ -58,6 +58,7 @@ async fn the_openapi_document_lists_every_route() {
         ("/v1/admin/policy", &["get", "put"]),
         ("/v1/admin/tenants/{tenant}/policy", &["get", "put"]),
         ("/v1/policy", &["get"]),
+        ("/v1/admin/claiming", &["get", "put"]),
     ] {
         for method in methods {
             let responses = &paths[path][method]["responses"];
@@ -67,6 +68,6 @@ async fn the_openapi_document_lists_every_route() {
             );
         }
     }
-    assert_eq!(paths.len(), 21);
+    assert_eq!(paths.len(), 22);
     app.finish().await;
 }

@@ -11,6 +11,7 @@ mod fencing;
 mod flood;
 mod recovery;
 mod remote;
+mod replicas;
 mod s3;
 mod shared_results;
 mod shutdown;
