@@ -131,7 +131,7 @@ pub async fn change(
 ) -> Result<Json<ClaimingView>, ApiError> {
     let supervisor = &state.supervisor;
     match (change.scope, change.paused) {
-        (ClaimingScope::Replica, paused) => supervisor.pause_here(paused),
+        (ClaimingScope::Replica, paused) => supervisor.pause_here(paused).await,
         (ClaimingScope::Cluster, true) => {
             let by = caller
                 .peer

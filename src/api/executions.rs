@@ -231,7 +231,7 @@ pub async fn cancel(
     Tenant(tenant): Tenant,
     PathParams(id): PathParams<String>,
 ) -> Result<(StatusCode, Json<ExecutionView>), ApiError> {
-    let record = state.supervisor.cancel(Some(&tenant), &id).await?;
+    let record = state.supervisor.cancel(&tenant, &id).await?;
     audit(&state, &caller.audit("execution.cancel").target(id)).await;
     Ok((StatusCode::ACCEPTED, Json(record.into())))
 }

@@ -338,7 +338,10 @@ pub fn resume_point(headers: &HeaderMap, query: &mut QueryParams) -> Result<u64,
                 if v.is_empty() {
                     Some(0)
                 } else {
-                    v.parse::<i64>().ok().and_then(|id| u64::try_from(id).ok())
+                    // Any id the documented pattern admits (19 digits at
+                    // most); past the last stored event it means "after
+                    // everything".
+                    v.parse::<u64>().ok().map(|id| id.min(i64::MAX as u64))
                 }
             })
             .ok_or_else(|| ApiError::InvalidHeader {

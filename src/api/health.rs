@@ -51,6 +51,14 @@ pub async fn metrics(
     );
     gauges.event_streams = state.streams.open_count() as u64;
     gauges.event_stream_bytes = state.streams.held_bytes() as u64;
+    gauges.claiming_paused_here = supervisor.paused_here();
+    gauges.claiming_paused_cluster = match supervisor.store().claiming_pause().await {
+        Ok(pause) => Some(pause.is_some()),
+        Err(error) => {
+            tracing::warn!(%error, "metrics: cannot read the claiming pause");
+            None
+        }
+    };
     let text = crate::metrics::global()
         .render(&gauges)
         .map_err(|error| super::error::ApiError::Internal(error.to_string()))?;

@@ -41,6 +41,7 @@ pub struct Metrics {
     pub(super) event_channels: Gauge,
     pub(super) event_streams: Gauge,
     pub(super) event_stream_bytes: Gauge,
+    pub(super) claiming_paused: Family<ScopeLabels, Gauge>,
 
     pub(super) finished: Family<TenantStatusLabels, Counter>,
     pub(super) duration: Histograms<TenantStatusLabels>,
@@ -80,6 +81,7 @@ impl Metrics {
             event_channels: Gauge::default(),
             event_streams: Gauge::default(),
             event_stream_bytes: Gauge::default(),
+            claiming_paused: Family::default(),
             finished: Family::default(),
             duration: Family::new_with_constructor(|| Histogram::new(buckets::EXECUTION)),
             queue_wait: Family::new_with_constructor(|| Histogram::new(buckets::QUEUE_WAIT)),
@@ -134,6 +136,11 @@ impl Metrics {
             "agentd_event_stream_bytes",
             "Bytes of events handed to event streams and not yet written",
             self.event_stream_bytes.clone(),
+        );
+        r.register(
+            "agentd_claiming_paused",
+            "1 while an admin has paused claiming: scope replica (this supervisor) or cluster (every replica)",
+            self.claiming_paused.clone(),
         );
         r.register(
             "agentd_executions_finished",

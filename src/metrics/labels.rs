@@ -148,3 +148,9 @@ impl Removal {
         }
     }
 }
+
+/// `scope` (`replica`, `cluster`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(super) struct ScopeLabels {
+    pub scope: String,
+}

@@ -77,6 +77,24 @@ impl Metrics {
         self.event_streams.set(saturating(gauges.event_streams));
         self.event_stream_bytes
             .set(saturating(gauges.event_stream_bytes));
+        for (scope, paused) in [
+            ("replica", Some(gauges.claiming_paused_here)),
+            ("cluster", gauges.claiming_paused_cluster),
+        ] {
+            let labels = labels::ScopeLabels {
+                scope: scope.to_string(),
+            };
+            match paused {
+                Some(paused) => {
+                    self.claiming_paused
+                        .get_or_create(&labels)
+                        .set(i64::from(paused));
+                }
+                None => {
+                    self.claiming_paused.remove(&labels);
+                }
+            }
+        }
         let mut text = String::new();
         prometheus_text::encode(&mut text, &self.registry)?;
         Ok(text)

@@ -29,4 +29,9 @@ pub struct Gauges {
     pub event_streams: u64,
     /// Bytes of events held for streams, not yet written.
     pub event_stream_bytes: u64,
+    /// An admin paused claiming on this supervisor.
+    pub claiming_paused_here: bool,
+    /// An admin paused claiming on every replica (`None`: the store did not
+    /// say, and the series is left out rather than shown as not paused).
+    pub claiming_paused_cluster: Option<bool>,
 }

@@ -76,6 +76,7 @@ fn every_family_is_there_with_its_type() {
         ("agentd_event_channels", PrometheusType::Gauge),
         ("agentd_event_streams", PrometheusType::Gauge),
         ("agentd_event_stream_bytes", PrometheusType::Gauge),
+        ("agentd_claiming_paused", PrometheusType::Gauge),
         ("agentd_executions_finished_total", PrometheusType::Counter),
         (
             "agentd_execution_duration_seconds",
@@ -104,17 +105,18 @@ fn every_family_is_there_with_its_type() {
         assert_eq!(found.family_type, kind, "{family}");
         assert!(!found.help.is_empty(), "{family} has help");
     }
-    assert_eq!(exposition.families.len(), 21);
+    assert_eq!(exposition.families.len(), 22);
 }
 
 #[test]
-fn unlabelled_families_show_from_the_start() {
+fn unlabelled_and_switch_families_show_from_the_start() {
     let exposition = scrape(&Metrics::new(), &Gauges::default());
     let mut names: Vec<&str> = exposition.families.keys().map(String::as_str).collect();
     names.sort();
     assert_eq!(
         names,
         [
+            "agentd_claiming_paused",
             "agentd_container_start_seconds",
             "agentd_event_channels",
             "agentd_event_stream_bytes",
@@ -311,6 +313,8 @@ fn scrape_time_gauges_are_the_latest_figures() {
         event_channels: 1,
         event_streams: 3,
         event_stream_bytes: 4096,
+        claiming_paused_here: false,
+        claiming_paused_cluster: Some(true),
     };
     let e = scrape(&metrics, &first);
     let executions = "agentd_executions";
@@ -339,6 +343,9 @@ fn scrape_time_gauges_are_the_latest_figures() {
         2.0
     );
     assert_eq!(number(value(&e, "agentd_event_channels", &[])), 1.0);
+    let paused = "agentd_claiming_paused";
+    assert_eq!(number(value(&e, paused, &[("scope", "cluster")])), 1.0);
+    assert_eq!(number(value(&e, paused, &[("scope", "replica")])), 0.0);
 
     let second = Gauges {
         executions: vec![count("beta", "succeeded", 5)],
@@ -353,6 +360,8 @@ fn scrape_time_gauges_are_the_latest_figures() {
     assert!(value(&e, depth, &[("tenant", "acme")]).is_none());
     assert_eq!(number(value(&e, executions, &[("tenant", "beta")])), 5.0);
     assert_eq!(number(value(&e, "agentd_executions_live", &[])), 0.0);
+    // The store did not say: the cluster's series is left out, not shown as 0.
+    assert!(value(&e, paused, &[("scope", "cluster")]).is_none());
 }
 
 #[test]

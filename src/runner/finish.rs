@@ -109,6 +109,15 @@ impl Runner {
                 }
             }
         };
+        // Counted by whoever stored the final status (a replica that lost
+        // the execution to another counts nothing), as soon as it is stored.
+        if stored {
+            crate::metrics::global().execution_finished(
+                &run.record.tenant_id,
+                status.as_str(),
+                Duration::from_millis(duration_ms),
+            );
+        }
         let refused = findings
             .outputs
             .refused
@@ -144,15 +153,6 @@ impl Runner {
                 }
             }
             Err(error) => tracing::warn!(%error, "cannot write the event log file"),
-        }
-        // Counted by whoever stored the final status: a replica that lost
-        // the execution to another counts nothing.
-        if stored {
-            crate::metrics::global().execution_finished(
-                &run.record.tenant_id,
-                status.as_str(),
-                Duration::from_millis(duration_ms),
-            );
         }
         summary
     }

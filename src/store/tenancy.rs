@@ -317,14 +317,22 @@ where
     }
 
     async fn pause_claiming(&self, by: &str) -> Result<ClaimingPause, StoreError> {
+        // Behind the claimers' lock (where there is one; SQLite has one
+        // writer): a claim under way finishes first, and every later claim
+        // sees the pause.
+        let mut tx = self.pool().begin_with(DB::BEGIN_WRITE).await?;
+        if let Some(lock) = DB::CLAIM_LOCK {
+            sqlx::query(lock).execute(&mut *tx).await?;
+        }
         sqlx::query(
             "INSERT INTO claiming_pause (only_row, paused_at, paused_by) VALUES (TRUE, $1, $2) \
              ON CONFLICT (only_row) DO NOTHING",
         )
         .bind(DB::to_time(now()))
         .bind(by)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         self.claiming_pause()
             .await?
             .ok_or_else(|| corrupt("claiming_pause", "the pause just stored is gone"))

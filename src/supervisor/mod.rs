@@ -133,6 +133,9 @@ pub struct Supervisor {
     accepting: AtomicBool,
     /// An admin paused claiming on this supervisor.
     paused: AtomicBool,
+    /// Held by the scheduler while it claims, so a pause waits for a claim
+    /// under way.
+    claiming: tokio::sync::Mutex<()>,
     shutdown: CancellationToken,
     /// The running executions' tasks.
     tasks: tokio_util::task::TaskTracker,
@@ -160,6 +163,7 @@ impl Supervisor {
             wake: Notify::new(),
             accepting: AtomicBool::new(true),
             paused: AtomicBool::new(false),
+            claiming: tokio::sync::Mutex::new(()),
             shutdown: CancellationToken::new(),
             tasks: tokio_util::task::TaskTracker::new(),
         })
@@ -199,8 +203,11 @@ impl Supervisor {
     /// claims no queued execution and takes over no abandoned one; what runs
     /// here carries on, and other replicas claim as before. For maintenance
     /// of one replica, and to drain it before it stops.
-    pub fn pause_here(&self, paused: bool) {
+    /// Once it returns, nothing more is claimed here (a claim under way has
+    /// ended, and what it claimed counts in [`Supervisor::running`]).
+    pub async fn pause_here(&self, paused: bool) {
         self.paused.store(paused, Ordering::SeqCst);
+        drop(self.claiming.lock().await);
         self.wake.notify_one();
     }
 
@@ -306,37 +313,30 @@ impl Supervisor {
         Ok(created)
     }
 
-    /// Cancels an execution: a queued one never starts, a running one here is
-    /// killed within moments, one running elsewhere is flagged for its owner.
-    pub async fn cancel(
-        &self,
-        tenant: Option<&str>,
-        id: &str,
-    ) -> Result<ExecutionRecord, SupervisorError> {
-        let outcome = self.store.request_cancel(tenant, id).await?;
-        if outcome == CancelOutcome::Requested
-            && let Some(local) = self.local.lock().unwrap_or_else(|p| p.into_inner()).get(id)
-        {
-            local.cancel.cancel();
-        }
+    /// Cancels an execution of `tenant`: a queued one never starts, a running
+    /// one here is killed within moments, one running elsewhere is flagged
+    /// for its owner.
+    pub async fn cancel(&self, tenant: &str, id: &str) -> Result<ExecutionRecord, SupervisorError> {
+        let outcome = self.store.request_cancel(Some(tenant), id).await?;
         if outcome == CancelOutcome::CancelledWhileQueued {
+            // Only the request that moved it out of the queue gets this
+            // outcome, so the transition is counted once — here, at once,
+            // before anything else can fail or the request be dropped.
+            crate::metrics::global().execution_ended_unstarted(tenant, Status::Cancelled.as_str());
             self.credentials
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(id);
         }
-        let record = self
-            .store
-            .get_execution(tenant, id)
-            .await?
-            .ok_or_else(|| SupervisorError::Store(StoreError::NotFound(id.to_string())))?;
-        if outcome == CancelOutcome::CancelledWhileQueued {
-            // Only the request that moved it out of the queue gets this
-            // outcome: the store's transition is counted once.
-            crate::metrics::global()
-                .execution_ended_unstarted(&record.tenant_id, Status::Cancelled.as_str());
+        if outcome == CancelOutcome::Requested
+            && let Some(local) = self.local.lock().unwrap_or_else(|p| p.into_inner()).get(id)
+        {
+            local.cancel.cancel();
         }
-        Ok(record)
+        self.store
+            .get_execution(Some(tenant), id)
+            .await?
+            .ok_or_else(|| SupervisorError::Store(StoreError::NotFound(id.to_string())))
     }
 
     /// Cancels every execution of `tenant` that has not ended (a disabled
@@ -359,7 +359,7 @@ impl Supervisor {
                     })
                     .await?;
                 for record in &page.items {
-                    self.cancel(Some(tenant), &record.id).await?;
+                    self.cancel(tenant, &record.id).await?;
                     cancelled += 1;
                 }
                 match page.next_cursor {

@@ -37,7 +37,10 @@ impl Supervisor {
         let engine = self.runner.engine();
         let managed = engine.list_managed(None).await?;
         let live = self.store.live_executions().await?;
-        reconciled.resumed = self.take_over_abandoned(&live, &managed).await?;
+        // A replica an admin paused (draining) takes over nothing: others do.
+        if !self.paused_here() {
+            reconciled.resumed = self.take_over_abandoned(&live, &managed).await?;
+        }
 
         let live_ids: HashSet<&str> = live.iter().map(|r| r.id.as_str()).collect();
         let mut known: HashMap<String, Option<Status>> = HashMap::new();

@@ -13,10 +13,11 @@ impl Supervisor {
     /// The scheduler loop: runs until shutdown.
     pub(super) async fn schedule(self: Arc<Self>) {
         loop {
-            while self.accepting()
-                && !self.paused_here()
-                && self.running() < self.config.max_concurrent
-            {
+            while self.accepting() && self.running() < self.config.max_concurrent {
+                let _claiming = self.claiming.lock().await;
+                if self.paused_here() {
+                    break;
+                }
                 match self
                     .store
                     .claim_next(self.runner.owner(), self.runner_lease())

@@ -71,6 +71,21 @@ async fn claiming_paused_everywhere_then_on_one_replica() {
     assert_eq!(seen["cluster"]["paused"], true, "{seen}");
     assert!(seen["cluster"]["since"].is_string(), "{seen}");
 
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", two.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("agentd_claiming_paused{scope=\"cluster\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("agentd_claiming_paused{scope=\"replica\"} 0"));
+
     let team = Client::with_token(&two.url, Some(&key)).unwrap();
     let mut ids = Vec::new();
     for n in 0..2 {
