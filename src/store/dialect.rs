@@ -38,6 +38,9 @@ pub(super) trait Dialect: Database {
     /// Claims the next queued execution (see [`super::queries`]).
     const CLAIM: &'static str;
 
+    /// Opens a listing's page: its rows aggregated into one JSON array.
+    const LIST_PAGE: &'static str;
+
     /// Taken inside the claim's transaction before it runs, so that claimers
     /// on several replicas see each other's claims when they count a
     /// tenant's live executions against its cap (`None`: the database

@@ -26,6 +26,8 @@ impl Dialect for Postgres {
 
     const BEGIN_WRITE: &'static str = "BEGIN";
 
+    const LIST_PAGE: &'static str = queries::LIST_PAGE_POSTGRES;
+
     const CLAIM: &'static str = queries::CLAIM_SKIP_LOCKED;
 
     /// A transaction-scoped advisory lock (released at commit): claims are

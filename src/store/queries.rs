@@ -125,12 +125,53 @@ pub(super) const GET: &str = concat!(
 );
 
 /// The start of a listing; [`super::sql`] appends the filters.
-/// The columns of a listing's brief ([`crate::execution::ExecutionBrief`]):
-/// the prompt only as far as the preview shows it, no JSON to parse.
-pub(super) const LIST: &str = "SELECT id, tenant_id, status, reason, repo, git_ref, \
+/// A listing's rows ([`crate::execution::ExecutionBrief`]): the prompt only
+/// as far as the preview shows it. The filters, order and limit follow;
+/// then [`LIST_PAGE_END`] closes the page the dialect aggregates them into.
+pub(super) const LIST_ROWS: &str = "SELECT id, tenant_id, status, reason, repo, git_ref, \
      SUBSTR(prompt, 1, 201) AS prompt_start, branch, head_commit, num_turns, cost_usd, \
      has_diff, cancel_requested, created_at, finished_at, duration_ms \
      FROM executions WHERE 1 = 1";
+
+/// The fields of one brief in a page, as JSON object arguments; `$true` and
+/// `$false` spell the booleans the dialect's way.
+macro_rules! brief_object {
+    ($has_diff:literal, $cancel_requested:literal) => {
+        concat!(
+            "'id', id, 'tenant_id', tenant_id, 'status', status, 'reason', reason, ",
+            "'repo', repo, 'git_ref', git_ref, 'prompt_start', prompt_start, ",
+            "'branch', branch, 'head_commit', head_commit, 'num_turns', num_turns, ",
+            "'cost_usd', cost_usd, 'has_diff', ",
+            $has_diff,
+            ", 'cancel_requested', ",
+            $cancel_requested,
+            ", 'created_at', created_at, 'finished_at', finished_at, ",
+            "'duration_ms', duration_ms"
+        )
+    };
+}
+
+/// A page of briefs as one JSON array in one row (SQLite): a row per
+/// execution cost a hand-over between sqlx's SQLite thread and the caller
+/// each, most of a listing's time.
+pub(super) const LIST_PAGE_SQLITE: &str = concat!(
+    "SELECT CAST(json_group_array(json_object(",
+    brief_object!(
+        "json(CASE WHEN has_diff THEN 'true' ELSE 'false' END)",
+        "json(CASE WHEN cancel_requested THEN 'true' ELSE 'false' END)"
+    ),
+    ")) AS TEXT) AS page FROM ("
+);
+
+/// [`LIST_PAGE_SQLITE`] on PostgreSQL.
+pub(super) const LIST_PAGE_POSTGRES: &str = concat!(
+    "SELECT CAST(COALESCE(json_agg(json_build_object(",
+    brief_object!("has_diff", "cancel_requested"),
+    ")), CAST('[]' AS json)) AS TEXT) AS page FROM ("
+);
+
+/// Closes a page's inner query.
+pub(super) const LIST_PAGE_END: &str = ") q";
 
 pub(super) const STATUS: &str =
     "SELECT status FROM executions WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)";

@@ -150,26 +150,38 @@ where
         })
     }
 
-    /// A listing's row ([`super::queries::LIST`]).
-    pub(super) fn brief(&self) -> Result<ExecutionBrief, StoreError> {
-        Ok(ExecutionBrief {
-            id: self.get("executions.id")?,
-            tenant_id: self.get("executions.tenant_id")?,
-            status: self.status()?,
-            reason: self.get("executions.reason")?,
-            repo: self.get("executions.repo")?,
-            git_ref: self.get("executions.git_ref")?,
-            prompt_preview: prompt_preview(&self.get::<String>("executions.prompt_start")?),
-            branch: self.get("executions.branch")?,
-            head_commit: self.get("executions.head_commit")?,
-            num_turns: self.count("executions.num_turns")?,
-            cost_usd: self.get("executions.cost_usd")?,
-            has_diff: self.get("executions.has_diff")?,
-            cancel_requested: self.get("executions.cancel_requested")?,
-            created_at: self.time("executions.created_at")?,
-            finished_at: self.optional_time("executions.finished_at")?,
-            duration_ms: self.optional_count("executions.duration_ms")?,
-        })
+    /// A listing's page: the JSON array of briefs the dialect aggregated.
+    pub(super) fn briefs(&self) -> Result<Vec<ExecutionBrief>, StoreError> {
+        let column = "executions.page";
+        let page: String = self.get(column)?;
+        let rows: Vec<BriefRow> =
+            serde_json::from_str(&page).map_err(|err| corrupt(column, err.to_string()))?;
+        rows.into_iter()
+            .map(|row| {
+                let count = |value: i64| from_db_count(column, value);
+                Ok(ExecutionBrief {
+                    status: row
+                        .status
+                        .parse()
+                        .map_err(|_| corrupt(column, format!("status `{}`", row.status)))?,
+                    prompt_preview: prompt_preview(&row.prompt_start),
+                    num_turns: count(row.num_turns)?,
+                    duration_ms: row.duration_ms.map(count).transpose()?,
+                    id: row.id,
+                    tenant_id: row.tenant_id,
+                    reason: row.reason,
+                    repo: row.repo,
+                    git_ref: row.git_ref,
+                    branch: row.branch,
+                    head_commit: row.head_commit,
+                    cost_usd: row.cost_usd,
+                    has_diff: row.has_diff,
+                    cancel_requested: row.cancel_requested,
+                    created_at: row.created_at,
+                    finished_at: row.finished_at,
+                })
+            })
+            .collect()
     }
 
     /// The four token columns: the execution's, or (`gateway`) the gateway's.
@@ -322,4 +334,25 @@ where
     pub(super) fn last_event(&self) -> Result<(u64, DateTime<Utc>), StoreError> {
         Ok((self.count("events.seq")?, self.time("events.at")?))
     }
+}
+
+/// One brief as a listing's page holds it ([`super::queries::LIST_PAGE_SQLITE`]).
+#[derive(serde::Deserialize)]
+struct BriefRow {
+    id: String,
+    tenant_id: String,
+    status: String,
+    reason: Option<String>,
+    repo: String,
+    git_ref: Option<String>,
+    prompt_start: String,
+    branch: String,
+    head_commit: Option<String>,
+    num_turns: i64,
+    cost_usd: Option<f64>,
+    has_diff: bool,
+    cancel_requested: bool,
+    created_at: DateTime<Utc>,
+    finished_at: Option<DateTime<Utc>>,
+    duration_ms: Option<i64>,
 }

@@ -249,7 +249,8 @@ where
             .as_deref()
             .map(read_execution_cursor)
             .transpose()?;
-        let mut sql = QueryBuilder::<DB>::new(q::LIST);
+        let mut sql = QueryBuilder::<DB>::new(DB::LIST_PAGE);
+        sql.push(q::LIST_ROWS);
         if let Some(tenant) = &query.tenant_id {
             sql.push(" AND tenant_id = ").push_bind(tenant.as_str());
         }
@@ -263,12 +264,12 @@ where
             sql.push(" AND id < ").push_bind(before.as_str());
         }
         sql.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(to_db_count(limit as u64 + 1));
-        let rows = sql.build().fetch_all(&self.pool).await?;
-        let mut items = rows
-            .iter()
-            .map(|row| Reader::<DB>::new(row).brief())
-            .collect::<Result<Vec<_>, _>>()?;
+            .push_bind(to_db_count(limit as u64 + 1))
+            .push(q::LIST_PAGE_END);
+        let row = sql.build().fetch_one(&self.pool).await?;
+        let mut items = Reader::<DB>::new(&row).briefs()?;
+        // An aggregate keeps no promised order: newest first again.
+        items.sort_unstable_by(|a, b| b.id.cmp(&a.id));
         let next_cursor = if items.len() > limit {
             items.truncate(limit);
             items.last().map(|last| execution_cursor(&last.id))

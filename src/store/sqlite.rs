@@ -33,6 +33,8 @@ impl Dialect for Sqlite {
 
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
 
+    const LIST_PAGE: &'static str = queries::LIST_PAGE_SQLITE;
+
     const CLAIM: &'static str = queries::CLAIM_SINGLE_WRITER;
 
     const CLAIM_LOCK: Option<&'static str> = None;
