@@ -2,10 +2,11 @@
 
 A request's `repo` must name a repository this tenant may use and that exists
 (a policy's allow-list, the host's file system, DNS); `replay` must name an
-execution this tenant recorded. No schema states either, so for this run the
-document is narrowed to the one repository the run prepared and to no replay:
+execution this tenant recorded; a key's `expires_at` must lie in the future.
+No schema states any of these, so for this run the document is narrowed to
+the one repository the run prepared, to no replay and to keys without expiry:
 valid requests are then valid in this world too, and anything else generated
-for those two fields is a negative case the API must refuse.
+for those fields is a negative case the API must refuse.
 """
 
 import os
@@ -21,6 +22,7 @@ def before_load_schema(context, raw_schema):
     request = raw_schema["components"]["schemas"]["ExecutionRequest"]["properties"]
     request["repo"] = {"type": "string", "enum": [REPO]}
     request["replay"] = {"type": "null"}
+    raw_schema["components"]["schemas"]["NewKey"]["properties"]["expires_at"] = {"type": "null"}
 
 
 @schemathesis.hook

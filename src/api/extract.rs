@@ -286,13 +286,14 @@ impl QueryParams {
         Ok(found)
     }
 
-    /// Takes a parameter out and parses it.
+    /// Takes a parameter out and parses it; an empty value (`limit=`) is no
+    /// number and is refused, as the document says.
     pub fn parse<T: std::str::FromStr>(
         &mut self,
         name: &str,
         expected: &str,
     ) -> Result<Option<T>, ApiError> {
-        self.take(name)?
+        self.take_given(name)?
             .map(|value| {
                 value
                     .parse()
@@ -437,6 +438,14 @@ mod tests {
         assert!(matches!(
             query.finish(),
             Err(ApiError::InvalidParameter { parameter, .. }) if parameter == "x"
+        ));
+        // `limit=` is no number (schemathesis found it read as absent).
+        let mut query = QueryParams {
+            pairs: vec![("limit".into(), String::new())],
+        };
+        assert!(matches!(
+            query.parse::<u32>("limit", "a number"),
+            Err(ApiError::InvalidParameter { parameter, .. }) if parameter == "limit"
         ));
     }
 }

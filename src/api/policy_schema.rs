@@ -19,7 +19,7 @@ pub struct PolicySchema {
     #[schema(example = "refuse")]
     pub over_cap: Option<OverCapSchema>,
     /// Executions of one tenant running at once; more wait in the queue.
-    #[schema(minimum = 1, maximum = 4294967295_u64)]
+    #[schema(format = Int64, minimum = 1, maximum = 4294967295_u64)]
     pub max_concurrent: Option<u32>,
     /// A tenant's model spend per UTC day, in US dollars.
     #[schema(minimum = 0.0)]
@@ -64,13 +64,13 @@ pub struct CapsSchema {
     #[schema(minimum = 1)]
     pub memory_bytes: Option<u64>,
     /// `limits.pids`.
-    #[schema(minimum = 1, maximum = 4294967295_u64)]
+    #[schema(format = Int64, minimum = 1, maximum = 4294967295_u64)]
     pub pids: Option<u32>,
-    /// `limits.timeout`: `10m`, `1h30m`, or seconds.
-    #[schema(value_type = Option<String>, example = "30m")]
+    /// `limits.timeout`: `10m`, `1h30m`, or seconds (1 s to 24 h).
+    #[schema(value_type = Option<super::schemas::TimeoutSchema>, example = "30m")]
     pub timeout: Option<String>,
     /// `agent.max_turns`.
-    #[schema(minimum = 1, maximum = 4294967295_u64)]
+    #[schema(format = Int64, minimum = 1, maximum = 4294967295_u64)]
     pub max_turns: Option<u32>,
     /// `agent.max_budget_usd`.
     #[schema(exclusive_minimum = 0.0)]

@@ -71,7 +71,7 @@ pub struct AgentOptionsSchema {
     )]
     pub model: Option<String>,
     /// Stop after this many agent turns (at least 1).
-    #[schema(minimum = 1, maximum = 4294967295_u64)]
+    #[schema(format = Int64, minimum = 1, maximum = 4294967295_u64)]
     pub max_turns: Option<u32>,
     /// Stop once the model cost, as agentd's gateway meters and prices it,
     /// reaches this many US dollars (> 0); the execution ends `budget_exceeded`.
@@ -170,11 +170,13 @@ pub enum TimeoutSchema {
     Seconds(TimeoutSeconds),
 }
 
-/// A duration as text: whole numbers with units, e.g. `10m`, `1h 30m`.
+/// A duration as text: whole numbers with units, e.g. `10m`, `1h 30m`
+/// (24 hours read back as `1day`); the first number is not 0. The API reads
+/// exactly what this pattern admits (a test checks both agree).
 #[derive(Serialize, ToSchema)]
 #[schema(
     value_type = String,
-    pattern = r"^\s*[0-9]{1,6}\s*(ms|s|m|h)(\s*[0-9]{1,6}\s*(ms|s|m|h))*\s*$"
+    pattern = r"^\s*[1-9][0-9]{0,5}\s*(s|m|h|days|day|d)(\s*[0-9]{1,6}\s*(s|m|h|days|day|d))*\s*$"
 )]
 pub struct DurationText(String);
 
@@ -232,7 +234,7 @@ pub struct LimitsSchema {
     pub max_requests: Option<u64>,
     /// Model requests per rolling minute; more are answered 429 with `retry-after`
     /// (the agent slows down, it is not stopped). Default: none.
-    #[schema(minimum = 1, maximum = 4294967295_u64)]
+    #[schema(format = Int64, minimum = 1, maximum = 4294967295_u64)]
     pub requests_per_minute: Option<u32>,
 }
 
@@ -396,6 +398,28 @@ mod tests {
     use utoipa::openapi::{RefOr, Schema};
 
     use super::*;
+
+    #[test]
+    fn duration_texts_are_read_exactly_as_documented() {
+        use utoipa::OpenApi as _;
+        let doc = serde_json::to_value(super::super::openapi::ApiDoc::openapi()).unwrap();
+        let pattern = doc["components"]["schemas"]["DurationText"]["pattern"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let documented = regex_lite::Regex::new(&pattern).unwrap();
+        for text in [
+            "10m", "1h 30m", "1h30m", " 2h ", "1day", "1d", "3days", "1s", "90s", "999999s",
+            "1h 0m", "0s", "0m", "00h", "500ms", "1.5h", "1 h", "1H", "h", "", " ", "1y",
+            "1000000s", "1m -1s", "1 day",
+        ] {
+            assert_eq!(
+                crate::execution::humantime_serde::is_duration_text(text),
+                documented.is_match(text),
+                "{text:?}"
+            );
+        }
+    }
     use crate::execution::ChangedFile;
     use crate::execution::{AgentOptions, Usage};
     use crate::execution::{ExecutionRequest, Limits, Status};

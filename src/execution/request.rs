@@ -306,8 +306,37 @@ pub(crate) mod humantime_serde_compat {
         }
         match Raw::deserialize(deserializer)? {
             Raw::Seconds(seconds) => super::super::whole::seconds(seconds).map(Duration::from_secs),
-            Raw::Text(text) => humantime::parse_duration(&text).map_err(serde::de::Error::custom),
+            Raw::Text(text) if is_duration_text(&text) => {
+                humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+            }
+            Raw::Text(text) => Err(serde::de::Error::custom(format!(
+                "`{text}` is not a duration: whole numbers with s, m, h or d, the first not 0 \
+                 (`10m`, `1h 30m`), or a number of seconds"
+            ))),
         }
+    }
+
+    /// The duration texts the API documents (`DurationText`'s pattern):
+    /// one or more whole numbers of up to six digits, each with a unit of
+    /// `s`, `m`, `h`, `d`, `day` or `days`, spaces allowed between; the first
+    /// number not 0, so a text is never under a second.
+    pub fn is_duration_text(text: &str) -> bool {
+        let mut rest = text.trim();
+        let mut first = true;
+        while !rest.is_empty() {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if !(1..=6).contains(&digits) || (first && rest.starts_with('0')) {
+                return false;
+            }
+            rest = rest[digits..].trim_start();
+            let letters = rest.bytes().take_while(u8::is_ascii_lowercase).count();
+            if !matches!(&rest[..letters], "s" | "m" | "h" | "d" | "day" | "days") {
+                return false;
+            }
+            rest = rest[letters..].trim_start();
+            first = false;
+        }
+        !first
     }
 }
 

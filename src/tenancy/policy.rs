@@ -317,6 +317,13 @@ impl Policy {
         if let Some((field, _)) = zero.iter().find(|(_, is_zero)| *is_zero) {
             return Err(bad(field, "must be at least 1"));
         }
+        // The cap on a limit lies within the limit's own range.
+        if caps
+            .timeout
+            .is_some_and(|t| t < Duration::from_secs(1) || t > Duration::from_secs(24 * 3600))
+        {
+            return Err(bad("caps.timeout", "must be between 1s and 24h"));
+        }
         if self
             .daily_spend_usd
             .is_some_and(|d| !(d.is_finite() && d >= 0.0))

@@ -112,6 +112,23 @@ async fn send(app: &App, key: &str, path: &str, body: &Value) -> Answer {
     answer
 }
 
+/// Tenant `name`, made by the admin, with a key (returned) and a policy that
+/// lets it use the sample repository, a host path (and nothing else there).
+async fn tenant_with_key(app: &App, name: &str) -> String {
+    as_admin(app, "/v1/admin/tenants", json!({"name": name})).await;
+    let issued = as_admin(app, &format!("/v1/admin/tenants/{name}/keys"), json!({})).await;
+    let policy: agentd::tenancy::Policy = serde_json::from_value(
+        json!({"sources": {"local_paths": [app.repo.display().to_string()]}}),
+    )
+    .unwrap();
+    app.supervisor
+        .store()
+        .put_policy(agentd::tenancy::Scope::Tenant(name), &policy)
+        .await
+        .unwrap();
+    issued["key"].as_str().unwrap().to_string()
+}
+
 async fn execution(app: &App, key: &str, id: &str) -> Value {
     let answer = read(
         app.client
@@ -134,19 +151,7 @@ async fn metrics_count_a_tenants_execution_and_a_policy_refusal() {
         agentd::api::AuthConfig::with_admin(ADMIN),
     )
     .await;
-    as_admin(&app, "/v1/admin/tenants", json!({"name": TENANT})).await;
-    let issued = as_admin(&app, &format!("/v1/admin/tenants/{TENANT}/keys"), json!({})).await;
-    let key = issued["key"].as_str().unwrap().to_string();
-    // The tenant may use the sample repository, a host path (and nothing else there).
-    let policy: agentd::tenancy::Policy = serde_json::from_value(
-        json!({"sources": {"local_paths": [app.repo.display().to_string()]}}),
-    )
-    .unwrap();
-    app.supervisor
-        .store()
-        .put_policy(agentd::tenancy::Scope::Tenant(TENANT), &policy)
-        .await
-        .unwrap();
+    let key = tenant_with_key(&app, TENANT).await;
 
     // Only the admin reads the metrics: they name every tenant.
     let tenant_scrape = read(
@@ -290,18 +295,7 @@ async fn mass_cancellation_counts_every_execution_once() {
         agentd::api::AuthConfig::with_admin(ADMIN),
     )
     .await;
-    as_admin(&app, "/v1/admin/tenants", json!({"name": tenant})).await;
-    let issued = as_admin(&app, &format!("/v1/admin/tenants/{tenant}/keys"), json!({})).await;
-    let key = issued["key"].as_str().unwrap().to_string();
-    let policy: agentd::tenancy::Policy = serde_json::from_value(
-        json!({"sources": {"local_paths": [app.repo.display().to_string()]}}),
-    )
-    .unwrap();
-    app.supervisor
-        .store()
-        .put_policy(agentd::tenancy::Scope::Tenant(tenant), &policy)
-        .await
-        .unwrap();
+    let key = tenant_with_key(&app, tenant).await;
 
     let mut ids = Vec::new();
     for n in 0..MANY {
