@@ -30,13 +30,7 @@ async fn a_replica_paused_past_its_lease_is_fenced_and_another_takes_over_within
         "--reconcile-interval",
         "1s",
     ]);
-    let id = first
-        .client
-        .submit(&world.request("two files"), None)
-        .await
-        .unwrap()
-        .id
-        .clone();
+    let id = first.submit(&world.request("two files")).await;
     wait_for_event(&first.client, &id, "tool_call", Duration::from_secs(120)).await;
 
     // Paused: alive, holding its sockets and its view of the work, silent.
@@ -143,13 +137,7 @@ async fn a_replica_that_cannot_renew_its_lease_stops_on_its_own_and_resumes_late
     let database = format!("sqlite://{}", path.display());
     let lease = format!("{}s", LEASE.as_secs());
     let server = world.serve(&["--database-url", &database, "--lease", &lease]);
-    let id = server
-        .client
-        .submit(&world.request("two files"), None)
-        .await
-        .unwrap()
-        .id
-        .clone();
+    let id = server.submit(&world.request("two files")).await;
     wait_for_event(&server.client, &id, "tool_call", Duration::from_secs(120)).await;
 
     // The store stops answering writes (a lock held longer than the lease, as

@@ -78,13 +78,7 @@ async fn a_connection_flood_in_one_sandbox_does_not_starve_another() {
 
     let server = world.serve(&["--max-concurrent", "2"]);
     let pid = server.child.id();
-    let flood = server
-        .client
-        .submit(&request(&flood_repo, "flood"), None)
-        .await
-        .unwrap()
-        .id
-        .clone();
+    let flood = server.submit(&request(&flood_repo, "flood")).await;
     let watcher = Watcher::start(&server.client, &flood);
     wait_until(
         &server.client,
@@ -145,13 +139,7 @@ async fn a_connection_flood_in_one_sandbox_does_not_starve_another() {
     };
 
     let started = Instant::now();
-    let calm = server
-        .client
-        .submit(&request(&world.repo, "calm"), None)
-        .await
-        .unwrap()
-        .id
-        .clone();
+    let calm = server.submit(&request(&world.repo, "calm")).await;
     let events = all_events(&server.client, &calm).await;
     let calm_took = started.elapsed();
     let execution = server.client.execution(&calm).await.unwrap();

@@ -21,13 +21,7 @@ async fn killed_while_running_the_agent_is_reattached_and_finishes() {
         done()
     ]}));
     let mut first = world.serve(&[]);
-    let id = first
-        .client
-        .submit(&world.request("three files"), None)
-        .await
-        .unwrap()
-        .id
-        .clone();
+    let id = first.submit(&world.request("three files")).await;
     wait_for_event(&first.client, &id, "tool_call", LONG).await;
     first.kill_9();
 
@@ -67,13 +61,7 @@ async fn killed_while_preparing_fails_as_supervisor_restarted() {
     request.repo = format!("file://{}", world.repo.display());
 
     let mut first = world.serve(&[]);
-    let id = first
-        .client
-        .submit(&request, None)
-        .await
-        .unwrap()
-        .id
-        .clone();
+    let id = first.submit(&request).await;
     let watcher = Watcher::start(&first.client, &id);
     let seen = wait_until(&first.client, &watcher, &id, LONG, |e, _| {
         e.status != Status::Queued
@@ -106,13 +94,7 @@ async fn killed_while_collecting_is_collected_again() {
         done()
     ]}));
     let mut first = world.serve(&[]);
-    let id = first
-        .client
-        .submit(&world.request("big artifact"), None)
-        .await
-        .unwrap()
-        .id
-        .clone();
+    let id = first.submit(&world.request("big artifact")).await;
     let watcher = Watcher::start(&first.client, &id);
     let seen = wait_until(&first.client, &watcher, &id, LONG, |e, _| {
         e.status == Status::Collecting || e.status.is_final()
@@ -140,20 +122,8 @@ async fn the_queue_survives_a_restart_in_order() {
         done()
     ]}));
     let mut first = world.serve(&["--max-concurrent", "1"]);
-    let a = first
-        .client
-        .submit(&world.request("first"), None)
-        .await
-        .unwrap()
-        .id
-        .clone();
-    let b = first
-        .client
-        .submit(&world.request("second"), None)
-        .await
-        .unwrap()
-        .id
-        .clone();
+    let a = first.submit(&world.request("first")).await;
+    let b = first.submit(&world.request("second")).await;
     let watcher = Watcher::start(&first.client, &a);
     wait_until(&first.client, &watcher, &a, LONG, |_, events| {
         has(events, "tool_call")
@@ -188,13 +158,7 @@ async fn a_replica_with_another_data_directory_writes_the_whole_event_log() {
         done()
     ]}));
     let mut first = world.serve(&[]);
-    let id = first
-        .client
-        .submit(&world.request("wait"), None)
-        .await
-        .unwrap()
-        .id
-        .clone();
+    let id = first.submit(&world.request("wait")).await;
     wait_for_event(&first.client, &id, "tool_call", LONG).await;
     first.kill_9();
 

@@ -55,12 +55,7 @@ async fn three_replicas_one_killed_mid_run_lose_nothing() {
     let mut a = replica("a");
     let mut ids = Vec::new();
     for n in 0..2 {
-        let created = a
-            .client
-            .submit(&world.request(&format!("two files, {n}")), None)
-            .await
-            .unwrap();
-        ids.push(created.id.clone());
+        ids.push(a.submit(&world.request(&format!("two files, {n}"))).await);
     }
     for id in &ids {
         wait_for_event(&a.client, id, "tool_call", Duration::from_secs(120)).await;

@@ -53,13 +53,7 @@ async fn served_by_another_replica(database: &str, results: &str, env: &[(&str, 
     let first = world.serve_with(&one.join("data"), &one.join("run"), &flags, env);
     let mut request = world.request("write");
     request.record = true;
-    let id = first
-        .client
-        .submit(&request, None)
-        .await
-        .unwrap()
-        .id
-        .clone();
+    let id = first.submit(&request).await;
     all_events(&first.client, &id).await;
     let ran = first.client.execution(&id).await.unwrap();
     assert_eq!(ran.status, Status::Succeeded, "{}", first.log());
@@ -128,13 +122,7 @@ async fn served_by_another_replica(database: &str, results: &str, env: &[(&str, 
     // The cassette recorded on the first replica replays on the second.
     let mut replay = world.request("write again");
     replay.replay = Some(id.clone());
-    let again = second
-        .client
-        .submit(&replay, None)
-        .await
-        .unwrap()
-        .id
-        .clone();
+    let again = second.submit(&replay).await;
     all_events(&second.client, &again).await;
     let replayed = second.client.execution(&again).await.unwrap();
     assert_eq!(replayed.status, Status::Succeeded, "{}", second.log());

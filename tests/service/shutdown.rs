@@ -22,13 +22,7 @@ fn scenario() -> serde_json::Value {
 async fn sigterm_detaches_and_the_next_start_finishes_the_work() {
     let world = World::new(scenario());
     let mut first = world.serve(&[]);
-    let id = first
-        .client
-        .submit(&world.request("sleep"), None)
-        .await
-        .unwrap()
-        .id
-        .clone();
+    let id = first.submit(&world.request("sleep")).await;
     let watcher = Watcher::start(&first.client, &id);
     wait_until(&first.client, &watcher, &id, LONG, |_, events| {
         has(events, "tool_call")
@@ -68,13 +62,7 @@ async fn sigterm_detaches_and_the_next_start_finishes_the_work() {
 async fn sigterm_in_cancel_mode_cancels_running_work_and_refuses_new_work() {
     let world = World::new(scenario());
     let mut server = world.serve(&["--on-shutdown", "cancel"]);
-    let id = server
-        .client
-        .submit(&world.request("sleep"), None)
-        .await
-        .unwrap()
-        .id
-        .clone();
+    let id = server.submit(&world.request("sleep")).await;
     let watcher = Watcher::start(&server.client, &id);
     wait_until(&server.client, &watcher, &id, LONG, |_, events| {
         has(events, "tool_call")

@@ -142,6 +142,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// Submits `request`; answers the new execution's id.
+    pub async fn submit(&self, request: &ExecutionRequest) -> String {
+        self.client.submit(request, None).await.unwrap().id.clone()
+    }
+
     pub fn kill_9(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
