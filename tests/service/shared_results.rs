@@ -111,6 +111,50 @@ async fn served_by_another_replica(database: &str, results: &str, env: &[(&str, 
         assert_eq!(header(&past, "content-range"), format!("bytes */{size}"));
         let body: serde_json::Value = serde_json::from_slice(&past.bytes().await.unwrap()).unwrap();
         assert_eq!(body["error"]["code"], "range_not_satisfiable");
+
+        // Ranges a client should not send: answered whole or by the rules,
+        // never with more bytes than the file or an error of the server's.
+        for range in [
+            "bytes=0-18446744073709551615".to_string(),
+            "bytes=-99999999999999999999".to_string(),
+            "bytes=0-1,5-9".to_string(),
+            "bytes=-5-".to_string(),
+            "items=0-1".to_string(),
+            format!("bytes={}-{}", size - 1, 1),
+        ] {
+            let answer = get(&http, &url, &range).await;
+            let status = answer.status();
+            assert!(
+                matches!(status.as_u16(), 200 | 206 | 416),
+                "{route} {range}: {status}"
+            );
+            let length: usize = header(&answer, "content-length").parse().unwrap();
+            let bytes = answer.bytes().await.unwrap();
+            assert_eq!(bytes.len(), length, "{route} {range}");
+            if status.as_u16() != 416 {
+                assert!(length as u64 <= size, "{route} {range}");
+            }
+        }
+    }
+    // Names that climb out of the execution's results are not in its list,
+    // whichever storage holds them: the other files of the same execution,
+    // another execution's, the bucket's or the database's neighbours.
+    for path in [
+        "..%2Fchanges.diff",
+        "..%2F..%2F..%2Fexecutions",
+        "big.bin%2F..%2F..%2Fbranch.bundle",
+        "%2Fetc%2Fpasswd",
+        "big.bin%00",
+    ] {
+        let answer = http
+            .get(format!(
+                "{}/v1/executions/{id}/artifacts/{path}",
+                second.url
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{path}");
     }
     assert_eq!(
         std::fs::metadata(local.join("artifacts/big.bin"))
