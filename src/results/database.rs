@@ -30,12 +30,11 @@ pub(super) struct Chunks {
 
 impl Chunks {
     /// Two small pools on the store's database (the store migrated the
-    /// tables); the writers' connect when first needed.
+    /// tables); both connect when first needed.
     pub(super) async fn connect(url: &str) -> Result<Chunks, ResultsError> {
         let reads = PgPoolOptions::new()
             .max_connections(READERS)
-            .connect(url)
-            .await?;
+            .connect_lazy(url)?;
         let writes = PgPoolOptions::new()
             .max_connections(WRITERS)
             .connect_lazy(url)?;

@@ -83,12 +83,18 @@ impl Runner {
             left_out: findings.outputs.left_out.clone(),
         };
         let mut attempt = 0;
-        let mut stored = false;
         let record = loop {
             attempt += 1;
             match self.store.finish(&run.id, self.owner(), &outcome).await {
                 Ok(record) => {
-                    stored = true;
+                    // Counted by whoever stored the final status (a replica
+                    // that lost the execution to another counts nothing), as
+                    // soon as it is stored.
+                    crate::metrics::global().execution_finished(
+                        &run.record.tenant_id,
+                        status.as_str(),
+                        Duration::from_millis(duration_ms),
+                    );
                     break record;
                 }
                 Err(error) => {
@@ -109,15 +115,6 @@ impl Runner {
                 }
             }
         };
-        // Counted by whoever stored the final status (a replica that lost
-        // the execution to another counts nothing), as soon as it is stored.
-        if stored {
-            crate::metrics::global().execution_finished(
-                &run.record.tenant_id,
-                status.as_str(),
-                Duration::from_millis(duration_ms),
-            );
-        }
         let refused = findings
             .outputs
             .refused

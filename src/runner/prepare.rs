@@ -57,13 +57,7 @@ impl Runner {
                 source.location()
             )))
             .await;
-        let pinned = self.vet_source(run, &source).await?;
-        let mirror = {
-            let mirrors = self.mirrors.for_tenant(&run.record.tenant_id);
-            let source = source.clone();
-            let task = tokio::task::spawn_blocking(move || mirrors.sync(&source, pinned.as_ref()));
-            self.interruptible(run, task).await??
-        };
+        let mirror = self.sync_mirror(run, &source).await?;
         let resolved = {
             let mirror = mirror.clone();
             let git_ref = run.record.request.git_ref.clone();
@@ -272,6 +266,20 @@ impl Runner {
     /// may answer differently than at submission): the fetch is held to the
     /// public addresses found, or refused. The operator's own executions and
     /// tenants the policy lets reach private hosts are not held.
+    /// Vets `source` and brings the tenant's mirror of it up to date (the
+    /// first fetch, and a replica's fetch again after a takeover).
+    pub(super) async fn sync_mirror(
+        &self,
+        run: &Run,
+        source: &RepoSource,
+    ) -> Result<Mirror, RunError> {
+        let pinned = self.vet_source(run, source).await?;
+        let mirrors = self.mirrors.for_tenant(&run.record.tenant_id);
+        let source = source.clone();
+        let task = tokio::task::spawn_blocking(move || mirrors.sync(&source, pinned.as_ref()));
+        Ok(self.interruptible(run, task).await??)
+    }
+
     pub(super) async fn vet_source(
         &self,
         run: &Run,

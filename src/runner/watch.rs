@@ -54,13 +54,7 @@ impl Runner {
                     tracing::warn!(%error, "fetching the mirror again");
                     restarted("its repository mirror is gone and could not be fetched again")
                 };
-                let pinned = self.vet_source(run, &source).await.map_err(gone)?;
-                let task =
-                    tokio::task::spawn_blocking(move || mirrors.sync(&source, pinned.as_ref()));
-                self.interruptible(run, task)
-                    .await
-                    .map_err(gone)?
-                    .map_err(|error| gone(error.into()))?
+                self.sync_mirror(run, &source).await.map_err(gone)?
             }
         };
         let commit = run

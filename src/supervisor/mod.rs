@@ -169,7 +169,7 @@ impl Supervisor {
         })
     }
 
-    /// The store.
+    /// Where results are kept.
     pub fn results(&self) -> &crate::results::Results {
         &self.runner.config.results
     }

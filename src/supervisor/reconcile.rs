@@ -37,10 +37,7 @@ impl Supervisor {
         let engine = self.runner.engine();
         let managed = engine.list_managed(None).await?;
         let live = self.store.live_executions().await?;
-        // A replica an admin paused (draining) takes over nothing: others do.
-        if !self.paused_here() {
-            reconciled.resumed = self.take_over_abandoned(&live, &managed).await?;
-        }
+        reconciled.resumed = self.take_over_abandoned(&live, &managed).await?;
 
         let live_ids: HashSet<&str> = live.iter().map(|r| r.id.as_str()).collect();
         let mut known: HashMap<String, Option<Status>> = HashMap::new();
@@ -87,6 +84,10 @@ impl Supervisor {
         live: &[ExecutionRecord],
         managed: &ManagedResources,
     ) -> Result<Vec<String>, SupervisorError> {
+        // A replica an admin paused (draining) takes over nothing: others do.
+        if self.paused_here() {
+            return Ok(Vec::new());
+        }
         let owner = self.runner.owner().to_string();
         let lease = self.runner.config.lease;
         let mut resumed = Vec::new();
@@ -122,9 +123,6 @@ impl Supervisor {
                 _ = self.shutdown.cancelled() => return,
                 _ = tokio::time::sleep(period) => {}
             }
-            if self.paused_here() {
-                continue; // draining: others take over what is abandoned
-            }
             let pass = async {
                 let managed = self.runner.engine().list_managed(None).await?;
                 let live = self.store.live_executions().await?;
@@ -146,6 +144,7 @@ impl Supervisor {
     /// sandbox. With the takeover pass every lease, a dead holder's work moves
     /// within about two leases.
     fn dead_holder(&self, record: &ExecutionRecord, managed: &ManagedResources) -> Option<String> {
+        let previous = record.owner.clone()?;
         let instance = &self.instance;
         let here = instance.owner();
         let local_and_dead = managed
@@ -158,7 +157,7 @@ impl Supervisor {
                     && r.run_dir.as_deref() == Some(here.run_dir.as_str())
                     && r.supervisor.as_deref().is_some_and(|s| instance.is_dead(s))
             });
-        record.owner.clone().filter(|_| local_and_dead)
+        local_and_dead.then_some(previous)
     }
 
     fn is_local(&self, id: &str) -> bool {
