@@ -55,7 +55,7 @@ impl ResultsLocation {
     /// The default for a store URL: the database with PostgreSQL (several
     /// replicas share it), local files with SQLite.
     pub fn default_for(database_url: &str) -> ResultsLocation {
-        if crate::store::is_postgres_url(database_url) {
+        if is_postgres(database_url) {
             ResultsLocation::Database
         } else {
             ResultsLocation::Local
@@ -64,12 +64,17 @@ impl ResultsLocation {
 
     /// Refuses `database` on a store that is not PostgreSQL.
     pub fn check(&self, database_url: &str) -> Result<(), LocationError> {
-        if *self == ResultsLocation::Database && !crate::store::is_postgres_url(database_url) {
+        if *self == ResultsLocation::Database && !is_postgres(database_url) {
             let scheme = database_url.split(':').next().unwrap_or_default();
             return Err(LocationError::NotPostgres(scheme.to_string()));
         }
         Ok(())
     }
+}
+
+fn is_postgres(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
 }
 
 impl std::str::FromStr for ResultsLocation {

@@ -269,20 +269,12 @@ pub trait Store: Tenancy + Send + Sync + 'static {
 /// `postgresql://…`. Does not migrate. An unknown scheme is reported without
 /// the rest of the URL, which may hold a password.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    if is_postgres_url(url) {
-        return Ok(Arc::new(sql::SqlStore::new(postgres::connect(url).await?)));
-    }
     let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
     match scheme.to_ascii_lowercase().as_str() {
         "sqlite" => Ok(Arc::new(sql::SqlStore::new(sqlite::connect(url).await?))),
+        "postgres" | "postgresql" if url[scheme.len()..].starts_with("://") => {
+            Ok(Arc::new(sql::SqlStore::new(postgres::connect(url).await?)))
+        }
         _ => Err(StoreError::UnsupportedUrl(format!("{scheme}:…"))),
     }
-}
-
-/// Whether `url` names a PostgreSQL database (`postgres://…` or
-/// `postgresql://…`, any case): the one reading for the store and for where
-/// results are kept.
-pub fn is_postgres_url(url: &str) -> bool {
-    let lower = url.to_ascii_lowercase();
-    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
 }
