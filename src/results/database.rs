@@ -9,7 +9,7 @@ use futures::StreamExt;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::io::AsyncReadExt;
 
-use super::{ByteStream, ResultsError};
+use super::{ByteStream, Fence, ResultsError};
 
 /// Bytes per stored chunk.
 pub(super) const CHUNK: u64 = 1 << 20;
@@ -48,6 +48,7 @@ impl Chunks {
         execution: &str,
         name: &str,
         mut file: tokio::fs::File,
+        fence: &dyn Fence,
     ) -> Result<u64, ResultsError> {
         let mut tx = self.writes.begin().await?;
         sqlx::query("DELETE FROM result_files WHERE execution_id = $1 AND name = $2")
@@ -94,6 +95,12 @@ impl Chunks {
             .bind(size as i64)
             .execute(&mut *tx)
             .await?;
+        if !fence.still_held().await {
+            tx.rollback().await?;
+            return Err(ResultsError::Fenced {
+                file: name.to_string(),
+            });
+        }
         tx.commit().await?;
         Ok(size)
     }

@@ -50,6 +50,10 @@ pub enum ResultsError {
     /// The configured location cannot be used.
     #[error(transparent)]
     Location(#[from] LocationError),
+    /// The publisher no longer holds the execution: what it copied was
+    /// thrown away, so the holder's copy stands.
+    #[error("{file} not published: the execution is held by another replica now")]
+    Fenced { file: String },
 }
 
 impl ResultsError {
@@ -58,6 +62,26 @@ impl ResultsError {
             path: path.display().to_string(),
             source,
         }
+    }
+}
+
+/// Asked just before a published file replaces what is stored: whether the
+/// publisher still holds the execution. A replica that was paused past its
+/// lease must not overwrite what the replica that took over published.
+#[async_trait::async_trait]
+pub trait Fence: Sync {
+    /// True while the caller holds the execution.
+    async fn still_held(&self) -> bool;
+}
+
+/// The fence of a publisher nobody can take the execution from: the one
+/// that stored its final status, or a process alone with its results.
+pub struct Unfenced;
+
+#[async_trait::async_trait]
+impl Fence for Unfenced {
+    async fn still_held(&self) -> bool {
+        true
     }
 }
 
@@ -122,9 +146,16 @@ impl Results {
     }
 
     /// Copies the collected `file` of `execution` (from this process's data
-    /// directory) to the shared location, streaming. With local results there
-    /// is nothing to copy.
-    pub async fn publish(&self, execution: &str, file: &ResultFile) -> Result<(), ResultsError> {
+    /// directory) to the shared location, streaming. `fence` is asked last,
+    /// before the copy replaces what is stored; when it says the execution
+    /// is another's, the copy is dropped ([`ResultsError::Fenced`]). With
+    /// local results there is nothing to copy.
+    pub async fn publish(
+        &self,
+        execution: &str,
+        file: &ResultFile,
+        fence: &dyn Fence,
+    ) -> Result<(), ResultsError> {
         let from = self.local_path(execution, file);
         let open = || async {
             local::open_regular(&from)
@@ -133,8 +164,16 @@ impl Results {
         };
         let copied = match &self.shelf {
             Shelf::Local => return Ok(()),
-            Shelf::Database(chunks) => chunks.put(execution, &file.key(), open().await?).await,
-            Shelf::Objects(bucket) => bucket.put(execution, &file.key(), open().await?).await,
+            Shelf::Database(chunks) => {
+                chunks
+                    .put(execution, &file.key(), open().await?, fence)
+                    .await
+            }
+            Shelf::Objects(bucket) => {
+                bucket
+                    .put(execution, &file.key(), open().await?, fence)
+                    .await
+            }
         };
         // Errors reading the file name it, not its key.
         copied.map(drop).map_err(|error| match error {

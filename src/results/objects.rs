@@ -13,7 +13,7 @@ use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt};
 use tokio::io::AsyncWriteExt;
 
 use super::location::LocationError;
-use super::{ByteStream, ResultsError};
+use super::{ByteStream, Fence, ResultsError};
 
 /// One bucket, under a key prefix.
 #[derive(Clone)]
@@ -53,6 +53,7 @@ impl Bucket {
         execution: &str,
         name: &str,
         mut file: tokio::fs::File,
+        fence: &dyn Fence,
     ) -> Result<u64, ResultsError> {
         let mut writer = BufWriter::new(self.store.clone(), self.key(execution, name));
         let copied = tokio::io::copy(&mut file, &mut writer).await;
@@ -63,6 +64,12 @@ impl Bucket {
                 return Err(ResultsError::io(Path::new(name), error));
             }
         };
+        if !fence.still_held().await {
+            let _ = writer.abort().await;
+            return Err(ResultsError::Fenced {
+                file: name.to_string(),
+            });
+        }
         writer
             .shutdown()
             .await

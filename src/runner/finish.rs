@@ -23,14 +23,15 @@ impl Runner {
     pub(super) async fn finish(&self, run: Run, findings: Findings) -> Summary {
         tracing::info!("deciding the final status");
         // Uploads may outlast a lease: the lease is renewed meanwhile (the
-        // heartbeat ended with the run). Whether it is still held when the
-        // final status is written, the store decides.
+        // heartbeat ended with the run), and a heartbeat that finds it lost
+        // ends the uploads (each is also fenced before it replaces a copy).
+        // Whether it is still held when the final status is written, the
+        // store decides.
         tokio::select! {
             () = self.publish(&run, &findings) => {}
-            () = async {
-                self.heartbeat(&run).await;
-                std::future::pending::<()>().await
-            } => {}
+            () = self.heartbeat(&run) => {
+                tracing::error!(execution = %run.id, "lost the lease while publishing");
+            }
         }
         let conversation = run.account.conversation();
         let claim = findings.pumped.result.as_ref();
@@ -83,10 +84,12 @@ impl Runner {
             left_out: findings.outputs.left_out.clone(),
         };
         let mut attempt = 0;
+        let mut stored = false;
         let record = loop {
             attempt += 1;
             match self.store.finish(&run.id, self.owner(), &outcome).await {
                 Ok(record) => {
+                    stored = true;
                     // Counted by whoever stored the final status (a replica
                     // that lost the execution to another counts nothing), as
                     // soon as it is stored.
@@ -138,12 +141,20 @@ impl Runner {
         tracing::info!(status = %status, reason = reason.as_deref().unwrap_or(""), "finished");
         run.recorder.emit(EventBody::status(status, reason)).await;
         self.hub.close(&run.id);
+        if !stored {
+            // Another replica holds it, or will: the event log is its to write.
+            return summary;
+        }
         match super::export::export_events(self.store.as_ref(), &run.id, &run.dir.events()).await {
             Ok(_) => {
                 if let Err(error) = self
                     .config
                     .results
-                    .publish(&run.id, &crate::results::ResultFile::Events)
+                    .publish(
+                        &run.id,
+                        &crate::results::ResultFile::Events,
+                        &crate::results::Unfenced,
+                    )
                     .await
                 {
                     tracing::warn!(%error, "publishing the event log file");

@@ -13,6 +13,7 @@ pub mod bounds;
 mod collect;
 pub mod driver;
 mod export;
+mod fence;
 mod finish;
 mod gateway_events;
 pub mod hub;

@@ -4,15 +4,18 @@
 //! With local results there is nothing to do.
 
 use crate::execution::EventBody;
-use crate::results::ResultFile;
+use crate::results::{ResultFile, ResultsError};
 
 use super::Runner;
+use super::fence::LeaseFence;
 use super::run::{Findings, Run};
 
 impl Runner {
     /// Copies the diff, bundle, artifacts, transcript and cassette that exist.
     /// A file that cannot be copied is said in a warning event; the execution
     /// ends as it would have (its files are still in this replica's folder).
+    /// Each copy replaces what is stored only while the lease is held; once
+    /// it is another replica's, nothing more is copied.
     pub(super) async fn publish(&self, run: &Run, findings: &Findings) {
         let results = &self.config.results;
         if !results.is_shared() {
@@ -38,20 +41,36 @@ impl Runner {
             }
         }
         for file in files {
-            self.publish_one(run, &file).await;
+            if !self.publish_one(run, &file).await {
+                return;
+            }
         }
     }
 
-    /// Copies one file; a failure becomes a warning event.
-    async fn publish_one(&self, run: &Run, file: &ResultFile) {
-        if let Err(error) = self.config.results.publish(&run.id, file).await {
-            tracing::warn!(%error, file = file.key(), "publishing a result file");
-            run.recorder
-                .emit(EventBody::warning(format!(
-                    "{} is kept only on this replica: {error}",
-                    file.key()
-                )))
-                .await;
+    /// Copies one file; a failure becomes a warning event. False when the
+    /// execution is another replica's now.
+    async fn publish_one(&self, run: &Run, file: &ResultFile) -> bool {
+        let fence = LeaseFence { runner: self, run };
+        match self.config.results.publish(&run.id, file, &fence).await {
+            Ok(()) => true,
+            Err(error @ ResultsError::Fenced { .. }) => {
+                tracing::error!(%error, execution = %run.id, "stopped publishing");
+                false
+            }
+            Err(error) => {
+                self.warn_unpublished(run, file, &error).await;
+                true
+            }
         }
+    }
+
+    async fn warn_unpublished(&self, run: &Run, file: &ResultFile, error: &ResultsError) {
+        tracing::warn!(%error, file = file.key(), "publishing a result file");
+        run.recorder
+            .emit(EventBody::warning(format!(
+                "{} is kept only on this replica: {error}",
+                file.key()
+            )))
+            .await;
     }
 }

@@ -395,7 +395,7 @@ impl Runner {
     /// whole lease, which the removal and the final write fit in. A store
     /// that does not answer is not proof of a loss while the last renewal is
     /// less than a lease old; past that, this replica lets go.
-    async fn still_holds(&self, run: &Run) -> bool {
+    pub(super) async fn still_holds(&self, run: &Run) -> bool {
         for attempt in 0..3u32 {
             match self.renew(run).await {
                 Renewal::Held => return true,

@@ -183,3 +183,125 @@ async fn a_replica_that_cannot_renew_its_lease_stops_on_its_own_and_resumes_late
     drop(server);
     assert_nothing_left(&id, &world.run_dir());
 }
+
+/// The attack: a replica paused while it copies an execution's files into
+/// the database wakes up after another took the execution over and ended it,
+/// and finishes its copy — over what the new holder decided. Its copy must
+/// be thrown away: nothing it publishes after losing the lease is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_paused_while_publishing_publishes_nothing_once_it_lost_the_lease() {
+    use sqlx::Connection;
+    let world = World::new(json!({"turns": [
+        bash("echo one > /workspace/repo/one.txt"),
+        done()
+    ]}));
+    let database = fresh_postgres_database().await;
+    let lease = format!("{}s", LEASE.as_secs());
+    let flags = [
+        "--database-url",
+        &database,
+        "--results",
+        "database",
+        "--lease",
+        &lease,
+    ];
+    let first = world.serve(&flags);
+    let id = first.submit(&world.request("one file")).await;
+
+    // The diff's row, held by an open transaction: the replica's copy of it
+    // waits on that row, mid-publication, until the transaction ends.
+    let mut holder = sqlx::postgres::PgConnection::connect(&database)
+        .await
+        .unwrap();
+    sqlx::raw_sql("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query(
+        "INSERT INTO result_files (execution_id, name, size, created_at) \
+         VALUES ($1, 'changes.diff', 0, now())",
+    )
+    .bind(&id)
+    .execute(&mut holder)
+    .await
+    .unwrap();
+    let mut watch = sqlx::postgres::PgConnection::connect(&database)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO result_files%'",
+        )
+        .fetch_one(&mut watch)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never published:\n{}",
+            first.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Paused mid-copy; another replica takes the execution over and ends it
+    // (its sandbox was already removed).
+    first.signal(libc::SIGSTOP);
+    let other = world.root.path().join("other");
+    let second = world.serve_in(&other.join("data"), &other.join("run"), &flags);
+    all_events(&second.client, &id).await;
+    let ended = second.client.execution(&id).await.unwrap();
+    assert!(ended.status.is_final(), "{:?}", ended.status);
+    let decided: Vec<(String, i64)> = stored_files(&mut watch, &id).await;
+
+    // The copy goes on once the row is free and the replica awake.
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    first.signal(libc::SIGCONT);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let noticed = |log: &str| {
+        [
+            "lost the lease",
+            "stopped publishing",
+            "cannot store the final status",
+        ]
+        .iter()
+        .any(|said| log.contains(said))
+    };
+    while !noticed(&first.log()) {
+        assert!(
+            Instant::now() < deadline,
+            "the paused replica never noticed:\n{}",
+            first.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(LEASE).await;
+    assert_eq!(
+        stored_files(&mut watch, &id).await,
+        decided,
+        "the fenced replica published over the new holder's results:\n{}",
+        first.log()
+    );
+    assert_eq!(
+        second.client.execution(&id).await.unwrap().status,
+        ended.status
+    );
+    drop(first);
+    drop(second);
+}
+
+/// The result files stored for `execution`: name and size.
+async fn stored_files(
+    db: &mut sqlx::postgres::PgConnection,
+    execution: &str,
+) -> Vec<(String, i64)> {
+    sqlx::query_as("SELECT name, size FROM result_files WHERE execution_id = $1 ORDER BY name")
+        .bind(execution)
+        .fetch_all(db)
+        .await
+        .unwrap()
+}
