@@ -10,7 +10,7 @@ use super::auth::{Caller, Tenant};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{IdempotencyKey, JsonBody, PathParams, QueryParams, invalid_parameter};
 use super::state::AppState;
-use super::view::{ExecutionItem, ExecutionList, ExecutionSchema, ExecutionView};
+use super::view::{ExecutionList, ExecutionSchema, ExecutionView};
 use crate::execution::{ExecutionRequest, Status};
 use crate::git::RepoSource;
 use crate::store::ListQuery;
@@ -166,7 +166,7 @@ pub async fn list(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     mut query: QueryParams,
-) -> Result<Json<ExecutionList>, ApiError> {
+) -> Result<Response, ApiError> {
     let status = query
         .take_given("status")?
         .map(|name| {
@@ -198,7 +198,7 @@ pub async fn list(
     let page = state
         .supervisor
         .store()
-        .list_executions(&ListQuery {
+        .list_execution_page(&ListQuery {
             tenant_id: Some(tenant),
             status,
             repo,
@@ -206,10 +206,7 @@ pub async fn list(
             cursor,
         })
         .await?;
-    Ok(Json(ExecutionList {
-        items: page.items.into_iter().map(ExecutionItem::from).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    Ok(super::view::execution_list(page))
 }
 
 /// Cancels an execution: a queued one never starts, a running one is stopped

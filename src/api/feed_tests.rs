@@ -9,7 +9,7 @@ use super::*;
 use crate::execution::{EventBody, Status};
 use crate::execution::{ExecutionRecord, NewExecution, Outcome};
 use crate::store::{
-    CancelOutcome, Created, Facts, ListQuery, Page, ResourceKind, ResourceRecord, StoreError,
+    BriefPage, CancelOutcome, Created, Facts, ListQuery, ResourceKind, ResourceRecord, StoreError,
 };
 
 /// A log and a status, and nothing else a feed does not read.
@@ -197,10 +197,7 @@ impl Store for Log {
     ) -> Result<Option<ExecutionRecord>, StoreError> {
         Ok(self.status.lock().unwrap().map(|status| record(id, status)))
     }
-    async fn list_executions(
-        &self,
-        _: &ListQuery,
-    ) -> Result<Page<crate::execution::ExecutionBrief>, StoreError> {
+    async fn list_execution_page(&self, _: &ListQuery) -> Result<BriefPage, StoreError> {
         unimplemented!()
     }
     async fn claim_next(

@@ -1,10 +1,15 @@
 //! An execution in brief, as listings show it: a page of fifty whole records
-//! was ~84 KB and cost fifteen times a single record to serve.
+//! was ~84 KB and cost fifteen times a single record to serve. Its serde
+//! shape is the listing's wire shape: the store writes pages of it as JSON
+//! itself, and the API sends them on without reading them.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::Status;
+use super::{ExecutionRecord, Status};
+
+/// Where the API serves an execution's whole record: this, then its id.
+pub const EXECUTION_PATH: &str = "/v1/executions/";
 
 /// How much of the prompt a brief keeps, in characters.
 pub const PROMPT_PREVIEW_CHARS: usize = 200;
@@ -25,6 +30,7 @@ pub struct ExecutionBrief {
     /// The repository, without credentials.
     pub repo: String,
     /// The ref asked for (or the default branch's name once resolved).
+    #[serde(rename = "ref")]
     pub git_ref: Option<String>,
     /// The prompt's first [`PROMPT_PREVIEW_CHARS`] characters, `…` ending a
     /// cut one.
@@ -47,6 +53,43 @@ pub struct ExecutionBrief {
     pub finished_at: Option<DateTime<Utc>>,
     /// Wall time in milliseconds, once final.
     pub duration_ms: Option<u64>,
+    /// Where the whole record is.
+    pub links: BriefLinks,
+}
+
+/// Where a listed execution's whole record is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BriefLinks {
+    /// `GET` this for the whole record (and its other links).
+    #[serde(rename = "self")]
+    pub self_: String,
+}
+
+impl From<&ExecutionRecord> for ExecutionBrief {
+    /// The brief of `record`, as a listing shows it.
+    fn from(record: &ExecutionRecord) -> Self {
+        ExecutionBrief {
+            id: record.id.clone(),
+            tenant_id: record.tenant_id.clone(),
+            status: record.status,
+            reason: record.reason.clone(),
+            repo: record.request.repo.clone(),
+            git_ref: record.request.git_ref.clone(),
+            prompt_preview: prompt_preview(&record.request.prompt),
+            branch: record.branch.clone(),
+            head_commit: record.head_commit.clone(),
+            num_turns: record.num_turns,
+            cost_usd: record.cost_usd,
+            has_diff: record.has_diff,
+            cancel_requested: record.cancel_requested,
+            created_at: record.created_at,
+            finished_at: record.finished_at,
+            duration_ms: record.duration_ms,
+            links: BriefLinks {
+                self_: format!("{EXECUTION_PATH}{}", record.id),
+            },
+        }
+    }
 }
 
 /// The start of `prompt` a brief shows: at most [`PROMPT_PREVIEW_CHARS`]

@@ -23,7 +23,7 @@ mod usage;
 pub(crate) mod whole;
 
 pub use agent::{AgentEvent, AgentResult, Usage};
-pub use brief::{ExecutionBrief, PROMPT_PREVIEW_CHARS, prompt_preview};
+pub use brief::{BriefLinks, EXECUTION_PATH, ExecutionBrief, PROMPT_PREVIEW_CHARS, prompt_preview};
 pub use event::{Event, EventBody, SupervisorEvent};
 pub use names::{
     AGENT_UID, COLLECT_GID, branch_name, collector_name, container_name, is_execution_id,

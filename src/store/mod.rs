@@ -102,8 +102,14 @@ pub trait Store: Tenancy + Send + Sync + 'static {
         id: &str,
     ) -> Result<Option<ExecutionRecord>, StoreError>;
 
-    /// Executions newest first (by id, which is time-ordered), filtered and paged.
-    async fn list_executions(&self, query: &ListQuery) -> Result<Page<ExecutionBrief>, StoreError>;
+    /// Executions newest first (by id, which is time-ordered), filtered and
+    /// paged, as briefs in their wire shape written by the database.
+    async fn list_execution_page(&self, query: &ListQuery) -> Result<BriefPage, StoreError>;
+
+    /// [`Store::list_execution_page`] read into briefs.
+    async fn list_executions(&self, query: &ListQuery) -> Result<Page<ExecutionBrief>, StoreError> {
+        self.list_execution_page(query).await?.read()
+    }
 
     /// Atomically claims the oldest `queued` execution for `owner`: it becomes
     /// `preparing`, owned by `owner` with a lease of `lease`. `None` when the

@@ -6,7 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::execution::{ExecutionRecord, Status};
+use super::StoreError;
+use crate::execution::{ExecutionBrief, ExecutionRecord, Status};
 
 pub use crate::tenancy::DEFAULT_TENANT;
 
@@ -48,6 +49,31 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass back as `cursor` for the next page; `None` on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// One page of a listing of executions as the database wrote it: the JSON
+/// array of [`ExecutionBrief`]s in their wire shape, for the API to send as
+/// it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BriefPage {
+    /// A JSON array of [`ExecutionBrief`]s, newest first.
+    pub items: String,
+    /// Pass back as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl BriefPage {
+    /// The page read into briefs (for callers inside agentd).
+    pub fn read(self) -> Result<Page<ExecutionBrief>, StoreError> {
+        let items = serde_json::from_str(&self.items).map_err(|error| StoreError::Corrupt {
+            column: "executions.items",
+            message: error.to_string(),
+        })?;
+        Ok(Page {
+            items,
+            next_cursor: self.next_cursor,
+        })
+    }
 }
 
 /// How many executions of one tenant are in one status.

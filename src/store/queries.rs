@@ -124,54 +124,79 @@ pub(super) const GET: &str = concat!(
     " FROM executions WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)"
 );
 
-/// The start of a listing; [`super::sql`] appends the filters.
-/// A listing's rows ([`crate::execution::ExecutionBrief`]): the prompt only
-/// as far as the preview shows it. The filters, order and limit follow;
-/// then [`LIST_PAGE_END`] closes the page the dialect aggregates them into.
-pub(super) const LIST_ROWS: &str = "SELECT id, tenant_id, status, reason, repo, git_ref, \
-     SUBSTR(prompt, 1, 201) AS prompt_start, branch, head_commit, num_turns, cost_usd, \
-     has_diff, cancel_requested, created_at, finished_at, duration_ms \
+/// After a page's `items` and `last_id`, `rows`: how many executions its
+/// filters find, up to one more than the page (so one more means a next
+/// page exists). The filters follow, then [`LIST_ROWS_END`], the page's size
+/// plus one, and [`LIST_PAGE_ROWS`].
+pub(super) const LIST_PAGE_MORE: &str =
+    "(SELECT COUNT(*) FROM (SELECT 1 FROM executions WHERE 1 = 1";
+
+/// Closes `rows`, opens the page's rows: newest first, the prompt only as far
+/// as the preview shows it. The filters follow, then [`LIST_ROWS_END`], the
+/// page's size and [`LIST_PAGE_END`]. (The sizes are written as numbers: a
+/// bound `LIMIT` made SQLite prepare the statement again at every run, a
+/// fifth of a listing's time.)
+pub(super) const LIST_PAGE_ROWS: &str = ") m) AS rows FROM (SELECT id, tenant_id, status, reason, \
+     repo, git_ref, SUBSTR(prompt, 1, 201) AS prompt_start, branch, head_commit, num_turns, \
+     cost_usd, has_diff, cancel_requested, created_at, finished_at, duration_ms \
      FROM executions WHERE 1 = 1";
 
-/// The fields of one brief in a page, as JSON object arguments; `$true` and
-/// `$false` spell the booleans the dialect's way.
+/// Orders a listing's rows; the limit follows.
+pub(super) const LIST_ROWS_END: &str = " ORDER BY id DESC LIMIT ";
+
+/// Closes a page's query.
+pub(super) const LIST_PAGE_END: &str = ") q";
+
+/// The fields of one [`crate::execution::ExecutionBrief`] as a JSON object
+/// in its wire shape, from a row of [`LIST_PAGE_ROWS`]: `$object` is the
+/// dialect's JSON object function, `$has_diff` and `$cancel_requested` spell
+/// the booleans its way.
 macro_rules! brief_object {
-    ($has_diff:literal, $cancel_requested:literal) => {
+    ($object:literal, $has_diff:literal, $cancel_requested:literal) => {
         concat!(
-            "'id', id, 'tenant_id', tenant_id, 'status', status, 'reason', reason, ",
-            "'repo', repo, 'git_ref', git_ref, 'prompt_start', prompt_start, ",
+            $object,
+            "('id', id, 'tenant_id', tenant_id, 'status', status, 'reason', reason, ",
+            "'repo', repo, 'ref', git_ref, 'prompt_preview', ",
+            "CASE WHEN LENGTH(prompt_start) > 200 ",
+            "THEN SUBSTR(prompt_start, 1, 200) || '\u{2026}' ELSE prompt_start END, ",
             "'branch', branch, 'head_commit', head_commit, 'num_turns', num_turns, ",
             "'cost_usd', cost_usd, 'has_diff', ",
             $has_diff,
             ", 'cancel_requested', ",
             $cancel_requested,
             ", 'created_at', created_at, 'finished_at', finished_at, ",
-            "'duration_ms', duration_ms"
+            "'duration_ms', duration_ms, 'links', ",
+            $object,
+            "('self', '/v1/executions/' || id))"
         )
     };
 }
 
-/// A page of briefs as one JSON array in one row (SQLite): a row per
-/// execution cost a hand-over between sqlx's SQLite thread and the caller
-/// each, most of a listing's time.
+/// A page of briefs in one row (SQLite): `items`, the JSON array the API
+/// sends as it is (a row per execution cost a hand-over between sqlx's
+/// SQLite thread and the caller each; reading the JSON into Rust and writing
+/// it again, a third of a listing's time); `last_id`, the page's oldest;
+/// `rows` (see [`LIST_PAGE_MORE`], which follows). The objects are joined
+/// as text, not by `json_group_array`, which would read each again; they
+/// come newest first from the ordered subquery (the tests hold SQLite to
+/// it).
 pub(super) const LIST_PAGE_SQLITE: &str = concat!(
-    "SELECT CAST(json_group_array(json_object(",
+    "SELECT '[' || COALESCE(group_concat(",
     brief_object!(
+        "json_object",
         "json(CASE WHEN has_diff THEN 'true' ELSE 'false' END)",
         "json(CASE WHEN cancel_requested THEN 'true' ELSE 'false' END)"
     ),
-    ")) AS TEXT) AS page FROM ("
+    ", ','), '') || ']' AS items, MIN(q.id) AS last_id, "
 );
 
-/// [`LIST_PAGE_SQLITE`] on PostgreSQL.
+/// [`LIST_PAGE_SQLITE`] on PostgreSQL (in the order asked for).
 pub(super) const LIST_PAGE_POSTGRES: &str = concat!(
-    "SELECT CAST(COALESCE(json_agg(json_build_object(",
-    brief_object!("has_diff", "cancel_requested"),
-    ")), CAST('[]' AS json)) AS TEXT) AS page FROM ("
+    "SELECT CAST(COALESCE(json_agg(",
+    brief_object!("json_build_object", "has_diff", "cancel_requested"),
+    " ORDER BY id DESC), CAST('[]' AS json)) AS TEXT) AS items, \
+     MIN(q.id) AS last_id, "
 );
-
-/// Closes a page's inner query.
-pub(super) const LIST_PAGE_END: &str = ") q";
 
 pub(super) const STATUS: &str =
     "SELECT status FROM executions WHERE id = $1 AND ($2 IS NULL OR tenant_id = $2)";

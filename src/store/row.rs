@@ -7,12 +7,11 @@ use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::codec::{corrupt, decode_body, from_db_count};
+use super::codec::{corrupt, decode_body, execution_cursor, from_db_count};
 use super::dialect::{Dialect, Field};
-use super::{ClaimingPause, ResourceKind, ResourceRecord, StatusCount, StoreError};
+use super::{BriefPage, ClaimingPause, ResourceKind, ResourceRecord, StatusCount, StoreError};
 use crate::execution::{
-    Artifact, Event, Execution, ExecutionBrief, ExecutionRecord, ExecutionRequest, GatewayUsage,
-    Status, Usage, prompt_preview,
+    Artifact, Event, Execution, ExecutionRecord, ExecutionRequest, GatewayUsage, Status, Usage,
 };
 use crate::tenancy::{Actor, ApiKey, AuditEvent, Tenant};
 
@@ -150,38 +149,17 @@ where
         })
     }
 
-    /// A listing's page: the JSON array of briefs the dialect aggregated.
-    pub(super) fn briefs(&self) -> Result<Vec<ExecutionBrief>, StoreError> {
-        let column = "executions.page";
-        let page: String = self.get(column)?;
-        let rows: Vec<BriefRow> =
-            serde_json::from_str(&page).map_err(|err| corrupt(column, err.to_string()))?;
-        rows.into_iter()
-            .map(|row| {
-                let count = |value: i64| from_db_count(column, value);
-                Ok(ExecutionBrief {
-                    status: row
-                        .status
-                        .parse()
-                        .map_err(|_| corrupt(column, format!("status `{}`", row.status)))?,
-                    prompt_preview: prompt_preview(&row.prompt_start),
-                    num_turns: count(row.num_turns)?,
-                    duration_ms: row.duration_ms.map(count).transpose()?,
-                    id: row.id,
-                    tenant_id: row.tenant_id,
-                    reason: row.reason,
-                    repo: row.repo,
-                    git_ref: row.git_ref,
-                    branch: row.branch,
-                    head_commit: row.head_commit,
-                    cost_usd: row.cost_usd,
-                    has_diff: row.has_diff,
-                    cancel_requested: row.cancel_requested,
-                    created_at: row.created_at,
-                    finished_at: row.finished_at,
-                })
-            })
-            .collect()
+    /// A listing's page of at most `size` briefs, as the dialect wrote it.
+    pub(super) fn brief_page(&self, size: u32) -> Result<BriefPage, StoreError> {
+        let items: String = self.get("executions.items")?;
+        let rows = self.count("executions.rows")?;
+        let last_id: Option<String> = self.get("executions.last_id")?;
+        Ok(BriefPage {
+            items,
+            next_cursor: last_id
+                .filter(|_| rows > u64::from(size))
+                .map(|last| execution_cursor(&last)),
+        })
     }
 
     /// The four token columns: the execution's, or (`gateway`) the gateway's.
@@ -334,25 +312,4 @@ where
     pub(super) fn last_event(&self) -> Result<(u64, DateTime<Utc>), StoreError> {
         Ok((self.count("events.seq")?, self.time("events.at")?))
     }
-}
-
-/// One brief as a listing's page holds it ([`super::queries::LIST_PAGE_SQLITE`]).
-#[derive(serde::Deserialize)]
-struct BriefRow {
-    id: String,
-    tenant_id: String,
-    status: String,
-    reason: Option<String>,
-    repo: String,
-    git_ref: Option<String>,
-    prompt_start: String,
-    branch: String,
-    head_commit: Option<String>,
-    num_turns: i64,
-    cost_usd: Option<f64>,
-    has_diff: bool,
-    cancel_requested: bool,
-    created_at: DateTime<Utc>,
-    finished_at: Option<DateTime<Utc>>,
-    duration_ms: Option<i64>,
 }

@@ -16,20 +16,18 @@ use sqlx::types::Json;
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Pool, QueryBuilder, Type};
 
 use super::codec::{
-    corrupt, encode_body, execution_cursor, lease_until, now, page_size, read_execution_cursor,
-    storable_text, to_db_count,
+    corrupt, encode_body, lease_until, now, page_size, read_execution_cursor, storable_text,
+    to_db_count,
 };
 use super::dialect::{Dialect, Field};
 use super::queries as q;
 use super::row::Reader;
 use super::{
-    CancelOutcome, Created, Facts, ListQuery, Page, ResourceKind, ResourceRecord, StatusCount,
+    BriefPage, CancelOutcome, Created, Facts, ListQuery, ResourceKind, ResourceRecord, StatusCount,
     Store, StoreError,
 };
 use crate::execution::Artifact;
-use crate::execution::{
-    Conversation, ExecutionBrief, ExecutionRecord, GatewayUsage, NewExecution, Outcome,
-};
+use crate::execution::{Conversation, ExecutionRecord, GatewayUsage, NewExecution, Outcome};
 use crate::execution::{Event, EventBody, Status, branch_name};
 
 /// Most rows one multi-row event insert carries (6 parameters each).
@@ -242,41 +240,38 @@ where
             .transpose()
     }
 
-    async fn list_executions(&self, query: &ListQuery) -> Result<Page<ExecutionBrief>, StoreError> {
-        let limit = page_size(query.limit) as usize;
+    async fn list_execution_page(&self, query: &ListQuery) -> Result<BriefPage, StoreError> {
+        let limit = page_size(query.limit);
         let before = query
             .cursor
             .as_deref()
             .map(read_execution_cursor)
             .transpose()?;
+        // The page's rows, then as many more as tell whether a next page
+        // exists, with the same filters. The sizes are numbers of ours,
+        // written into the statement.
         let mut sql = QueryBuilder::<DB>::new(DB::LIST_PAGE);
-        sql.push(q::LIST_ROWS);
-        if let Some(tenant) = &query.tenant_id {
-            sql.push(" AND tenant_id = ").push_bind(tenant.as_str());
+        for (start, size, end) in [
+            (q::LIST_PAGE_MORE, limit + 1, q::LIST_PAGE_ROWS),
+            ("", limit, q::LIST_PAGE_END),
+        ] {
+            sql.push(start);
+            if let Some(tenant) = &query.tenant_id {
+                sql.push(" AND tenant_id = ").push_bind(tenant.as_str());
+            }
+            if let Some(status) = query.status {
+                sql.push(" AND status = ").push_bind(status.as_str());
+            }
+            if let Some(repo) = &query.repo {
+                sql.push(" AND repo = ").push_bind(repo.as_str());
+            }
+            if let Some(before) = &before {
+                sql.push(" AND id < ").push_bind(before.as_str());
+            }
+            sql.push(q::LIST_ROWS_END).push(size).push(end);
         }
-        if let Some(status) = query.status {
-            sql.push(" AND status = ").push_bind(status.as_str());
-        }
-        if let Some(repo) = &query.repo {
-            sql.push(" AND repo = ").push_bind(repo.as_str());
-        }
-        if let Some(before) = &before {
-            sql.push(" AND id < ").push_bind(before.as_str());
-        }
-        sql.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(to_db_count(limit as u64 + 1))
-            .push(q::LIST_PAGE_END);
         let row = sql.build().fetch_one(&self.pool).await?;
-        let mut items = Reader::<DB>::new(&row).briefs()?;
-        // An aggregate keeps no promised order: newest first again.
-        items.sort_unstable_by(|a, b| b.id.cmp(&a.id));
-        let next_cursor = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|last| execution_cursor(&last.id))
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        Reader::<DB>::new(&row).brief_page(limit)
     }
 
     async fn claim_next(

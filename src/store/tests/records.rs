@@ -7,8 +7,8 @@ use chrono::{SubsecRound, Utc};
 use pretty_assertions::assert_eq;
 
 use super::harness::{Backend, TestDb, new_execution, new_execution_on, on_both_backends};
-use super::{HOLDER, held};
-use crate::execution::Status;
+use super::{HOLDER, held, hold, outcome};
+use crate::execution::{ExecutionBrief, Status};
 use crate::store::{DEFAULT_TENANT, ListQuery, StoreError, open};
 
 on_both_backends!(
@@ -16,6 +16,7 @@ on_both_backends!(
     create_then_get_with_tenant_scoping,
     idempotency_keys_return_or_refuse,
     listing_pages_newest_first_with_filters,
+    a_listed_brief_is_its_record_in_brief,
     damaged_rows_are_reported_as_corrupt,
 );
 
@@ -491,4 +492,72 @@ async fn sqlite_urls_create_the_file_in_both_spellings() {
         .id
         .clone();
     assert!(memory.get_execution(None, &id).await.unwrap().is_some());
+}
+
+/// The database writes a page's JSON itself (the API sends it unread): each
+/// item must be exactly the brief agentd makes of the whole record — the same
+/// keys, the same values — whatever the record holds: a long prompt of
+/// multi-byte characters (cut at a character, marked), one exactly at the
+/// preview's length, one with characters JSON must escape, a finished one
+/// with cost and reason, a cancel request.
+async fn a_listed_brief_is_its_record_in_brief(db: &TestDb) {
+    let prompts = [
+        "é".repeat(crate::execution::PROMPT_PREVIEW_CHARS + 40),
+        "ü".repeat(crate::execution::PROMPT_PREVIEW_CHARS),
+        "quote \" backslash \\ tab \t newline \n bell \u{7} ✓".to_string(),
+        "short".to_string(),
+    ];
+    let mut ids = Vec::new();
+    for prompt in &prompts {
+        let mut new = new_execution("acme");
+        new.request.prompt = prompt.clone();
+        ids.push(
+            db.store
+                .create_execution(new)
+                .await
+                .unwrap()
+                .record
+                .id
+                .clone(),
+        );
+    }
+    hold(db.store.as_ref(), &ids[0]).await;
+    db.store
+        .finish(&ids[0], HOLDER, &outcome(Status::Failed))
+        .await
+        .unwrap();
+    db.store.request_cancel(None, &ids[1]).await.unwrap();
+
+    let page = db
+        .store
+        .list_execution_page(&ListQuery {
+            tenant_id: Some("acme".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let written: Vec<serde_json::Value> = serde_json::from_str(&page.items).unwrap();
+    let listed: Vec<ExecutionBrief> = serde_json::from_str(&page.items).unwrap();
+    assert_eq!(listed.len(), prompts.len());
+    for (value, brief) in written.iter().zip(&listed) {
+        let record = db
+            .store
+            .get_execution(None, &brief.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let expected = ExecutionBrief::from(&record);
+        assert_eq!(brief, &expected);
+        let keys = |value: &serde_json::Value| -> Vec<String> {
+            let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+            keys.sort();
+            keys
+        };
+        assert_eq!(keys(value), keys(&serde_json::to_value(&expected).unwrap()));
+    }
+    let finished = listed.iter().find(|b| b.id == ids[0]).unwrap();
+    assert!(finished.prompt_preview.ends_with("é…"));
+    assert_eq!(finished.cost_usd, Some(0.0423));
+    assert!(listed.iter().any(|b| b.cancel_requested));
+    assert_eq!(page.next_cursor, None);
 }
