@@ -2,9 +2,12 @@
 
 A request's `repo` must name a repository this tenant may use and that exists
 (a policy's allow-list, the host's file system, DNS); `replay` must name an
-execution this tenant recorded; a key's `expires_at` must lie in the future.
-No schema states any of these, so for this run the document is narrowed to
-the one repository the run prepared, to no replay and to keys without expiry:
+execution this tenant recorded; a key's `expires_at` must lie in the future;
+a `branch_template` may use `{agent_id}` or `{task_id}` only when the request
+gives them, and must make a name of at most 255 bytes. No schema states any
+of these, so for this run the document is narrowed to the one repository the
+run prepared, to no replay, to keys without expiry and to templates that
+need no caller-given id and stay short:
 valid requests are then valid in this world too, and anything else generated
 for those fields is a negative case the API must refuse.
 """
@@ -22,6 +25,10 @@ def before_load_schema(context, raw_schema):
     request = raw_schema["components"]["schemas"]["ExecutionRequest"]["properties"]
     request["repo"] = {"type": "string", "enum": [REPO]}
     request["replay"] = {"type": "null"}
+    request["branch_template"] = {
+        "type": ["string", "null"],
+        "enum": ["agent/{execution_id}", "{tenant}/{short_id}", "work/x-1", None],
+    }
     raw_schema["components"]["schemas"]["NewKey"]["properties"]["expires_at"] = {"type": "null"}
 
 

@@ -55,6 +55,25 @@ pub struct ExecutionRequestSchema {
     /// Play the model's side from the cassette of this recorded execution (its id)
     /// instead of calling the model.
     pub replay: Option<String>,
+    /// Your name for the agent doing the work, for `branch_template`
+    /// (`{agent_id}`): 1 to 64 letters, digits, `_` and `-`.
+    #[schema(example = "coder-7", pattern = r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")]
+    pub agent_id: Option<String>,
+    /// Your name for the task, for `branch_template` (`{task_id}`).
+    #[schema(example = "JIRA-42", pattern = r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")]
+    pub task_id: Option<String>,
+    /// The branch the work is committed to, as a template: `/`-joined
+    /// components of letters, digits, `_`, `-` and the variables
+    /// `{execution_id}`, `{short_id}` (its last 8 characters), `{tenant}`,
+    /// `{agent_id}`, `{task_id}` (each only when the request gives it); at
+    /// most 200 bytes, making a name of at most 255. Default:
+    /// `agent/{execution_id}`.
+    #[schema(
+        example = "agent/{agent_id}-{task_id}",
+        max_length = 200,
+        pattern = r"^(?:[A-Za-z0-9_]|\{(?:execution_id|short_id|tenant|agent_id|task_id)\})(?:[A-Za-z0-9_-]|\{(?:execution_id|short_id|tenant|agent_id|task_id)\})*(?:/(?:[A-Za-z0-9_-]|\{(?:execution_id|short_id|tenant|agent_id|task_id)\})+)*$"
+    )]
+    pub branch_template: Option<String>,
 }
 
 /// Options for the agent CLI; every field optional. Unknown fields are refused.
@@ -449,6 +468,9 @@ mod tests {
             limits: Limits::default(),
             record: false,
             replay: None,
+            agent_id: None,
+            task_id: None,
+            branch_template: None,
             sandbox: Default::default(),
         };
         assert_eq!(documented::<ExecutionRequestSchema>(), serialised(&request));

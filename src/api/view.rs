@@ -85,7 +85,14 @@ pub struct ExecutionSchema {
     pub context_file: Option<String>,
     /// The `Idempotency-Key` of the request that created it, if any.
     pub idempotency_key: Option<String>,
-    /// Branch holding the agent's work: `agent/<id>`.
+    /// The caller's name for the agent doing the work, if given.
+    pub agent_id: Option<String>,
+    /// The caller's name for the task, if given.
+    pub task_id: Option<String>,
+    /// The template the branch was named from, if the request gave one.
+    pub branch_template: Option<String>,
+    /// Branch holding the agent's work, named from `branch_template`
+    /// (default `agent/<id>`).
     pub branch: String,
     /// Commit the execution started from.
     pub base_commit: Option<String>,

@@ -124,6 +124,22 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE|ID", conflicts_with = "scripted_model")]
     pub replay: Option<String>,
 
+    /// Your name for the agent doing the work, for --branch-template (`{agent_id}`):
+    /// letters, digits, `_` and `-`.
+    #[arg(long, value_name = "ID")]
+    pub agent_id: Option<String>,
+
+    /// Your name for the task, for --branch-template (`{task_id}`).
+    #[arg(long, value_name = "ID")]
+    pub task_id: Option<String>,
+
+    /// The branch the work is committed to, from a template of `/`-joined
+    /// components and the variables {execution_id}, {short_id}, {tenant},
+    /// {agent_id}, {task_id}. Default: agent/{execution_id}. Example:
+    /// --agent-id coder --task-id JIRA-42 --branch-template 'agent/{agent_id}-{task_id}'
+    #[arg(long, value_name = "TEMPLATE")]
+    pub branch_template: Option<String>,
+
     /// Cap on the artifacts brought back, e.g. 100m.
     #[arg(long, default_value = "1g", value_parser = parse_bytes)]
     pub max_artifacts: u64,
@@ -226,6 +242,9 @@ impl RunArgs {
             },
             record: self.record,
             replay: self.replay.clone(),
+            agent_id: self.agent_id.clone(),
+            task_id: self.task_id.clone(),
+            branch_template: self.branch_template.clone(),
         };
         Ok(request)
     }

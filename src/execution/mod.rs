@@ -7,6 +7,7 @@
 //! store keeps its records.
 
 mod agent;
+pub mod branch;
 mod brief;
 mod event;
 mod names;

@@ -50,7 +50,8 @@ pub struct Execution {
     pub status: Status,
     /// Why it did not succeed, once final (absent on success).
     pub reason: Option<String>,
-    /// Branch holding the agent's work: `agent/<id>`.
+    /// Branch holding the agent's work, named from the request's
+    /// `branch_template` (default `agent/<id>`).
     pub branch: String,
     /// Commit the execution started from.
     pub base_commit: Option<String>,

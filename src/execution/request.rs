@@ -41,6 +41,36 @@ pub struct ExecutionRequest {
     /// cassette file path).
     #[serde(default)]
     pub replay: Option<String>,
+    /// The caller's name for the agent doing the work, for branch names
+    /// (`{agent_id}`).
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// The caller's name for the task, for branch names (`{task_id}`).
+    #[serde(default)]
+    pub task_id: Option<String>,
+    /// The template the work's branch is named from (see
+    /// [`super::branch`]). Default: `agent/{execution_id}`.
+    #[serde(default)]
+    pub branch_template: Option<String>,
+}
+
+impl ExecutionRequest {
+    /// The branch this request's execution `id` of `tenant` works on.
+    pub fn branch_for(&self, id: &str, tenant: &str) -> String {
+        let naming = super::branch::Naming {
+            execution_id: id,
+            tenant,
+            agent_id: self.agent_id.as_deref(),
+            task_id: self.task_id.as_deref(),
+        };
+        let template = self
+            .branch_template
+            .as_deref()
+            .unwrap_or(super::branch::DEFAULT_BRANCH_TEMPLATE);
+        // Validation refused any template that cannot render; a record
+        // read back from an older agentd has none.
+        super::branch::render(template, &naming).unwrap_or_else(|_| super::names::branch_name(id))
+    }
 }
 
 /// The sandbox's image and runtime, when the request chooses them.
@@ -168,6 +198,24 @@ impl ExecutionRequest {
                 "ref",
                 "must be a branch, tag or commit name (no spaces, control characters, `..` or ~^:?*[\\)",
             ));
+        }
+        for (field, label) in [("agent_id", &self.agent_id), ("task_id", &self.task_id)] {
+            if let Some(label) = label
+                && !super::branch::is_label(label)
+            {
+                return Err(invalid(
+                    field,
+                    "must be 1 to 64 letters, digits, `_` and `-`, not starting with `-`",
+                ));
+            }
+        }
+        if let Some(template) = &self.branch_template {
+            super::branch::check_template(
+                template,
+                self.agent_id.as_deref(),
+                self.task_id.as_deref(),
+            )
+            .map_err(|error| invalid("branch_template", error.to_string()))?;
         }
         if let Some(context) = &self.context_file
             && (context.len() > MAX_PROMPT_BYTES || context.contains('\0'))
@@ -354,6 +402,9 @@ mod tests {
             limits: Limits::default(),
             record: false,
             replay: None,
+            agent_id: None,
+            task_id: None,
+            branch_template: None,
             sandbox: SandboxOptions::default(),
         }
     }

@@ -2,7 +2,7 @@
 //! (through a collector container when the agent's own could not commit) and
 //! verifying them on the host.
 
-use crate::execution::{EventBody, SupervisorEvent, branch_name, collector_name};
+use crate::execution::{EventBody, SupervisorEvent, collector_name};
 
 use super::Runner;
 use super::driver;
@@ -29,7 +29,7 @@ impl Runner {
             return;
         }
         let container = &prepared.container;
-        let branch = branch_name(&run.id);
+        let branch = run.record.branch.clone();
         let destination = Destination {
             dir: &run.dir,
             mirror: prepared.mirror.path(),

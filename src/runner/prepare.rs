@@ -10,8 +10,7 @@ use crate::engine::spec::{AGENT_HOME, WORKSPACE};
 use crate::engine::workspace::{self, WorkspaceKind};
 use crate::engine::{Bind, HardenedSpec};
 use crate::execution::{
-    AGENT_UID, COLLECT_GID, EventBody, Status, branch_name, container_name, is_execution_id,
-    volume_name,
+    AGENT_UID, COLLECT_GID, EventBody, Status, container_name, is_execution_id, volume_name,
 };
 use crate::gateway::{
     Cassette, CassetteRecorder, CassetteWriter, DailySpend, ReplayModel, Route, TenantRules,
@@ -380,7 +379,7 @@ impl Runner {
             .env("DISABLE_AUTOUPDATER", "1")
             .env("AGENTD_EXECUTION_ID", &run.id)
             .env("AGENTD_BASE", &resolved.commit)
-            .env("AGENTD_BRANCH", &branch_name(&run.id))
+            .env("AGENTD_BRANCH", &run.record.branch)
             .env("AGENTD_LLM_PORT", &driver::LLM_PORT.to_string())
             .env("AGENTD_ARTIFACTS_DIR", driver::ARTIFACTS_DIR)
             .env("AGENTD_AGENT_UID", &AGENT_UID.to_string())

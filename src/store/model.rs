@@ -76,6 +76,17 @@ impl BriefPage {
     }
 }
 
+/// A request's branch naming as the `naming` column keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Naming {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_template: Option<String>,
+}
+
 /// How many executions of one tenant are in one status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusCount {

@@ -17,7 +17,7 @@ macro_rules! columns {
          log_cursor, created_at, started_at, finished_at, updated_at, duration_ms, \
          gateway_requests, gateway_input_tokens, gateway_output_tokens, \
          gateway_cache_creation_input_tokens, gateway_cache_read_input_tokens, gateway_cost_usd, \
-         record_model, replay_from, conversation, claimed, left_out, sandbox, policy"
+         record_model, replay_from, conversation, claimed, left_out, sandbox, policy, naming"
     };
 }
 
@@ -105,9 +105,9 @@ pub(super) const UNFINISHED: &str = unfinished!();
 pub(super) const INSERT: &str = concat!(
     "INSERT INTO executions (id, tenant_id, idempotency_key, request_hash, status, repo, \
      git_ref, prompt, agent, limits, context_file, branch, created_at, updated_at, \
-     record_model, replay_from, sandbox, policy) \
+     record_model, replay_from, sandbox, policy, naming) \
      VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, \
-             $15, $16) \
+             $15, $16, $17) \
      ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING ",
     columns!()
 );

@@ -9,7 +9,9 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::codec::{corrupt, decode_body, execution_cursor, from_db_count};
 use super::dialect::{Dialect, Field};
-use super::{BriefPage, ClaimingPause, ResourceKind, ResourceRecord, StatusCount, StoreError};
+use super::{
+    BriefPage, ClaimingPause, Naming, ResourceKind, ResourceRecord, StatusCount, StoreError,
+};
 use crate::execution::{
     Artifact, Event, Execution, ExecutionRecord, ExecutionRequest, GatewayUsage, Status, Usage,
 };
@@ -91,6 +93,7 @@ where
 
     /// A whole `executions` row (every column of `queries::columns!`).
     pub(super) fn execution(&self) -> Result<ExecutionRecord, StoreError> {
+        let naming: Naming = self.json_text("executions.naming")?.unwrap_or_default();
         Ok(ExecutionRecord {
             execution: Execution {
                 id: self.get("executions.id")?,
@@ -106,6 +109,9 @@ where
                     record: self.get("executions.record_model")?,
                     replay: self.get("executions.replay_from")?,
                     sandbox: self.json("executions.sandbox")?,
+                    agent_id: naming.agent_id,
+                    task_id: naming.task_id,
+                    branch_template: naming.branch_template,
                 },
                 policy: self.json("executions.policy")?,
                 status: self.status()?,

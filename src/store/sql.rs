@@ -23,12 +23,12 @@ use super::dialect::{Dialect, Field};
 use super::queries as q;
 use super::row::Reader;
 use super::{
-    BriefPage, CancelOutcome, Created, Facts, ListQuery, ResourceKind, ResourceRecord, StatusCount,
-    Store, StoreError,
+    BriefPage, CancelOutcome, Created, Facts, ListQuery, Naming, ResourceKind, ResourceRecord,
+    StatusCount, Store, StoreError,
 };
 use crate::execution::Artifact;
 use crate::execution::{Conversation, ExecutionRecord, GatewayUsage, NewExecution, Outcome};
-use crate::execution::{Event, EventBody, Status, branch_name};
+use crate::execution::{Event, EventBody, Status};
 
 /// Most rows one multi-row event insert carries (6 parameters each).
 const EVENTS_PER_INSERT: usize = 100;
@@ -181,6 +181,7 @@ where
 
     async fn create_execution(&self, new: NewExecution) -> Result<Created, StoreError> {
         let at = DB::to_time(now());
+        let naming = naming_json(&new.request)?;
         let inserted = sqlx::query(q::INSERT)
             .bind(new.id.as_str())
             .bind(new.tenant_id.as_str())
@@ -192,12 +193,13 @@ where
             .bind(json("executions.agent", &new.request.agent)?)
             .bind(json("executions.limits", &new.request.limits)?)
             .bind(new.request.context_file.as_deref())
-            .bind(branch_name(&new.id))
+            .bind(new.request.branch_for(&new.id, &new.tenant_id))
             .bind(at)
             .bind(new.request.record)
             .bind(new.request.replay.as_deref())
             .bind(json("executions.sandbox", &new.request.sandbox)?)
             .bind(json("executions.policy", &new.policy)?)
+            .bind(naming.as_deref())
             .fetch_optional(&self.pool)
             .await?;
         if let Some(row) = inserted {
@@ -741,4 +743,20 @@ where
             .map(|row| Reader::<DB>::new(row).resource())
             .collect()
     }
+}
+
+/// The request's branch naming as stored (`naming`): NULL when it asks
+/// nothing of it.
+fn naming_json(request: &crate::execution::ExecutionRequest) -> Result<Option<String>, StoreError> {
+    let naming = Naming {
+        agent_id: request.agent_id.clone(),
+        task_id: request.task_id.clone(),
+        branch_template: request.branch_template.clone(),
+    };
+    if naming == Naming::default() {
+        return Ok(None);
+    }
+    serde_json::to_string(&naming)
+        .map(Some)
+        .map_err(|error| corrupt("executions.naming", error.to_string()))
 }

@@ -98,6 +98,41 @@ async fn bodies_that_do_not_fit_are_refused_naming_the_field() {
             "invalid_field",
             "repo",
         ),
+        // Branch names git would refuse, or that need an id not given.
+        (
+            with(good.clone(), "/branch_template", json!("agent/../x")),
+            422,
+            "invalid_field",
+            "branch_template",
+        ),
+        (
+            with(good.clone(), "/branch_template", json!("agent/{agent_id}")),
+            422,
+            "invalid_field",
+            "branch_template",
+        ),
+        (
+            with(
+                good.clone(),
+                "/branch_template",
+                json!("{tenant}".repeat(5)),
+            ),
+            422,
+            "invalid_field",
+            "branch_template",
+        ),
+        (
+            with(good.clone(), "/agent_id", json!("a b")),
+            422,
+            "invalid_field",
+            "agent_id",
+        ),
+        (
+            with(good.clone(), "/task_id", json!("-x")),
+            422,
+            "invalid_field",
+            "task_id",
+        ),
     ];
     for (body, status, code, field) in cases {
         let answer = app.post_json("/v1/executions", &body, None).await;

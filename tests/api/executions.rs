@@ -7,9 +7,11 @@ use crate::support::*;
 #[tokio::test(flavor = "multi_thread")]
 async fn a_submitted_execution_runs_to_success_with_the_scripted_usage() {
     let app = spawn_app(writing_scenario(), 4).await;
-    let answer = app
-        .post_json("/v1/executions", &app.request("Add a note"), None)
-        .await;
+    let mut request = app.request("Add a note");
+    request["agent_id"] = json!("coder-7");
+    request["task_id"] = json!("JIRA-42");
+    request["branch_template"] = json!("agent/{agent_id}-{task_id}/{short_id}");
+    let answer = app.post_json("/v1/executions", &request, None).await;
     assert_eq!(answer.status, 202, "{}", answer.json());
     let created = answer.json();
     let id = created["id"].as_str().unwrap().to_string();
@@ -27,7 +29,13 @@ async fn a_submitted_execution_runs_to_success_with_the_scripted_usage() {
     );
     assert_eq!(created["prompt"], "Add a note");
     assert_eq!(created["limits"]["timeout"], "4m");
-    assert_eq!(created["branch"], format!("agent/{id}"));
+    let branch = format!("agent/coder-7-JIRA-42/{}", &id[id.len() - 8..]);
+    assert_eq!(created["branch"], branch);
+    assert_eq!(created["agent_id"], "coder-7");
+    assert_eq!(
+        created["branch_template"],
+        "agent/{agent_id}-{task_id}/{short_id}"
+    );
     for internal in ["request_hash", "owner", "lease_expires_at", "log_cursor"] {
         assert!(
             created.get(internal).is_none(),
@@ -53,6 +61,20 @@ async fn a_submitted_execution_runs_to_success_with_the_scripted_usage() {
     assert_eq!(done["tool_calls"], 2, "{done}");
     assert_eq!(done["result"], "Added notes/hello.txt.");
     assert_eq!(done["has_diff"], true);
+    assert_eq!(done["branch"], branch);
+    assert_eq!(done["task_id"], "JIRA-42");
+    // The work is on the named branch in the bundle handed back.
+    let bundle = app.get(&format!("/v1/executions/{id}/bundle")).await;
+    assert_eq!(bundle.status, 200);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &bundle.bytes).unwrap();
+    let heads = std::process::Command::new("git")
+        .args(["bundle", "list-heads"])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    let heads = String::from_utf8_lossy(&heads.stdout);
+    assert!(heads.contains(&format!("refs/heads/{branch}")), "{heads}");
     assert!(done["finished_at"].is_string());
     assert!(done["reason"].is_null());
     assert!(

@@ -205,6 +205,9 @@ pub fn new_execution(tenant: &str) -> NewExecution {
             context_file: Some("# Project\nUse tabs.".into()),
             record: true,
             replay: Some("01900000-0000-7000-8000-000000000000".into()),
+            agent_id: None,
+            task_id: None,
+            branch_template: None,
             sandbox: crate::execution::SandboxOptions {
                 image: Some("agentd-agent:custom".into()),
                 runtime: Some("runsc".into()),
