@@ -143,6 +143,97 @@ async fn attributes_in_the_branch_run_no_filter_or_textconv() {
     assert!(diff.contains("+changed"), "{diff}");
 }
 
+/// A branch made to run code on the host when agentd reads it back: a
+/// submodule whose URL is an `ext::` command, a gitlink to it, hostile
+/// hooks, fsmonitor and filters configured on the mirror, and a file far
+/// over the diff's limit. Reading it back verifies, imports and diffs it and
+/// runs none of it.
+#[tokio::test]
+async fn a_hostile_branch_runs_nothing_on_the_host() {
+    let f = fixture();
+    let marker = f.work.join("../host-ran-something");
+    let hostile = format!("sh -c 'touch {}'", marker.display());
+    std::fs::write(
+        f.work.join(".gitmodules"),
+        format!(
+            "[submodule \"evil\"]\n\tpath = evil\n\turl = ext::{}\n",
+            hostile.replace(' ', "% ")
+        ),
+    )
+    .unwrap();
+    std::fs::write(f.work.join(".gitattributes"), "*.py filter=h diff=x\n").unwrap();
+    std::fs::write(f.work.join("huge.bin"), vec![0u8; 3 << 20]).unwrap();
+    git(&f.work, &["add", "."]);
+    git(
+        &f.work,
+        &[
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            &format!("160000,{},evil", f.base),
+        ],
+    );
+    git(&f.work, &["commit", "-qm", "hostile"]);
+    let hooks = f.mirror.join("hostile-hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    for hook in [
+        "reference-transaction",
+        "post-checkout",
+        "post-merge",
+        "pre-auto-gc",
+    ] {
+        let path = hooks.join(hook);
+        std::fs::write(&path, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for (key, value) in [
+        ("core.hooksPath", hooks.display().to_string()),
+        ("core.fsmonitor", hostile.clone()),
+        ("filter.h.clean", hostile.clone()),
+        ("filter.h.smudge", hostile.clone()),
+        ("diff.x.textconv", hostile.clone()),
+        ("protocol.ext.allow", "always".into()),
+        ("submodule.recurse", "true".into()),
+    ] {
+        git(&f.mirror, &["config", key, &value]);
+    }
+    f.bundle();
+    let limits = VerifyLimits {
+        max_diff_bytes: 1 << 20,
+        ..VerifyLimits::default()
+    };
+    let verified = f.verify(limits).await.unwrap();
+    assert!(!marker.exists(), "something ran on the host");
+    let mut paths: Vec<(&str, &str)> = verified
+        .files
+        .iter()
+        .map(|file| (file.path.as_str(), file.status.as_str()))
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            (".gitattributes", "A"),
+            (".gitmodules", "A"),
+            ("evil", "A"),
+            ("huge.bin", "A")
+        ]
+    );
+    let left_out: Vec<&str> = verified
+        .left_out_of_diff
+        .iter()
+        .map(|file| file.path.as_str())
+        .collect();
+    assert_eq!(left_out, ["huge.bin"]);
+    let diff = std::fs::read_to_string(&f.diff).unwrap();
+    assert!(
+        diff.contains("ext::"),
+        "the diff shows the submodule's URL: {diff}"
+    );
+    assert!(!f.scratch.exists(), "the scratch repository is removed");
+}
+
 #[tokio::test]
 async fn files_over_the_diff_limit_stay_in_the_bundle_and_are_listed() {
     let f = fixture();
