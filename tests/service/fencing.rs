@@ -253,7 +253,21 @@ async fn a_replica_paused_while_publishing_publishes_nothing_once_it_lost_the_le
     all_events(&second.client, &id).await;
     let ended = second.client.execution(&id).await.unwrap();
     assert!(ended.status.is_final(), "{:?}", ended.status);
-    let decided: Vec<(String, i64)> = stored_files(&mut watch, &id).await;
+    // What the new holder published, its event log last (exported once its
+    // final status was stored).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let decided = loop {
+        let stored = stored_files(&mut watch, &id).await;
+        if stored.iter().any(|(name, _)| name == "events.jsonl") {
+            break stored;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new holder published no event log:\n{}",
+            second.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
 
     // The copy goes on once the row is free and the replica awake.
     sqlx::raw_sql("ROLLBACK")
