@@ -26,14 +26,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+
+from bench_run import stamp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIO = os.path.join(HERE, "..", "examples", "scenarios", "ends-at-once.json")
-
-
-def stamp(text):
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def generate(path, commits=20_000, folders=200, per_folder=100):
@@ -51,8 +48,6 @@ def generate(path, commits=20_000, folders=200, per_folder=100):
         out.write(b"commit refs/heads/main\n")
         out.write(f"committer bench <bench@localhost> {when + n} +0000\n".encode())
         out.write(b"data %d\n%s" % (len(message), message))
-        if n == 0:
-            pass
         out.write(f"M 644 inline d{folder:03}/f{name:03}.bin\n".encode())
         out.write(b"data %d\n%s\n" % (len(data), data))
     out.close()

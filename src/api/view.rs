@@ -15,8 +15,8 @@ use super::schemas::{
     StatusSchema, UsageSchema,
 };
 use crate::execution::{
-    AgentClaim, AgentOptions, AppliedPolicy, Artifact, ChangedFile, Conversation, Execution,
-    ExecutionRecord, GatewayUsage, LeftOut, Limits, SandboxOptions, Status, Usage,
+    AgentClaim, AgentOptions, AppliedPolicy, Artifact, ChangedFile, Conversation, EXECUTION_PATH,
+    Execution, ExecutionRecord, GatewayUsage, LeftOut, Limits, SandboxOptions, Status, Usage,
 };
 
 /// One execution as the API shows it: the domain's [`Execution`] (what was
@@ -180,7 +180,7 @@ pub struct ExecutionLinks {
 impl ExecutionLinks {
     /// The links of execution `id`.
     pub fn of(id: &str) -> Self {
-        let base = format!("/v1/executions/{id}");
+        let base = format!("{EXECUTION_PATH}{id}");
         ExecutionLinks {
             events: format!("{base}/events"),
             diff: format!("{base}/diff"),

@@ -21,17 +21,24 @@ pub const MAX_BRANCH_BYTES: usize = 255;
 /// The longest caller-given `agent_id` or `task_id`, in bytes.
 pub const MAX_LABEL_BYTES: usize = 64;
 
-/// The variables a template may use.
-pub const VARIABLES: [&str; 5] = ["execution_id", "short_id", "tenant", "agent_id", "task_id"];
+/// A variable a template may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variable {
+    ExecutionId,
+    ShortId,
+    Tenant,
+    AgentId,
+    TaskId,
+}
 
-/// The longest value each variable can take (a tenant name is at most 63
-/// bytes), for bounding a name before the tenant is known.
-const LONGEST: [(&str, usize); 5] = [
-    ("execution_id", 36),
-    ("short_id", 8),
-    ("tenant", 63),
-    ("agent_id", MAX_LABEL_BYTES),
-    ("task_id", MAX_LABEL_BYTES),
+/// Each variable by name, with the longest value it can take (a tenant name
+/// is at most 63 bytes), for bounding a name before the tenant is known.
+const VARIABLES: [(&str, Variable, usize); 5] = [
+    ("execution_id", Variable::ExecutionId, 36),
+    ("short_id", Variable::ShortId, 8),
+    ("tenant", Variable::Tenant, 63),
+    ("agent_id", Variable::AgentId, MAX_LABEL_BYTES),
+    ("task_id", Variable::TaskId, MAX_LABEL_BYTES),
 ];
 
 /// What a branch is named from.
@@ -83,39 +90,23 @@ pub fn check_template(
     agent_id: Option<&str>,
     task_id: Option<&str>,
 ) -> Result<(), BranchError> {
-    let parts = parse(template)?;
-    let mut longest = 0;
-    for part in &parts {
-        longest += match part {
-            Part::Text(text) => text.len(),
-            Part::Variable("agent_id") => agent_id.ok_or(BranchError::Missing("agent_id"))?.len(),
-            Part::Variable("task_id") => task_id.ok_or(BranchError::Missing("task_id"))?.len(),
-            Part::Variable(name) => LONGEST
-                .iter()
-                .find(|(variable, _)| variable == name)
-                .map_or(0, |(_, bytes)| *bytes),
-        };
-    }
-    if longest > MAX_BRANCH_BYTES {
-        return Err(BranchError::TooLong);
-    }
-    Ok(())
+    bound(&parse(template)?, agent_id, task_id)
 }
 
 /// The branch `template` names for `naming`.
 pub fn render(template: &str, naming: &Naming<'_>) -> Result<String, BranchError> {
-    check_template(template, naming.agent_id, naming.task_id)?;
-    let short_id = short_id(naming.execution_id);
+    let parts = parse(template)?;
+    bound(&parts, naming.agent_id, naming.task_id)?;
     let mut name = String::with_capacity(template.len() + 64);
-    for part in parse(template)? {
+    for part in parts {
         name.push_str(match part {
             Part::Text(text) => text,
-            Part::Variable("execution_id") => naming.execution_id,
-            Part::Variable("short_id") => short_id,
-            Part::Variable("tenant") => naming.tenant,
-            Part::Variable("agent_id") => naming.agent_id.unwrap_or_default(),
-            Part::Variable("task_id") => naming.task_id.unwrap_or_default(),
-            Part::Variable(_) => return Err(BranchError::Grammar),
+            Part::Variable(Variable::ExecutionId) => naming.execution_id,
+            Part::Variable(Variable::ShortId) => short_id(naming.execution_id),
+            Part::Variable(Variable::Tenant) => naming.tenant,
+            // `bound` found both given.
+            Part::Variable(Variable::AgentId) => naming.agent_id.unwrap_or_default(),
+            Part::Variable(Variable::TaskId) => naming.task_id.unwrap_or_default(),
         });
     }
     if !is_branch_name(&name) {
@@ -132,19 +123,15 @@ pub fn short_id(execution_id: &str) -> &str {
 }
 
 /// True for a name git accepts as a branch (`refs/heads/<name>`, by the rules
-/// of `git check-ref-format`) that no tool reads as an option.
+/// of `git check-ref-format`) that no tool reads as an option: a ref name
+/// ([`super::names::is_ref_name`]) that also has no empty component, none
+/// starting with `.` or ending in `.lock`, no `@{`, is not `@`, and does not
+/// end in `/` or `.`.
 pub fn is_branch_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_BRANCH_BYTES
-        && !name.starts_with('-')
-        && !name.ends_with('/')
+    super::names::is_ref_name(name)
         && !name.ends_with('.')
         && name != "@"
-        && !name.contains("..")
         && !name.contains("@{")
-        && !name
-            .chars()
-            .any(|c| c.is_control() || " ~^:?*[\\".contains(c))
         && name.split('/').all(|component| {
             !component.is_empty() && !component.starts_with('.') && !component.ends_with(".lock")
         })
@@ -152,7 +139,36 @@ pub fn is_branch_name(name: &str) -> bool {
 
 enum Part<'t> {
     Text(&'t str),
-    Variable(&'t str),
+    Variable(Variable),
+}
+
+/// Refuses a variable the request does not give, and a template that could
+/// make a name over [`MAX_BRANCH_BYTES`] for any tenant.
+fn bound(
+    parts: &[Part<'_>],
+    agent_id: Option<&str>,
+    task_id: Option<&str>,
+) -> Result<(), BranchError> {
+    let mut longest = 0;
+    for part in parts {
+        longest += match part {
+            Part::Text(text) => text.len(),
+            Part::Variable(Variable::AgentId) => {
+                agent_id.ok_or(BranchError::Missing("agent_id"))?.len()
+            }
+            Part::Variable(Variable::TaskId) => {
+                task_id.ok_or(BranchError::Missing("task_id"))?.len()
+            }
+            Part::Variable(variable) => VARIABLES
+                .iter()
+                .find(|(_, known, _)| known == variable)
+                .map_or(0, |(_, _, bytes)| *bytes),
+        };
+    }
+    if longest > MAX_BRANCH_BYTES {
+        return Err(BranchError::TooLong);
+    }
+    Ok(())
 }
 
 /// The template's literal text and variables, in order.
@@ -165,12 +181,11 @@ fn parse(template: &str) -> Result<Vec<Part<'_>>, BranchError> {
     while !rest.is_empty() {
         if let Some(after) = rest.strip_prefix('{') {
             let end = after.find('}').ok_or(BranchError::Grammar)?;
-            let name = &after[..end];
-            let known = VARIABLES
+            let (_, variable, _) = VARIABLES
                 .iter()
-                .find(|variable| **variable == name)
+                .find(|(name, _, _)| *name == &after[..end])
                 .ok_or(BranchError::Grammar)?;
-            parts.push(Part::Variable(known));
+            parts.push(Part::Variable(*variable));
             rest = &after[end + 1..];
         } else {
             let end = rest.find('{').unwrap_or(rest.len());

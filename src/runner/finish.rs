@@ -84,12 +84,11 @@ impl Runner {
             left_out: findings.outputs.left_out.clone(),
         };
         let mut attempt = 0;
-        let mut stored = false;
-        let record = loop {
+        // The record as it ends, and whether this replica stored it.
+        let (record, stored) = loop {
             attempt += 1;
             match self.store.finish(&run.id, self.owner(), &outcome).await {
                 Ok(record) => {
-                    stored = true;
                     // Counted by whoever stored the final status (a replica
                     // that lost the execution to another counts nothing), as
                     // soon as it is stored.
@@ -98,7 +97,7 @@ impl Runner {
                         status.as_str(),
                         Duration::from_millis(duration_ms),
                     );
-                    break record;
+                    break (record, true);
                 }
                 Err(error) => {
                     let hopeless = matches!(
@@ -111,7 +110,7 @@ impl Runner {
                         tracing::error!(%error, execution = %run.id, "cannot store the final status");
                         let mut record = run.record.clone();
                         record.conclude(&outcome, finished_at);
-                        break record;
+                        break (record, false);
                     }
                     tracing::warn!(%error, execution = %run.id, "storing the final status, retrying");
                     tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
