@@ -259,7 +259,9 @@ run() {
   say phase=cloning
   err=$(agent_step git clone --quiet --shared --no-checkout /mirror/repo.git "$repo") \
     || die "git clone from the mirror failed: $err"
-  err=$(agent_step git -C "$repo" checkout --quiet -b "$AGENTD_BRANCH" "$AGENTD_BASE") \
+  # -B: the branch may be named like one the clone already has (its default
+  # branch, say); in this throwaway clone it simply starts at the base.
+  err=$(agent_step git -C "$repo" checkout --quiet -B "$AGENTD_BRANCH" "$AGENTD_BASE") \
     || die "checkout of $AGENTD_BASE failed: $err"
   agent_step git -C "$repo" config user.name "$AGENTD_GIT_NAME" >/dev/null
   agent_step git -C "$repo" config user.email "$AGENTD_GIT_EMAIL" >/dev/null

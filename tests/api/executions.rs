@@ -137,6 +137,48 @@ async fn an_idempotency_key_replays_the_same_execution_and_refuses_another_reque
     app.finish().await;
 }
 
+/// A template may name a branch the repository already has — its default
+/// branch here. The work lands on that name in the bundle; the repository
+/// and agentd's mirror of it keep their own `main`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_branch_named_like_the_default_branch_carries_the_work_and_moves_nothing() {
+    let app = spawn_app(writing_scenario(), 4).await;
+    let main_before = git_out(&app.repo, &["rev-parse", "main"]);
+    let mut request = app.request("Add a note");
+    request["branch_template"] = json!("main");
+    let answer = app.post_json("/v1/executions", &request, None).await;
+    assert_eq!(answer.status, 202, "{}", answer.json());
+    let id = answer.json()["id"].as_str().unwrap().to_string();
+    let done = app.wait_final(&id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["branch"], "main");
+    let bundle = app.get(&format!("/v1/executions/{id}/bundle")).await;
+    assert_eq!(bundle.status, 200);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &bundle.bytes).unwrap();
+    let heads = git_out(
+        &app.repo,
+        &["bundle", "list-heads", &file.path().display().to_string()],
+    );
+    let head = done["head_commit"].as_str().unwrap();
+    assert_eq!(heads, format!("{head} refs/heads/main"));
+    assert_ne!(head, main_before);
+    assert_eq!(git_out(&app.repo, &["rev-parse", "main"]), main_before);
+    app.finish().await;
+}
+
+/// git in `dir`, its trimmed output.
+fn git_out(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn listing_pages_newest_first_and_filters() {
     let app = spawn_app(writing_scenario(), 0).await;
