@@ -2,7 +2,9 @@
 //! credentials out of the sandbox.
 
 mod mirror;
+pub mod push;
 pub mod reach;
+mod scratch;
 mod source;
 pub mod verify;
 

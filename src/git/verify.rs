@@ -8,12 +8,10 @@
 //! textconv or external diff can run), no hooks, no fsmonitor. What a reviewer
 //! reads is then exactly what merging the branch brings.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
-use tokio::process::Command;
+use super::scratch::{ScratchGit, io};
 
 /// Limits for reading a bundle back.
 #[derive(Debug, Clone, Copy)]
@@ -109,18 +107,14 @@ pub async fn verify_bundle(
     outcome
 }
 
-/// Most paths the diff leaves out by name; beyond it no diff is written (every
-/// change stays in the bundle and is listed as left out of the diff).
-const MAX_EXCLUDED: usize = 4096;
-
-async fn read_back(
+/// Verifies `bundle` and imports its `branch` into the scratch repository as
+/// `refs/heads/result`, every object checked (`fsck`); answers the branch's
+/// commit. Delivery imports a stored bundle again the same way.
+pub(crate) async fn import_bundle(
     git: &ScratchGit,
     bundle: &Path,
     branch: &str,
-    base: &str,
-    diff_out: &Path,
-    limits: &VerifyLimits,
-) -> Result<Verified, VerifyError> {
+) -> Result<String, VerifyError> {
     let bundle = bundle.display().to_string();
     git.run("bundle verify", &["bundle", "verify", "--quiet", &bundle])
         .await?;
@@ -149,7 +143,22 @@ async fn read_back(
             &["rev-parse", "--verify", "refs/heads/result^{commit}"],
         )
         .await?;
-    let head = String::from_utf8_lossy(&head).trim().to_string();
+    Ok(String::from_utf8_lossy(&head).trim().to_string())
+}
+
+/// Most paths the diff leaves out by name; beyond it no diff is written (every
+/// change stays in the bundle and is listed as left out of the diff).
+const MAX_EXCLUDED: usize = 4096;
+
+async fn read_back(
+    git: &ScratchGit,
+    bundle: &Path,
+    branch: &str,
+    base: &str,
+    diff_out: &Path,
+    limits: &VerifyLimits,
+) -> Result<Verified, VerifyError> {
+    let head = import_bundle(git, bundle, branch).await?;
     let unrelated = !git
         .succeeds(&["merge-base", "--is-ancestor", base, &head])
         .await?;
@@ -264,224 +273,6 @@ fn parse_raw(raw: &[u8]) -> Vec<(ChangedPath, Option<String>)> {
         ));
     }
     files
-}
-
-fn io(path: &Path, source: std::io::Error) -> VerifyError {
-    VerifyError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-/// git in a scratch bare repository that borrows the mirror's objects, with a
-/// configuration no repository can influence.
-struct ScratchGit {
-    dir: PathBuf,
-    home: PathBuf,
-    timeout: Duration,
-}
-
-impl ScratchGit {
-    async fn create(scratch: &Path, mirror: &Path, timeout: Duration) -> Result<Self, VerifyError> {
-        let _ = tokio::fs::remove_dir_all(scratch).await;
-        let dir = scratch.join("repo.git");
-        let home = scratch.join("home");
-        for path in [&dir, &home] {
-            tokio::fs::create_dir_all(path)
-                .await
-                .map_err(|source| io(path, source))?;
-        }
-        let git = ScratchGit { dir, home, timeout };
-        git.run(
-            "creating the scratch repository",
-            &["init", "--quiet", "--bare"],
-        )
-        .await?;
-        let alternates = git.dir.join("objects/info/alternates");
-        let objects = mirror.join("objects");
-        tokio::fs::write(&alternates, format!("{}\n", objects.display()))
-            .await
-            .map_err(|source| io(&alternates, source))?;
-        Ok(git)
-    }
-
-    fn command(&self, args: &[impl AsRef<std::ffi::OsStr>]) -> Command {
-        let mut command = Command::new("git");
-        command
-            .env_clear()
-            .env(
-                "PATH",
-                std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
-            )
-            .env("HOME", &self.home)
-            .env("XDG_CONFIG_HOME", &self.home)
-            .env("LC_ALL", "C")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_NO_REPLACE_OBJECTS", "1")
-            .env("GIT_ATTR_NOSYSTEM", "1")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_DIR", &self.dir)
-            .current_dir(&self.dir)
-            .args([
-                "-c",
-                "core.hooksPath=/dev/null",
-                "-c",
-                "core.fsmonitor=false",
-                "-c",
-                "core.attributesFile=/dev/null",
-                "-c",
-                "core.quotePath=false",
-                "-c",
-                "gc.auto=0",
-                "-c",
-                "protocol.allow=never",
-            ])
-            .args(args)
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        command
-    }
-
-    /// Runs a command within the time limit and returns what it printed.
-    async fn output(
-        &self,
-        step: &'static str,
-        mut command: Command,
-    ) -> Result<std::process::Output, VerifyError> {
-        tokio::time::timeout(self.timeout, command.output())
-            .await
-            .map_err(|_| VerifyError::Timeout {
-                step,
-                seconds: self.timeout.as_secs(),
-            })?
-            .map_err(VerifyError::Spawn)
-    }
-
-    /// Runs a step and returns its stdout; a failure names the step and quotes
-    /// the end of git's stderr.
-    async fn run(&self, step: &'static str, args: &[&str]) -> Result<Vec<u8>, VerifyError> {
-        let mut command = self.command(args);
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let output = self.output(step, command).await?;
-        if output.status.success() {
-            Ok(output.stdout)
-        } else {
-            Err(refused(step, &output.stderr))
-        }
-    }
-
-    /// True when the command exits 0, false when it exits 1; anything else fails.
-    async fn succeeds(&self, args: &[&str]) -> Result<bool, VerifyError> {
-        let step = "checking ancestry";
-        let mut command = self.command(args);
-        command.stdout(Stdio::null()).stderr(Stdio::piped());
-        let output = self.output(step, command).await?;
-        match output.status.code() {
-            Some(0) => Ok(true),
-            Some(1) => Ok(false),
-            _ => Err(refused(step, &output.stderr)),
-        }
-    }
-
-    /// Runs a step with its stdout going straight to `path`.
-    async fn run_to_file(
-        &self,
-        step: &'static str,
-        args: &[String],
-        path: &Path,
-    ) -> Result<(), VerifyError> {
-        let file = std::fs::File::create(path).map_err(|source| io(path, source))?;
-        let mut command = self.command(args);
-        command.stdout(Stdio::from(file)).stderr(Stdio::piped());
-        let mut child = command.spawn().map_err(VerifyError::Spawn)?;
-        let mut stderr = child.stderr.take();
-        let waited = tokio::time::timeout(self.timeout, async {
-            let mut text = Vec::new();
-            if let Some(stderr) = stderr.as_mut() {
-                let _ = stderr.take(64 << 10).read_to_end(&mut text).await;
-            }
-            (child.wait().await, text)
-        })
-        .await;
-        let (status, text) = waited.map_err(|_| VerifyError::Timeout {
-            step,
-            seconds: self.timeout.as_secs(),
-        })?;
-        let status = status.map_err(VerifyError::Spawn)?;
-        if status.success() {
-            Ok(())
-        } else {
-            let _ = std::fs::remove_file(path);
-            Err(refused(step, &text))
-        }
-    }
-
-    /// The size of each file's new blob (0 for deletions and submodules).
-    async fn blob_sizes(
-        &self,
-        files: &[(ChangedPath, Option<String>)],
-    ) -> Result<Vec<u64>, VerifyError> {
-        let blobs: Vec<&str> = files
-            .iter()
-            .filter_map(|(_, blob)| blob.as_deref())
-            .collect();
-        if blobs.is_empty() {
-            return Ok(vec![0; files.len()]);
-        }
-        let step = "reading blob sizes";
-        let mut command = self.command(&["cat-file", "--batch-check=%(objectsize)"]);
-        command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        let mut child = command.spawn().map_err(VerifyError::Spawn)?;
-        let input = blobs.join("\n") + "\n";
-        let mut stdin = child.stdin.take();
-        let writer = async move {
-            if let Some(stdin) = stdin.as_mut() {
-                use tokio::io::AsyncWriteExt;
-                let _ = stdin.write_all(input.as_bytes()).await;
-            }
-            drop(stdin);
-        };
-        let (_, output) = tokio::time::timeout(self.timeout, async {
-            tokio::join!(writer, child.wait_with_output())
-        })
-        .await
-        .map_err(|_| VerifyError::Timeout {
-            step,
-            seconds: self.timeout.as_secs(),
-        })?;
-        let output = output.map_err(VerifyError::Spawn)?;
-        let text = String::from_utf8_lossy(&output.stdout);
-        let mut sizes = text
-            .lines()
-            .map(|line| line.trim().parse::<u64>().unwrap_or(0));
-        Ok(files
-            .iter()
-            .map(|(_, blob)| {
-                if blob.is_some() {
-                    sizes.next().unwrap_or(0)
-                } else {
-                    0
-                }
-            })
-            .collect())
-    }
-}
-
-fn refused(step: &'static str, stderr: &[u8]) -> VerifyError {
-    let text = String::from_utf8_lossy(stderr);
-    let text = text.trim();
-    let start = text.len().saturating_sub(500);
-    let start = (start..=text.len())
-        .find(|i| text.is_char_boundary(*i))
-        .unwrap_or(text.len());
-    VerifyError::Refused {
-        step,
-        message: text[start..].to_string(),
-    }
 }
 
 #[cfg(test)]

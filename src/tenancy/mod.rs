@@ -7,18 +7,24 @@
 
 mod apply;
 mod audit;
+mod credential;
 mod key;
 mod location;
 mod pattern;
 mod policy;
 mod principal;
+mod sealing;
 mod tenant;
 
 pub use apply::{Applied, PolicyRefusal, ServerSandbox, SourceCheck, apply, lexically_under};
 pub use audit::{Actor, AuditEntry, AuditEvent, AuditQuery};
+pub use credential::{
+    Credential, CredentialKind, CredentialSecret, SealedCredential, choose as choose_credential,
+};
 pub use key::{ApiKey, IssuedKey, KEY_PREFIX, hash_key, issue_key, looks_like_key};
 pub use location::{Location, locate};
 pub use pattern::any_matches;
 pub use policy::{Caps, OverCap, Policy, Scope, Sources, ToolPolicy, day_start};
 pub use principal::Principal;
+pub use sealing::{MIN_SECRET_KEY_CHARS, SealError, SecretKey};
 pub use tenant::{DEFAULT_TENANT, InvalidName, Tenant, check_tenant_name};

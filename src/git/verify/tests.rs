@@ -1,6 +1,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use std::path::PathBuf;
+
 use super::*;
 
 /// git as a test author in `dir` (a work tree), returning stdout.
