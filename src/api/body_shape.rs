@@ -30,6 +30,10 @@ impl Documented for super::admin::NewKey {
     const SCHEMA: &'static str = "NewKey";
 }
 
+impl Documented for super::credentials::NewCredential {
+    const SCHEMA: &'static str = "NewCredential";
+}
+
 impl Documented for super::claiming::ClaimingChange {
     const SCHEMA: &'static str = "ClaimingChange";
 }

@@ -290,6 +290,11 @@ impl From<SupervisorError> for ApiError {
             SupervisorError::Store(store) => store.into(),
             SupervisorError::Engine(engine) => ApiError::internal(format!("docker: {engine}")),
             SupervisorError::Results(results) => ApiError::internal(results),
+            SupervisorError::Deliver(crate::runner::DeliverError::Store(store)) => store.into(),
+            SupervisorError::Deliver(crate::runner::DeliverError::Results(results)) => {
+                ApiError::internal(results)
+            }
+            SupervisorError::Deliver(other) => ApiError::Conflict(other.to_string()),
         }
     }
 }

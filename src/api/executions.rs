@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/executions", post(create).get(list))
         .route("/v1/executions/{id}", get(show))
         .route("/v1/executions/{id}/cancel", post(cancel))
+        .route("/v1/executions/{id}/deliver", post(deliver))
 }
 
 /// Queues an execution.
@@ -231,6 +232,43 @@ pub async fn cancel(
     let record = state.supervisor.cancel(&tenant, &id).await?;
     audit(&state, &caller.audit("execution.cancel").target(id)).await;
     Ok((StatusCode::ACCEPTED, Json(record.into())))
+}
+
+/// Delivers a finished execution's branch to its remote again, now: after a
+/// delivery that failed (unreachable, a credential fixed since), or for an
+/// execution that did not ask for `push`. Answers once the delivery ended;
+/// the execution's `delivery` says how. Never forced.
+#[utoipa::path(
+    post,
+    path = "/v1/executions/{id}/deliver",
+    tag = "executions",
+    params(("id" = String, Path, description = "Execution id")),
+    responses(
+        (status = 200, description = "The execution with its new delivery", body = ExecutionSchema),
+        (status = 404, description = "No such execution", body = ErrorBody),
+        (status = 409, description = "Not finished yet, or no branch to deliver", body = ErrorBody),
+    )
+)]
+pub async fn deliver(
+    State(state): State<AppState>,
+    caller: Caller,
+    Tenant(tenant): Tenant,
+    PathParams(id): PathParams<String>,
+) -> Result<Json<ExecutionView>, ApiError> {
+    let record = state.supervisor.redeliver(&tenant, &id).await?;
+    let status = record
+        .delivery
+        .as_ref()
+        .map_or("none", |delivery| delivery.status.as_str());
+    audit(
+        &state,
+        &caller
+            .audit("execution.deliver")
+            .target(id)
+            .detail(serde_json::json!({"status": status})),
+    )
+    .await;
+    Ok(Json(record.into()))
 }
 
 /// Writes to the audit log; a failure is logged, never the request's.

@@ -86,6 +86,7 @@ fn record(id: &str, status: Status) -> ExecutionRecord {
             finished_at: None,
             updated_at: now,
             duration_ms: None,
+            delivery: None,
         },
         request_hash: String::new(),
         owner: None,
@@ -166,6 +167,24 @@ impl crate::store::Tenancy for Log {
         unimplemented!()
     }
     async fn claiming_pause(&self) -> Result<Option<crate::store::ClaimingPause>, StoreError> {
+        unimplemented!()
+    }
+    async fn create_credential(
+        &self,
+        _: &crate::tenancy::SealedCredential,
+    ) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+    async fn list_credentials(
+        &self,
+        _: &str,
+    ) -> Result<Vec<crate::tenancy::SealedCredential>, StoreError> {
+        unimplemented!()
+    }
+    async fn delete_credential(&self, _: &str, _: &str) -> Result<bool, StoreError> {
+        unimplemented!()
+    }
+    async fn count_credentials(&self) -> Result<u64, StoreError> {
         unimplemented!()
     }
 }
@@ -251,6 +270,13 @@ impl Store for Log {
         unimplemented!()
     }
     async fn finish(&self, _: &str, _: &str, _: &Outcome) -> Result<ExecutionRecord, StoreError> {
+        unimplemented!()
+    }
+    async fn record_delivery(
+        &self,
+        _: &str,
+        _: &crate::execution::Delivery,
+    ) -> Result<ExecutionRecord, StoreError> {
         unimplemented!()
     }
     async fn request_cancel(&self, _: Option<&str>, _: &str) -> Result<CancelOutcome, StoreError> {

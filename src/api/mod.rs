@@ -10,6 +10,7 @@ pub mod admin;
 mod auth;
 mod body_shape;
 pub mod claiming;
+pub mod credentials;
 mod error;
 mod events;
 mod executions;
@@ -113,6 +114,7 @@ fn app(state: AppState) -> Router {
         Router::new()
             .merge(executions::router())
             .merge(admin::router())
+            .merge(credentials::router())
             .merge(claiming::router())
             .merge(policy::router())
             .merge(events::router())

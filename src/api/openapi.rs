@@ -9,7 +9,8 @@ use utoipa::OpenApi;
 
 use super::state::AppState;
 use super::{
-    admin, claiming, error, events, executions, files, health, policy, policy_schema, schemas, view,
+    admin, claiming, credentials, error, events, executions, files, health, policy, policy_schema,
+    schemas, view,
 };
 
 /// The OpenAPI description of agentd's HTTP API.
@@ -25,6 +26,7 @@ use super::{
         executions::list,
         executions::show,
         executions::cancel,
+        executions::deliver,
         events::events,
         files::diff,
         files::bundle,
@@ -40,6 +42,9 @@ use super::{
         admin::create_key,
         admin::list_keys,
         admin::revoke_key,
+        credentials::create_credential,
+        credentials::list_credentials,
+        credentials::delete_credential,
         admin::audit_log,
         policy::own_policy,
         policy::show_global_policy,
@@ -58,6 +63,10 @@ use super::{
         admin::NewTenant,
         admin::TenantView,
         admin::TenantList,
+        credentials::CredentialKindView,
+        credentials::NewCredential,
+        credentials::CredentialView,
+        credentials::CredentialList,
         admin::NewKey,
         admin::IssuedKeyView,
         admin::KeyView,
@@ -97,6 +106,9 @@ use super::{
         schemas::UsageSchema,
         schemas::ChangedFileSchema,
         schemas::LeftOutSchema,
+        schemas::DeliverySchema,
+        schemas::DeliveryStatusSchema,
+        schemas::DiffStatsSchema,
         schemas::ConversationSchema,
         schemas::AgentClaimSchema,
         schemas::StatusSchema,
@@ -248,6 +260,11 @@ mod tests {
             ("/v1/executions", "get", &["200", "400"]),
             ("/v1/executions/{id}", "get", &["200", "404"]),
             ("/v1/executions/{id}/cancel", "post", &["202", "404"]),
+            (
+                "/v1/executions/{id}/deliver",
+                "post",
+                &["200", "404", "409"],
+            ),
             ("/v1/executions/{id}/events", "get", &["200", "400", "404"]),
             ("/v1/executions/{id}/diff", "get", &["200", "404"]),
             ("/v1/executions/{id}/bundle", "get", &["200", "404"]),

@@ -74,6 +74,18 @@ pub struct ExecutionRequestSchema {
         pattern = r"^(?:[A-Za-z0-9_]|\{(?:execution_id|short_id|tenant|agent_id|task_id)\})(?:[A-Za-z0-9_-]|\{(?:execution_id|short_id|tenant|agent_id|task_id)\})*(?:/(?:[A-Za-z0-9_-]|\{(?:execution_id|short_id|tenant|agent_id|task_id)\})+)*$"
     )]
     pub branch_template: Option<String>,
+    /// Push the work's branch to the repository's remote when the execution
+    /// succeeds, from the host, with the tenant's stored credential for the
+    /// repository (it never enters the sandbox). Never forced: a remote
+    /// branch of that name that does not lead to the work is left alone
+    /// (`delivery.status: rejected`).
+    #[serde(default)]
+    pub push: bool,
+    /// With `push`, also merge the branch into this integration branch on the
+    /// remote: fast-forward when possible, else a merge commit; a conflict
+    /// leaves it as it was (`delivery.status: conflict`, paths listed).
+    #[schema(example = "integration", max_length = 255)]
+    pub merge_into: Option<String>,
 }
 
 /// Options for the agent CLI; every field optional. Unknown fields are refused.
@@ -319,6 +331,64 @@ pub enum StatusSchema {
     BudgetExceeded,
 }
 
+/// How a delivery ended: `pushed`, `merged` (and merged into the
+/// integration branch), `conflict` (pushed; the integration branch left as
+/// it was), `rejected` (the remote's branch is someone else's work; nothing
+/// overwritten), `auth_failed`, `unreachable` (after every retry), `failed`,
+/// `skipped` (the execution did not succeed or changed nothing).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = DeliveryStatus)]
+pub enum DeliveryStatusSchema {
+    Pushed,
+    Merged,
+    Conflict,
+    Rejected,
+    AuthFailed,
+    Unreachable,
+    Failed,
+    Skipped,
+}
+
+/// Lines and files the delivered branch changes against its base.
+#[derive(Serialize, ToSchema)]
+#[schema(as = DiffStats)]
+pub struct DiffStatsSchema {
+    pub files_changed: u64,
+    pub insertions: u64,
+    pub deletions: u64,
+}
+
+/// What became of an execution's delivery to its remote.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Delivery)]
+pub struct DeliverySchema {
+    /// How it ended.
+    pub status: DeliveryStatusSchema,
+    /// The remote (the repository's location, credential-free).
+    pub remote: String,
+    /// The branch pushed.
+    pub branch: String,
+    /// The branch's commit.
+    pub commit: Option<String>,
+    /// The commit the work started from.
+    pub base_commit: Option<String>,
+    /// What the branch changes against the base.
+    pub stats: Option<DiffStatsSchema>,
+    /// The integration branch merged into, when asked.
+    pub merge_into: Option<String>,
+    /// The integration branch's commit after the merge.
+    pub merge_commit: Option<String>,
+    /// Paths that conflicted with the integration branch.
+    pub conflicts: Vec<String>,
+    /// Why it did not land (never holds a credential).
+    pub error: Option<String>,
+    /// Attempts made (transient failures are retried with backoff).
+    pub attempts: u32,
+    /// When it ended.
+    pub finished_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// What agentd's gateway counted from the model's answers: authoritative,
 /// independent of what the agent reports.
 #[derive(Serialize, ToSchema)]
@@ -471,6 +541,8 @@ mod tests {
             agent_id: None,
             task_id: None,
             branch_template: None,
+            push: false,
+            merge_into: None,
             sandbox: Default::default(),
         };
         assert_eq!(documented::<ExecutionRequestSchema>(), serialised(&request));

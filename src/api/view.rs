@@ -11,8 +11,8 @@ use axum::response::IntoResponse;
 
 use super::schemas::{
     AgentClaimSchema, AgentOptionsSchema, AppliedPolicySchema, ChangedFileSchema,
-    ConversationSchema, GatewayUsageSchema, LeftOutSchema, LimitsSchema, SandboxOptionsSchema,
-    StatusSchema, UsageSchema,
+    ConversationSchema, DeliverySchema, GatewayUsageSchema, LeftOutSchema, LimitsSchema,
+    SandboxOptionsSchema, StatusSchema, UsageSchema,
 };
 use crate::execution::{
     AgentClaim, AgentOptions, AppliedPolicy, Artifact, ChangedFile, Conversation, EXECUTION_PATH,
@@ -91,6 +91,14 @@ pub struct ExecutionSchema {
     pub task_id: Option<String>,
     /// The template the branch was named from, if the request gave one.
     pub branch_template: Option<String>,
+    /// The branch is pushed to the remote when the execution succeeds.
+    pub push: bool,
+    /// The integration branch it is merged into, when asked.
+    pub merge_into: Option<String>,
+    /// What became of the delivery (once the execution ended, or delivery
+    /// was retried with `POST …/deliver`).
+    #[schema(value_type = Option<DeliverySchema>)]
+    pub delivery: Option<crate::execution::Delivery>,
     /// Branch holding the agent's work, named from `branch_template`
     /// (default `agent/<id>`).
     pub branch: String,

@@ -140,6 +140,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "TEMPLATE")]
     pub branch_template: Option<String>,
 
+    /// Push the work's branch to the repository's remote when the execution
+    /// succeeds. The push runs on the host, never forced (a remote branch of
+    /// that name that does not lead to the work is left alone and the
+    /// delivery is `rejected`); on a server, with the tenant's stored
+    /// credential for the repository (`agentd admin credential add`).
+    #[arg(long)]
+    pub push: bool,
+
+    /// With --push, also merge the branch into this integration branch on the
+    /// remote (fast-forward when possible, else a merge commit; a conflict
+    /// leaves it as it was and lists the paths).
+    #[arg(long, value_name = "BRANCH", requires = "push")]
+    pub merge_into: Option<String>,
+
     /// Cap on the artifacts brought back, e.g. 100m.
     #[arg(long, default_value = "1g", value_parser = parse_bytes)]
     pub max_artifacts: u64,
@@ -245,6 +259,8 @@ impl RunArgs {
             agent_id: self.agent_id.clone(),
             task_id: self.task_id.clone(),
             branch_template: self.branch_template.clone(),
+            push: self.push,
+            merge_into: self.merge_into.clone(),
         };
         Ok(request)
     }

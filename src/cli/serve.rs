@@ -55,6 +55,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
 
+    /// File holding the secret key (its first line, at least 32 characters;
+    /// e.g. `openssl rand -hex 32`) that seals tenants' stored git
+    /// credentials at rest. It may also come from AGENTD_SECRET_KEY. Without
+    /// one no credential can be registered, and agentd refuses to start when
+    /// credentials are already stored. Keep it: credentials sealed with a
+    /// lost key must be registered again.
+    #[arg(long, value_name = "FILE")]
+    pub secret_key_file: Option<PathBuf>,
+
     /// Database: sqlite://PATH (the default is agentd.db in the data directory) or
     /// postgres://USER:PASSWORD@HOST/DB for production and several replicas.
     #[arg(long, env = "DATABASE_URL", value_name = "URL")]
@@ -164,6 +173,7 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     config.lease = args.lease;
     config.results = results;
     config.secrets = args.gateway.redact.clone();
+    config.secret_key = secret_key(args, store.as_ref()).await?;
     args.disk.apply(&mut config);
     let runner = Arc::new(Runner::new(
         engine,
@@ -259,6 +269,66 @@ async fn wait_for_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate => {}
     }
+}
+
+/// The key that seals stored credentials, from `--secret-key-file` or
+/// `AGENTD_SECRET_KEY`. Stored credentials need it, and the same key that
+/// sealed them: agentd refuses to start otherwise (a delivery would fail
+/// later, far from the cause).
+async fn secret_key(
+    args: &ServeArgs,
+    store: &dyn agentd::store::Store,
+) -> Result<Option<agentd::tenancy::SecretKey>, Failure> {
+    let text = match &args.secret_key_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| Failure::usage(format!("--secret-key-file {}: {e}", path.display())))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        None => std::env::var("AGENTD_SECRET_KEY").ok(),
+    }
+    .filter(|text| !text.trim().is_empty());
+    let key = text
+        .map(|text| agentd::tenancy::SecretKey::from_text(&text))
+        .transpose()
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let stored = store
+        .count_credentials()
+        .await
+        .map_err(|e| Failure::fatal(e.to_string()))?;
+    if stored > 0 && key.is_none() {
+        return Err(Failure::usage(format!(
+            "{stored} stored git credential(s) need the secret key that sealed them: set \
+             AGENTD_SECRET_KEY or --secret-key-file"
+        )));
+    }
+    if let Some(key) = &key {
+        let fingerprint = key.fingerprint();
+        for tenant in store
+            .list_tenants()
+            .await
+            .map_err(|e| Failure::fatal(e.to_string()))?
+        {
+            let credentials = store
+                .list_credentials(&tenant.id)
+                .await
+                .map_err(|e| Failure::fatal(e.to_string()))?;
+            if let Some(other) = credentials
+                .iter()
+                .find(|c| c.key_fingerprint != fingerprint)
+            {
+                return Err(Failure::usage(format!(
+                    "the secret key (fingerprint {fingerprint}) is not the one that sealed the \
+                     stored credentials (fingerprint {}): set the key they were sealed with",
+                    other.key_fingerprint
+                )));
+            }
+        }
+    }
+    Ok(key)
 }
 
 /// How the API authenticates: with the admin credential from

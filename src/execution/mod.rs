@@ -9,6 +9,7 @@
 mod agent;
 pub mod branch;
 mod brief;
+mod delivery;
 mod event;
 mod names;
 mod options;
@@ -25,6 +26,7 @@ pub(crate) mod whole;
 
 pub use agent::{AgentEvent, AgentResult, Usage};
 pub use brief::{BriefLinks, EXECUTION_PATH, ExecutionBrief, PROMPT_PREVIEW_CHARS, prompt_preview};
+pub use delivery::{Delivery, DeliveryStatus, DiffStats};
 pub use event::{Event, EventBody, SupervisorEvent};
 pub use names::{
     AGENT_UID, COLLECT_GID, branch_name, collector_name, container_name, is_execution_id,

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::execution::{
-    AgentClaim, AppliedPolicy, Artifact, ChangedFile, Conversation, ExecutionRequest, GatewayUsage,
-    LeftOut, Status, Usage,
+    AgentClaim, AppliedPolicy, Artifact, ChangedFile, Conversation, Delivery, ExecutionRequest,
+    GatewayUsage, LeftOut, Status, Usage,
 };
 
 /// An admitted request, ready to be stored: its id, owner, idempotency key and
@@ -103,6 +103,9 @@ pub struct Execution {
     pub updated_at: DateTime<Utc>,
     /// Wall time in milliseconds, once final.
     pub duration_ms: Option<u64>,
+    /// What became of the branch's delivery to the remote (when `push` was
+    /// asked, once the execution ended or delivery was retried).
+    pub delivery: Option<Delivery>,
 }
 
 impl Execution {

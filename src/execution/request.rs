@@ -52,6 +52,15 @@ pub struct ExecutionRequest {
     /// [`super::branch`]). Default: `agent/{execution_id}`.
     #[serde(default)]
     pub branch_template: Option<String>,
+    /// Push the work's branch to the repository's remote when the execution
+    /// succeeds, with the tenant's stored credential (from the host; the
+    /// credential never enters the sandbox).
+    #[serde(default)]
+    pub push: bool,
+    /// Also merge the branch into this integration branch on the remote
+    /// (needs `push`).
+    #[serde(default)]
+    pub merge_into: Option<String>,
 }
 
 impl ExecutionRequest {
@@ -206,6 +215,17 @@ impl ExecutionRequest {
                 return Err(invalid(
                     field,
                     "must be 1 to 64 letters, digits, `_` and `-`, not starting with `-`",
+                ));
+            }
+        }
+        if let Some(target) = &self.merge_into {
+            if !self.push {
+                return Err(invalid("merge_into", "needs `push`: true"));
+            }
+            if !super::branch::is_branch_name(target) {
+                return Err(invalid(
+                    "merge_into",
+                    "must be a valid branch name (git check-ref-format rules)",
                 ));
             }
         }
@@ -405,6 +425,8 @@ mod tests {
             agent_id: None,
             task_id: None,
             branch_template: None,
+            push: false,
+            merge_into: None,
             sandbox: SandboxOptions::default(),
         }
     }

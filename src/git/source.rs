@@ -161,6 +161,13 @@ impl RepoSource {
         env
     }
 
+    /// The user name and password the location carried, if any.
+    pub fn credentials(&self) -> Option<(&str, &str)> {
+        self.credentials
+            .as_ref()
+            .map(|(user, password)| (user.as_str(), password.as_str()))
+    }
+
     /// The secret values a redactor should remove from logs (empty without credentials).
     pub fn secrets(&self) -> Vec<String> {
         match &self.credentials {

@@ -25,6 +25,7 @@ impl Runner {
         prepared: &Prepared,
     ) {
         tracing::info!("collecting the results");
+        findings.base = Some(prepared.resolved.commit.clone());
         if findings.pumped.setup_error.is_some() {
             return;
         }

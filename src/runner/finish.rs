@@ -14,6 +14,69 @@ use super::Runner;
 use super::run::{Findings, Run};
 use super::verdict::{self, Observed};
 
+impl Runner {
+    /// Delivers a run's branch before its final status is stored (so a
+    /// client that sees the end sees the delivery too), holding the lease
+    /// meanwhile; progress and the result are events.
+    async fn deliver_run(
+        &self,
+        run: &Run,
+        findings: &Findings,
+        outcome: &Outcome,
+        at: chrono::DateTime<Utc>,
+    ) -> crate::execution::Delivery {
+        let mut ended = run.record.clone();
+        ended.conclude(outcome, at);
+        if ended.base_commit.is_none() {
+            ended.base_commit.clone_from(&findings.base);
+        }
+        let repo = findings
+            .repo
+            .clone()
+            .unwrap_or_else(|| run.record.request.repo.clone());
+        if outcome.status == crate::execution::Status::Succeeded {
+            run.recorder
+                .emit(EventBody::progress(format!(
+                    "delivering branch {} to the remote",
+                    ended.branch
+                )))
+                .await;
+        }
+        let bundle = findings.outputs.bundle.as_deref();
+        let scratch = self.deliver_scratch(&run.id);
+        let delivery = tokio::select! {
+            delivery = self.delivery(&ended, bundle, &repo, &scratch) => delivery,
+            () = self.heartbeat(run) => {
+                tracing::error!(execution = %run.id, "lost the lease while delivering");
+                let mut delivery = self.delivery(&ended, None, &repo, &scratch).await;
+                delivery.status = crate::execution::DeliveryStatus::Failed;
+                delivery.error = Some("agentd lost the execution while delivering".into());
+                delivery
+            }
+        };
+        let _ = tokio::fs::remove_dir_all(&scratch).await;
+        let message = match &delivery.error {
+            Some(error) => format!("delivery {}: {error}", delivery.status.as_str()),
+            None => format!(
+                "delivery {}: branch {} at {} on the remote",
+                delivery.status.as_str(),
+                delivery.branch,
+                delivery
+                    .commit
+                    .as_deref()
+                    .map_or("", |c| &c[..12.min(c.len())])
+            ),
+        };
+        let event = if delivery.status.landed() && delivery.error.is_none() {
+            EventBody::progress(message)
+        } else {
+            EventBody::warning(message)
+        };
+        run.recorder.emit(event).await;
+        delivery
+    }
+}
+
 /// Attempts at storing the final status before giving up (the next
 /// reconciliation then finds the execution live and ownerless).
 const FINISH_ATTEMPTS: u32 = 5;
@@ -41,7 +104,7 @@ impl Runner {
             .or_else(|| findings.pumped.collect_error.clone());
         let (status, reason) = verdict::decide(&Observed {
             internal_error: findings.internal_error.clone(),
-            stop: findings.stop,
+            stop: findings.stop.clone(),
             exit: findings.exit,
             agent_exit: findings.pumped.agent_exit,
             setup_error: findings.pumped.setup_error.clone(),
@@ -83,6 +146,14 @@ impl Runner {
             conversation,
             left_out: findings.outputs.left_out.clone(),
         };
+        let delivery = if run.record.request.push {
+            Some(
+                self.deliver_run(&run, &findings, &outcome, finished_at)
+                    .await,
+            )
+        } else {
+            None
+        };
         let mut attempt = 0;
         // The record as it ends, and whether this replica stored it.
         let (record, stored) = loop {
@@ -116,6 +187,21 @@ impl Runner {
                     tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
                 }
             }
+        };
+        let record = match (&delivery, stored) {
+            (Some(delivery), true) => match self.store.record_delivery(&run.id, delivery).await {
+                Ok(record) => record,
+                Err(error) => {
+                    tracing::error!(%error, execution = %run.id, "cannot record the delivery");
+                    record
+                }
+            },
+            (Some(delivery), false) => {
+                let mut record = record;
+                record.delivery = Some(delivery.clone());
+                record
+            }
+            (None, _) => record,
         };
         let refused = findings
             .outputs

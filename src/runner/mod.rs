@@ -11,6 +11,7 @@
 
 pub mod bounds;
 mod collect;
+mod deliver;
 pub mod driver;
 mod export;
 mod fence;
@@ -45,6 +46,7 @@ use crate::store::Store;
 use hub::EventHub;
 use layout::{DataDir, RunDir};
 
+pub use deliver::DeliverError;
 pub use recorder::{EventObserver, Silent};
 pub use sandbox::sweep_workspaces;
 
@@ -86,6 +88,11 @@ pub struct RunnerConfig {
     /// Where result files are kept for every replica to serve. Default: the
     /// data directory (local).
     pub results: crate::results::Results,
+    /// The operator's key that opens tenants' stored credentials (for
+    /// delivery). Default: none (no stored credential can be used).
+    pub secret_key: Option<crate::tenancy::SecretKey>,
+    /// Retries of a delivery's transient failures.
+    pub delivery_retry: crate::git::push::RetryPolicy,
 }
 
 impl RunnerConfig {
@@ -109,6 +116,8 @@ impl RunnerConfig {
             verify: VerifyLimits::default(),
             workspace: WorkspaceKind::default(),
             results: crate::results::Results::local(&data_dir.executions()),
+            secret_key: None,
+            delivery_retry: crate::git::push::RetryPolicy::default(),
             data_dir,
         }
     }

@@ -272,19 +272,19 @@ impl Runner {
         run: &Run,
         source: &RepoSource,
     ) -> Result<Mirror, RunError> {
-        let pinned = self.vet_source(run, source).await?;
+        let pinned = self.vet_record_source(&run.record, source).await?;
         let mirrors = self.mirrors.for_tenant(&run.record.tenant_id);
         let source = source.clone();
         let task = tokio::task::spawn_blocking(move || mirrors.sync(&source, pinned.as_ref()));
         Ok(self.interruptible(run, task).await??)
     }
 
-    pub(super) async fn vet_source(
+    pub(super) async fn vet_record_source(
         &self,
-        run: &Run,
+        record: &crate::execution::ExecutionRecord,
         source: &RepoSource,
     ) -> Result<Option<Pinned>, RunError> {
-        let policy = &run.record.policy;
+        let policy = &record.policy;
         if policy.operator || policy.allow_private_hosts {
             return Ok(None);
         }

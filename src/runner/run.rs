@@ -70,6 +70,11 @@ pub(super) struct Findings {
     pub(super) artifacts: Artifacts,
     pub(super) internal_error: Option<String>,
     pub(super) collect_error: Option<String>,
+    /// The commit the work started from (for delivery).
+    pub(super) base: Option<String>,
+    /// The repository as the client gave it, credentials included (a fresh
+    /// run's; a resumed one no longer has them).
+    pub(super) repo: Option<String>,
 }
 
 /// One execution in progress.
@@ -145,7 +150,10 @@ impl Runner {
                 .await;
         }
         let mut sandbox = Sandbox::new(&run.id, self.store.clone());
-        let mut findings = Findings::default();
+        let mut findings = Findings {
+            repo: Some(job.repo.clone()),
+            ..Findings::default()
+        };
         let outcome = self
             .guarded(&run, async {
                 let prepared = self.prepare(&run, &job.repo, &mut sandbox).await?;

@@ -206,6 +206,14 @@ pub trait Store: Tenancy + Send + Sync + 'static {
         outcome: &Outcome,
     ) -> Result<ExecutionRecord, StoreError>;
 
+    /// Records what became of the execution's delivery (at its end, or when
+    /// delivery is retried later); answers the record as it is now.
+    async fn record_delivery(
+        &self,
+        id: &str,
+        delivery: &crate::execution::Delivery,
+    ) -> Result<ExecutionRecord, StoreError>;
+
     /// Asks for cancellation: a queued execution becomes `cancelled` at once (it
     /// will never start); a live one gets `cancel_requested`; a final one is left.
     async fn request_cancel(

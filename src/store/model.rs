@@ -87,6 +87,15 @@ pub(super) struct Naming {
     pub branch_template: Option<String>,
 }
 
+/// What a request asked of delivery, as the `delivery_plan` column keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct DeliveryPlan {
+    #[serde(default)]
+    pub push: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_into: Option<String>,
+}
+
 /// How many executions of one tenant are in one status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusCount {

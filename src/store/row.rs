@@ -10,12 +10,15 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use super::codec::{corrupt, decode_body, execution_cursor, from_db_count};
 use super::dialect::{Dialect, Field};
 use super::{
-    BriefPage, ClaimingPause, Naming, ResourceKind, ResourceRecord, StatusCount, StoreError,
+    BriefPage, ClaimingPause, DeliveryPlan, Naming, ResourceKind, ResourceRecord, StatusCount,
+    StoreError,
 };
 use crate::execution::{
     Artifact, Event, Execution, ExecutionRecord, ExecutionRequest, GatewayUsage, Status, Usage,
 };
-use crate::tenancy::{Actor, ApiKey, AuditEvent, Tenant};
+use crate::tenancy::{
+    Actor, ApiKey, AuditEvent, Credential, CredentialKind, SealedCredential, Tenant,
+};
 
 /// One result row, read column by column. Columns are named `table.column`;
 /// the row is searched by the part after the dot.
@@ -94,6 +97,9 @@ where
     /// A whole `executions` row (every column of `queries::columns!`).
     pub(super) fn execution(&self) -> Result<ExecutionRecord, StoreError> {
         let naming: Naming = self.json_text("executions.naming")?.unwrap_or_default();
+        let plan: DeliveryPlan = self
+            .json_text("executions.delivery_plan")?
+            .unwrap_or_default();
         Ok(ExecutionRecord {
             execution: Execution {
                 id: self.get("executions.id")?,
@@ -112,6 +118,8 @@ where
                     agent_id: naming.agent_id,
                     task_id: naming.task_id,
                     branch_template: naming.branch_template,
+                    push: plan.push,
+                    merge_into: plan.merge_into,
                 },
                 policy: self.json("executions.policy")?,
                 status: self.status()?,
@@ -147,6 +155,7 @@ where
                 finished_at: self.optional_time("executions.finished_at")?,
                 updated_at: self.time("executions.updated_at")?,
                 duration_ms: self.optional_count("executions.duration_ms")?,
+                delivery: self.json_text("executions.delivery")?,
             },
             request_hash: self.get("executions.request_hash")?,
             owner: self.get("executions.owner")?,
@@ -237,6 +246,33 @@ where
             expires_at: self.optional_time("api_keys.expires_at")?,
             revoked_at: self.optional_time("api_keys.revoked_at")?,
             last_used_at: self.optional_time("api_keys.last_used_at")?,
+        })
+    }
+
+    /// A count named `stored` (of credentials).
+    pub(super) fn stored_count(&self) -> Result<u64, StoreError> {
+        self.count("credentials.stored")
+    }
+
+    /// A `credentials` row.
+    pub(super) fn credential(&self) -> Result<SealedCredential, StoreError> {
+        let column = "credentials.kind";
+        let kind = match self.get::<String>(column)?.as_str() {
+            "https" => CredentialKind::Https,
+            "ssh" => CredentialKind::Ssh,
+            other => return Err(corrupt(column, format!("unknown kind `{other}`"))),
+        };
+        Ok(SealedCredential {
+            credential: Credential {
+                id: self.get("credentials.id")?,
+                tenant_id: self.get("credentials.tenant_id")?,
+                kind,
+                repo_pattern: self.get("credentials.repo_pattern")?,
+                username: self.get("credentials.username")?,
+                created_at: self.time("credentials.created_at")?,
+            },
+            sealed: self.get("credentials.sealed")?,
+            key_fingerprint: self.get("credentials.key_fingerprint")?,
         })
     }
 

@@ -23,8 +23,8 @@ use super::dialect::{Dialect, Field};
 use super::queries as q;
 use super::row::Reader;
 use super::{
-    BriefPage, CancelOutcome, Created, Facts, ListQuery, Naming, ResourceKind, ResourceRecord,
-    StatusCount, Store, StoreError,
+    BriefPage, CancelOutcome, Created, DeliveryPlan, Facts, ListQuery, Naming, ResourceKind,
+    ResourceRecord, StatusCount, Store, StoreError,
 };
 use crate::execution::Artifact;
 use crate::execution::{Conversation, ExecutionRecord, GatewayUsage, NewExecution, Outcome};
@@ -182,6 +182,7 @@ where
     async fn create_execution(&self, new: NewExecution) -> Result<Created, StoreError> {
         let at = DB::to_time(now());
         let naming = naming_json(&new.request)?;
+        let plan = plan_json(&new.request)?;
         let inserted = sqlx::query(q::INSERT)
             .bind(new.id.as_str())
             .bind(new.tenant_id.as_str())
@@ -200,6 +201,7 @@ where
             .bind(json("executions.sandbox", &new.request.sandbox)?)
             .bind(json("executions.policy", &new.policy)?)
             .bind(naming.as_deref())
+            .bind(plan.as_deref())
             .fetch_optional(&self.pool)
             .await?;
         if let Some(row) = inserted {
@@ -480,6 +482,23 @@ where
         }
     }
 
+    async fn record_delivery(
+        &self,
+        id: &str,
+        delivery: &crate::execution::Delivery,
+    ) -> Result<ExecutionRecord, StoreError> {
+        let row = sqlx::query(q::DELIVERY)
+            .bind(id)
+            .bind(json_text("executions.delivery", delivery)?)
+            .bind(DB::to_time(now()))
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Reader::<DB>::new(&row).execution(),
+            None => Err(StoreError::NotFound(id.to_string())),
+        }
+    }
+
     async fn finish(
         &self,
         id: &str,
@@ -743,6 +762,21 @@ where
             .map(|row| Reader::<DB>::new(row).resource())
             .collect()
     }
+}
+
+/// The request's delivery as stored (`delivery_plan`): NULL when it asks
+/// for none.
+fn plan_json(request: &crate::execution::ExecutionRequest) -> Result<Option<String>, StoreError> {
+    let plan = DeliveryPlan {
+        push: request.push,
+        merge_into: request.merge_into.clone(),
+    };
+    if plan == DeliveryPlan::default() {
+        return Ok(None);
+    }
+    serde_json::to_string(&plan)
+        .map(Some)
+        .map_err(|error| corrupt("executions.delivery_plan", error.to_string()))
 }
 
 /// The request's branch naming as stored (`naming`): NULL when it asks

@@ -12,7 +12,9 @@ use super::dialect::{Dialect, Field};
 use super::row::Reader;
 use super::sql::SqlStore;
 use super::{ClaimingPause, Page, StoreError};
-use crate::tenancy::{ApiKey, AuditEntry, AuditEvent, AuditQuery, Policy, Scope, Tenant};
+use crate::tenancy::{
+    ApiKey, AuditEntry, AuditEvent, AuditQuery, Policy, Scope, SealedCredential, Tenant,
+};
 
 macro_rules! tenant_columns {
     () => {
@@ -106,6 +108,19 @@ pub trait Tenancy: Send + Sync {
 
     /// The pause of claiming on every replica, if there is one.
     async fn claiming_pause(&self) -> Result<Option<ClaimingPause>, StoreError>;
+
+    /// Stores a tenant's credential, its secret sealed.
+    async fn create_credential(&self, credential: &SealedCredential) -> Result<(), StoreError>;
+
+    /// A tenant's credentials, oldest first, with their sealed secrets.
+    async fn list_credentials(&self, tenant: &str) -> Result<Vec<SealedCredential>, StoreError>;
+
+    /// Deletes a tenant's credential; false when it has none of that id.
+    async fn delete_credential(&self, tenant: &str, id: &str) -> Result<bool, StoreError>;
+
+    /// How many credentials are stored (agentd refuses to start with some
+    /// and no key to open them).
+    async fn count_credentials(&self) -> Result<u64, StoreError>;
 }
 
 #[async_trait]
@@ -343,6 +358,55 @@ where
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+
+    async fn create_credential(&self, sealed: &SealedCredential) -> Result<(), StoreError> {
+        let credential = &sealed.credential;
+        sqlx::query(
+            "INSERT INTO credentials (id, tenant_id, kind, repo_pattern, username, sealed, \
+             key_fingerprint, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(credential.id.as_str())
+        .bind(credential.tenant_id.as_str())
+        .bind(credential.kind.as_str())
+        .bind(credential.repo_pattern.as_deref())
+        .bind(credential.username.as_deref())
+        .bind(sealed.sealed.as_str())
+        .bind(sealed.key_fingerprint.as_str())
+        .bind(DB::to_time(credential.created_at))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn list_credentials(&self, tenant: &str) -> Result<Vec<SealedCredential>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, tenant_id, kind, repo_pattern, username, sealed, key_fingerprint, \
+             created_at FROM credentials WHERE tenant_id = $1 ORDER BY created_at, id",
+        )
+        .bind(tenant)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| Reader::<DB>::new(row).credential())
+            .collect()
+    }
+
+    async fn delete_credential(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM credentials WHERE tenant_id = $1 AND id = $2 RETURNING id")
+                .bind(tenant)
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(done.is_some())
+    }
+
+    async fn count_credentials(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS stored FROM credentials")
+            .fetch_one(self.pool())
+            .await?;
+        Reader::<DB>::new(&row).stored_count()
     }
 
     async fn claiming_pause(&self) -> Result<Option<ClaimingPause>, StoreError> {

@@ -91,6 +91,9 @@ pub enum SupervisorError {
     /// Where results are kept failed.
     #[error(transparent)]
     Results(#[from] crate::results::ResultsError),
+    /// A delivery could not be tried.
+    #[error(transparent)]
+    Deliver(#[from] crate::runner::DeliverError),
 }
 
 impl From<GovernanceError> for SupervisorError {
@@ -172,6 +175,28 @@ impl Supervisor {
     /// Where results are kept.
     pub fn results(&self) -> &crate::results::Results {
         &self.runner.config.results
+    }
+
+    /// The operator's key for sealing tenants' stored credentials, when
+    /// configured.
+    pub fn secret_key(&self) -> Option<&crate::tenancy::SecretKey> {
+        self.runner.config.secret_key.as_ref()
+    }
+
+    /// Delivers a finished execution of `tenant` to its remote again (after
+    /// a failed delivery, or to deliver one that did not ask to be pushed);
+    /// answers the record with the new delivery.
+    pub async fn redeliver(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<ExecutionRecord, SupervisorError> {
+        let record = self
+            .store
+            .get_execution(Some(tenant), id)
+            .await?
+            .ok_or_else(|| SupervisorError::Store(StoreError::NotFound(id.to_string())))?;
+        Ok(self.runner.redeliver(&record, None).await?)
     }
 
     /// The store.

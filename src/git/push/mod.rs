@@ -24,6 +24,7 @@ pub use retry::{Failure, RetryPolicy, classify};
 use super::reach::Pinned;
 use super::scratch::ScratchGit;
 use super::verify::{VerifyError, import_bundle};
+use crate::execution::DiffStats;
 use remote::Attempt;
 
 /// Where the branch goes and how agentd proves who it is there.
@@ -54,6 +55,8 @@ pub struct DeliveryJob<'a> {
     pub bundle: &'a Path,
     /// The branch, named alike in the bundle and on the remote.
     pub branch: &'a str,
+    /// The commit the work started from (for the diff's figures).
+    pub base: &'a str,
     /// The remote to push to.
     pub remote: &'a Remote,
     /// The integration branch to merge the branch into, if any.
@@ -79,6 +82,8 @@ pub struct Delivered {
     pub integration: Option<Integration>,
     /// Attempts made (transient failures retried).
     pub attempts: u32,
+    /// What the branch changes against the base.
+    pub stats: DiffStats,
 }
 
 /// Why a delivery did not land. Every message is free of the credential.
@@ -141,6 +146,7 @@ pub async fn deliver(job: &DeliveryJob<'_>) -> Result<Delivered, PushError> {
         let head = import_bundle(&git, &bundle, job.branch)
             .await
             .map_err(PushError::Bundle)?;
+        let stats = remote::stats(&git, job.base, &head).await?;
         remote::prepare(&mut git, job.remote)?;
         let (mut attempts, mut races) = (0, 0);
         loop {
@@ -148,6 +154,7 @@ pub async fn deliver(job: &DeliveryJob<'_>) -> Result<Delivered, PushError> {
             match remote::attempt(&git, job, &head).await {
                 Ok(mut delivered) => {
                     delivered.attempts = attempts;
+                    delivered.stats = stats;
                     return Ok(delivered);
                 }
                 Err(Attempt::Transient(message)) => {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use super::merge::{self, Integration};
 use super::retry::{Failure, classify};
 use super::{Delivered, DeliveryJob, PushError, Remote};
+use crate::execution::DiffStats;
 use crate::git::scratch::ScratchGit;
 use crate::git::verify::VerifyError;
 use crate::tenancy::Location;
@@ -125,7 +126,45 @@ pub(super) async fn attempt(
         already_there,
         integration,
         attempts: 0,
+        stats: DiffStats::default(),
     })
+}
+
+/// Files, insertions and deletions of `head` against `base` (binary files
+/// count as files only), from git's numstat; no attribute or driver runs.
+pub(super) async fn stats(
+    git: &ScratchGit,
+    base: &str,
+    head: &str,
+) -> Result<DiffStats, PushError> {
+    let out = git
+        .run(
+            "counting the changes",
+            &[
+                "diff",
+                "--numstat",
+                "-z",
+                "--no-renames",
+                "--no-ext-diff",
+                "--no-textconv",
+                base,
+                head,
+            ],
+        )
+        .await
+        .map_err(PushError::Step)?;
+    let mut stats = DiffStats::default();
+    for record in out.split(|byte| *byte == 0).filter(|r| !r.is_empty()) {
+        let text = String::from_utf8_lossy(record);
+        let mut fields = text.split('\t');
+        let (Some(added), Some(deleted)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        stats.files_changed += 1;
+        stats.insertions += added.parse::<u64>().unwrap_or(0);
+        stats.deletions += deleted.parse::<u64>().unwrap_or(0);
+    }
+    Ok(stats)
 }
 
 /// The remote's values of `patterns` (full ref names), as `ls-remote` lists them.

@@ -139,6 +139,7 @@ impl World {
             mirror: &self.mirror,
             bundle,
             branch,
+            base: &self.base,
             remote: &remote,
             merge_into,
             identity: &identity,
@@ -156,6 +157,14 @@ async fn a_branch_lands_on_the_remote_once_and_a_retry_changes_nothing() {
     let (bundle, head) = world.work("agent/one", &[("new.txt", "hello\n")]);
     let first = world.deliver(&bundle, "agent/one", None).await.unwrap();
     assert_eq!(first.commit, head);
+    assert_eq!(
+        (
+            first.stats.files_changed,
+            first.stats.insertions,
+            first.stats.deletions
+        ),
+        (1, 1, 0)
+    );
     assert!(!first.already_there);
     assert_eq!(world.on_remote("refs/heads/agent/one"), Some(head.clone()));
     assert!(

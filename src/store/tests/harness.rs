@@ -208,6 +208,8 @@ pub fn new_execution(tenant: &str) -> NewExecution {
             agent_id: None,
             task_id: None,
             branch_template: None,
+            push: false,
+            merge_into: None,
             sandbox: crate::execution::SandboxOptions {
                 image: Some("agentd-agent:custom".into()),
                 runtime: Some("runsc".into()),
