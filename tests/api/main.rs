@@ -6,6 +6,7 @@
 mod common;
 
 mod cancel;
+mod delivery;
 mod disabled;
 mod errors;
 mod events;

@@ -60,6 +60,16 @@ pub async fn spawn_app_configured(
     max_concurrent: usize,
     config: agentd::api::ApiConfig,
 ) -> App {
+    spawn_app_tuned(scenario, max_concurrent, config, |_| {}).await
+}
+
+/// [`spawn_app_configured`] with the runner's configuration changed by `tune`.
+pub async fn spawn_app_tuned(
+    scenario: Value,
+    max_concurrent: usize,
+    config: agentd::api::ApiConfig,
+    tune: impl FnOnce(&mut RunnerConfig),
+) -> App {
     agentd::wire::install_crypto_provider();
     let root = tempfile::Builder::new()
         .prefix("aa")
@@ -87,13 +97,15 @@ pub async fn spawn_app_configured(
     let gateway = Gateway::new(Upstream::new(&model.base_url(), None).unwrap()).unwrap();
     let hub = Arc::new(EventHub::default());
     let data = DataDir::new(root.path().join("data"));
+    let mut runner_config = RunnerConfig::new(data.clone(), agent_image().await);
+    tune(&mut runner_config);
     let runner = Runner::new(
         engine,
         gateway,
         instance.identity(),
         store.clone(),
         hub.clone(),
-        RunnerConfig::new(data.clone(), agent_image().await),
+        runner_config,
     );
     let supervisor = Supervisor::new(
         store,

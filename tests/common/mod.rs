@@ -9,6 +9,8 @@ use std::process::Command;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
+pub mod remotes;
+
 /// The agent image: `AGENTD_TEST_IMAGE` (the test script builds it once), else
 /// built or found once per test process.
 pub async fn agent_image() -> String {

@@ -43,6 +43,8 @@ pub(super) fn prepare(git: &mut ScratchGit, remote: &Remote) -> Result<(), PushE
         "transfer.fsckObjects=true".into(),
         "fetch.fsckObjects=true".into(),
         "push.useBitmaps=false".into(),
+        "push.recurseSubmodules=no".into(),
+        "submodule.recurse=false".into(),
     ]);
     let mut pinned_ssh = None;
     if let Some(pinned) = &remote.pinned {

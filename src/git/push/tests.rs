@@ -392,3 +392,134 @@ async fn a_damaged_bundle_is_refused_before_anything_is_pushed() {
     assert!(matches!(error, PushError::Bundle(_)), "{error}");
     assert_eq!(world.on_remote("refs/heads/agent/bad"), None);
 }
+
+/// Issue 11's hostile bundle, delivered: a branch whose `.gitattributes`
+/// names filters, diff and merge drivers, whose `.gitmodules` points at an
+/// `ext::` command beside a gitlink, with a large file, merged (a real
+/// merge, not a fast-forward) into an integration branch — while the
+/// mirror it borrows objects from configures every one of those drivers,
+/// hooks and fsmonitor. The branch and the merge land; nothing runs on the
+/// host (a control proves the mirror's configuration would run the hook).
+#[tokio::test]
+async fn a_hostile_branch_is_delivered_and_merged_and_runs_nothing_on_the_host() {
+    let world = World::new();
+    let marker = world.tmp.path().join("host-ran-something");
+    let hostile = format!("sh -c 'touch {}'", marker.display());
+    // Integration moves on, so the delivery has to merge.
+    let (other, _) = world.work("agent/other", &[("other.txt", "other\n")]);
+    world
+        .deliver(&other, "agent/other", Some("integration"))
+        .await
+        .unwrap();
+
+    let dir = world.tmp.path().join("hostile");
+    git(
+        world.tmp.path(),
+        &[
+            "clone",
+            "--quiet",
+            "--no-local",
+            world.mirror.to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ],
+    );
+    git(
+        &dir,
+        &["checkout", "--quiet", "-b", "agent/hostile", &world.base],
+    );
+    std::fs::write(
+        dir.join(".gitmodules"),
+        format!(
+            "[submodule \"evil\"]\n\tpath = evil\n\turl = ext::{}\n",
+            hostile.replace(' ', "% ")
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join(".gitattributes"), "* filter=h diff=h merge=h\n").unwrap();
+    std::fs::write(dir.join("shared.txt"), "one\ntwo\nthree\nfour\n").unwrap();
+    std::fs::write(dir.join("huge.bin"), vec![7u8; 8 << 20]).unwrap();
+    git(&dir, &["add", "."]);
+    git(
+        &dir,
+        &[
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            &format!("160000,{},evil", world.base),
+        ],
+    );
+    git(&dir, &["commit", "--quiet", "-m", "hostile"]);
+    let head = git(&dir, &["rev-parse", "HEAD"]);
+    let bundle = world.tmp.path().join("hostile.bundle");
+    git(
+        &dir,
+        &[
+            "bundle",
+            "create",
+            "--quiet",
+            bundle.to_str().unwrap(),
+            "agent/hostile",
+            &format!("^{}", world.base),
+        ],
+    );
+
+    let hooks = world.tmp.path().join("hostile-hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    for hook in [
+        "reference-transaction",
+        "pre-push",
+        "post-merge",
+        "pre-auto-gc",
+        "post-checkout",
+    ] {
+        let path = hooks.join(hook);
+        std::fs::write(&path, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    for (key, value) in [
+        ("core.hooksPath", hooks.display().to_string()),
+        ("core.fsmonitor", hostile.clone()),
+        ("filter.h.clean", hostile.clone()),
+        ("filter.h.smudge", hostile.clone()),
+        ("filter.h.process", hostile.clone()),
+        ("diff.h.textconv", hostile.clone()),
+        ("diff.h.command", hostile.clone()),
+        ("merge.h.driver", hostile.clone()),
+        ("protocol.ext.allow", "always".into()),
+        ("submodule.recurse", "true".into()),
+        ("push.recurseSubmodules", "on-demand".into()),
+    ] {
+        git(&world.mirror, &["config", key, &value]);
+    }
+
+    let delivered = world
+        .deliver(&bundle, "agent/hostile", Some("integration"))
+        .await
+        .unwrap();
+    assert!(!marker.exists(), "something ran on the host");
+    assert_eq!(
+        world.on_remote("refs/heads/agent/hostile"),
+        Some(head.clone())
+    );
+    let Some(Integration::Merged {
+        commit,
+        fast_forward: false,
+        ..
+    }) = delivered.integration
+    else {
+        panic!("a real merge: {delivered:?}");
+    };
+    let merged = git(&world.remote, &["show", &format!("{commit}:shared.txt")]);
+    assert_eq!(merged, "one\ntwo\nthree\nfour");
+    assert_eq!(delivered.stats.files_changed, 5, "{:?}", delivered.stats);
+
+    // Control: the same configuration does run in plain git on the mirror.
+    let _ = Command::new("git")
+        .arg("-C")
+        .arg(&world.mirror)
+        .args(["update-ref", "refs/heads/control", &world.base])
+        .output()
+        .unwrap();
+    assert!(marker.exists(), "the control hook should have run");
+}
