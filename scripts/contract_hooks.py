@@ -9,7 +9,8 @@ of these, so for this run the document is narrowed to the one repository the
 run prepared, to no replay and to keys without expiry, and requests carry no
 `branch_template` (no narrower pattern is also exact: templates outside one
 are valid too; branch naming has its own tests, `src/execution/branch.rs`
-and `tests/api`):
+and `tests/api`) and no `merge_into` (a branch name, and only with `push`:
+tested in `src/execution/request.rs` and `tests/api/delivery.rs`):
 valid requests are then valid in this world too, and anything else generated
 for those fields is a negative case the API must refuse.
 """
@@ -28,6 +29,7 @@ def before_load_schema(context, raw_schema):
     request["repo"] = {"type": "string", "enum": [REPO]}
     request["replay"] = {"type": "null"}
     del request["branch_template"]
+    del request["merge_into"]
     raw_schema["components"]["schemas"]["NewKey"]["properties"]["expires_at"] = {"type": "null"}
 
 

@@ -44,31 +44,96 @@ pub enum CredentialKindView {
     Ssh,
 }
 
-/// A credential to register: `https` takes `token` (and `username`), `ssh`
-/// takes `private_key` and `known_hosts`.
-#[derive(Clone, Deserialize, Serialize, ToSchema)]
+/// A credential to register, by `kind`: `https` (a token, and the user name
+/// presented) or `ssh` (a private key and the remote's pinned host keys).
+/// The document's picture of it is [`NewCredentialSchema`].
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum NewCredential {
+    /// HTTP(S) basic authentication.
+    Https {
+        repo_pattern: Option<String>,
+        username: Option<String>,
+        token: String,
+    },
+    /// SSH with a key; the host key pinned.
+    Ssh {
+        repo_pattern: Option<String>,
+        private_key: String,
+        known_hosts: String,
+    },
+}
+
+/// A credential to register: an HTTPS token or an SSH key. `repo_pattern`
+/// names the repositories it is for (`*` matches any run of characters;
+/// default: every repository of its kind; the most specific fitting
+/// pattern wins).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[schema(as = NewCredential)]
+pub enum NewCredentialSchema {
+    Https(NewHttpsCredential),
+    Ssh(NewSshCredential),
+}
+
+/// `https`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpsKind {
+    Https,
+}
+
+/// `ssh`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SshKind {
+    Ssh,
+}
+
+/// An HTTP(S) credential: basic authentication with a token.
+#[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewCredential {
-    /// `https` or `ssh`.
-    pub kind: CredentialKindView,
-    /// The repositories it is for: a pattern over the repository URL where `*`
-    /// matches any run of characters. Default: every repository of its kind.
-    /// The most specific fitting pattern wins.
-    #[schema(example = "https://git.example.org/team/*", max_length = 1000)]
+pub struct NewHttpsCredential {
+    pub kind: HttpsKind,
+    /// The repositories it is for (printable ASCII, no spaces).
+    #[schema(
+        example = "https://git.example.org/team/*",
+        pattern = r"^[!-~]{1,1000}$"
+    )]
     pub repo_pattern: Option<String>,
-    /// `https`: the user name presented. Default: `x-access-token`.
-    #[schema(example = "agentd-bot", max_length = 200)]
+    /// The user name presented (no `:`). Default: `x-access-token`.
+    #[schema(example = "agentd-bot", pattern = r"^[!-9;-~]{1,200}$")]
     pub username: Option<String>,
-    /// `https`: the token or password.
-    #[schema(max_length = 4096)]
-    pub token: Option<String>,
-    /// `ssh`: the private key, OpenSSH or PEM format, without a passphrase.
-    #[schema(max_length = 16384)]
-    pub private_key: Option<String>,
-    /// `ssh`: the remote's host keys, as `known_hosts` lines; a host key not
-    /// among them ends the push (never `StrictHostKeyChecking=no`).
-    #[schema(example = "git.example.org ssh-ed25519 AAAAC3Nza…", max_length = 65536)]
-    pub known_hosts: Option<String>,
+    /// The token or password (printable ASCII, no spaces).
+    #[schema(pattern = r"^[!-~]{1,4096}$")]
+    pub token: String,
+}
+
+/// An SSH credential: a key, and the remote's host keys, pinned (a host
+/// key not among them ends the push; never `StrictHostKeyChecking=no`).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSshCredential {
+    pub kind: SshKind,
+    /// The repositories it is for (printable ASCII, no spaces).
+    #[schema(
+        example = "ssh://git@git.example.org/team/*",
+        pattern = r"^[!-~]{1,1000}$"
+    )]
+    pub repo_pattern: Option<String>,
+    /// The private key in OpenSSH or PEM armour, without a passphrase.
+    #[schema(
+        max_length = 16384,
+        pattern = r"^-----BEGIN [A-Z0-9 ]+-----\n([A-Za-z0-9+/=]+\n)+-----END [A-Z0-9 ]+-----\n?$"
+    )]
+    pub private_key: String,
+    /// The remote's host keys as `known_hosts` lines (`host key-type key`).
+    #[schema(
+        example = "git.example.org ssh-ed25519 AAAAC3Nza…",
+        max_length = 65536,
+        pattern = r"^[!-~]+( [!-~]+){2,}(\n[!-~]+( [!-~]+){2,})*\n?$"
+    )]
+    pub known_hosts: String,
 }
 
 /// A credential as listed: what it is for, never its secret.
@@ -109,6 +174,47 @@ pub struct CredentialList {
     pub items: Vec<CredentialView>,
 }
 
+/// Printable ASCII without spaces, `min..=max` bytes.
+fn printable(text: &str, max: usize) -> bool {
+    (1..=max).contains(&text.len()) && text.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+/// `-----BEGIN …-----`, base64 lines, `-----END …-----`, as the schema's pattern.
+fn armoured(text: &str) -> bool {
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    let lines: Vec<&str> = body.split('\n').collect();
+    let label = |line: &str, start: &str| {
+        line.strip_prefix(start)
+            .and_then(|rest| rest.strip_suffix("-----"))
+            .is_some_and(|name| {
+                !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ')
+            })
+    };
+    text.len() <= 16384
+        && lines.len() >= 3
+        && label(lines[0], "-----BEGIN ")
+        && label(lines[lines.len() - 1], "-----END ")
+        && lines[1..lines.len() - 1].iter().all(|line| {
+            !line.is_empty()
+                && line
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+        })
+}
+
+/// `known_hosts` lines of three or more printable fields, as the schema's pattern.
+fn host_lines(text: &str) -> bool {
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    text.len() <= 65536
+        && body.split('\n').all(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            fields.len() >= 3 && fields.iter().all(|field| printable(field, usize::MAX))
+        })
+}
+
 fn invalid(field: &str, rule: &str) -> ApiError {
     ApiError::Invalid {
         field: field.into(),
@@ -116,111 +222,80 @@ fn invalid(field: &str, rule: &str) -> ApiError {
     }
 }
 
-/// Checks a new credential field by field; answers its secret and user name.
-fn check(new: &NewCredential) -> Result<(CredentialSecret, Option<String>), ApiError> {
-    let text_ok = |text: &str, max: usize| {
-        !text.trim().is_empty() && text.len() <= max && !text.contains('\0')
-    };
-    if let Some(pattern) = &new.repo_pattern
-        && (!text_ok(pattern, 1000) || pattern.chars().any(char::is_control))
-    {
-        return Err(invalid(
+/// Checks a new credential field by field; answers its kind, pattern, user
+/// name and secret.
+fn check(
+    new: NewCredential,
+) -> Result<
+    (
+        CredentialKind,
+        Option<String>,
+        Option<String>,
+        CredentialSecret,
+    ),
+    ApiError,
+> {
+    let pattern_ok = |pattern: &Option<String>| match pattern {
+        Some(pattern) if !printable(pattern, 1000) => Err(invalid(
             "repo_pattern",
-            "must be 1 to 1000 characters without control characters",
-        ));
-    }
-    match new.kind {
-        CredentialKindView::Https => {
-            for (field, given) in [
-                ("private_key", new.private_key.is_some()),
-                ("known_hosts", new.known_hosts.is_some()),
-            ] {
-                if given {
-                    return Err(invalid(field, "belongs to an `ssh` credential"));
-                }
-            }
-            let token = new
-                .token
-                .as_deref()
-                .ok_or_else(|| invalid("token", "is required for an `https` credential"))?;
-            if !text_ok(token, 4096) || token.chars().any(char::is_control) {
+            "must be 1 to 1000 printable ASCII characters without spaces",
+        )),
+        _ => Ok(()),
+    };
+    match new {
+        NewCredential::Https {
+            repo_pattern,
+            username,
+            token,
+        } => {
+            pattern_ok(&repo_pattern)?;
+            if !printable(&token, 4096) {
                 return Err(invalid(
                     "token",
-                    "must be 1 to 4096 characters without control characters",
+                    "must be 1 to 4096 printable ASCII characters without spaces",
                 ));
             }
-            if let Some(username) = &new.username
-                && (!text_ok(username, 200)
-                    || username.contains(':')
-                    || username.chars().any(char::is_control))
+            if let Some(username) = &username
+                && (!printable(username, 200) || username.contains(':'))
             {
                 return Err(invalid(
                     "username",
-                    "must be 1 to 200 characters without `:` or control characters",
+                    "must be 1 to 200 printable ASCII characters without spaces or `:`",
                 ));
             }
             Ok((
-                CredentialSecret::Https {
-                    token: token.to_string(),
-                },
-                Some(
-                    new.username
-                        .clone()
-                        .unwrap_or_else(|| "x-access-token".into()),
-                ),
+                CredentialKind::Https,
+                repo_pattern,
+                Some(username.unwrap_or_else(|| "x-access-token".into())),
+                CredentialSecret::Https { token },
             ))
         }
-        CredentialKindView::Ssh => {
-            for (field, given) in [
-                ("token", new.token.is_some()),
-                ("username", new.username.is_some()),
-            ] {
-                if given {
-                    return Err(invalid(field, "belongs to an `https` credential"));
-                }
-            }
-            let key = new
-                .private_key
-                .as_deref()
-                .ok_or_else(|| invalid("private_key", "is required for an `ssh` credential"))?;
-            let key_trimmed = key.trim();
-            if !text_ok(key, 16384)
-                || !key_trimmed.starts_with("-----BEGIN ")
-                || !key_trimmed.ends_with("PRIVATE KEY-----")
-            {
+        NewCredential::Ssh {
+            repo_pattern,
+            private_key,
+            known_hosts,
+        } => {
+            pattern_ok(&repo_pattern)?;
+            if !armoured(&private_key) {
                 return Err(invalid(
                     "private_key",
-                    "must be a private key in OpenSSH or PEM format (-----BEGIN … PRIVATE KEY-----), at most 16 KiB",
+                    "must be a key in OpenSSH or PEM armour (-----BEGIN … KEY----- base64 lines -----END … KEY-----), at most 16 KiB",
                 ));
             }
-            let hosts = new.known_hosts.as_deref().ok_or_else(|| {
-                invalid(
-                    "known_hosts",
-                    "is required for an `ssh` credential: agentd pins the remote's host keys",
-                )
-            })?;
-            let lines: Vec<&str> = hosts
-                .lines()
-                .map(str::trim)
-                .filter(|line| !line.is_empty() && !line.starts_with('#'))
-                .collect();
-            let well_formed = |line: &&str| {
-                let fields: Vec<&str> = line.split_whitespace().collect();
-                let offset = usize::from(fields.first().is_some_and(|f| f.starts_with('@')));
-                fields.len() >= 3 + offset && !line.chars().any(|c| c.is_control() && c != '\t')
-            };
-            if !text_ok(hosts, 65536) || lines.is_empty() || !lines.iter().all(well_formed) {
+            if !host_lines(&known_hosts) {
                 return Err(invalid(
                     "known_hosts",
-                    "must be `known_hosts` lines (`host key-type base64-key`), at most 64 KiB",
+                    "must be `known_hosts` lines (`host key-type key`, fields of printable ASCII), at most 64 KiB",
                 ));
             }
             Ok((
-                CredentialSecret::Ssh {
-                    private_key: key.to_string(),
-                    known_hosts: hosts.to_string(),
-                },
+                CredentialKind::Ssh,
+                repo_pattern,
                 None,
+                CredentialSecret::Ssh {
+                    private_key,
+                    known_hosts,
+                },
             ))
         }
     }
@@ -230,7 +305,7 @@ fn check(new: &NewCredential) -> Result<(CredentialSecret, Option<String>), ApiE
 /// the operator's secret key at once and never shown again.
 #[utoipa::path(post, path = "/v1/admin/tenants/{tenant}/credentials", tag = "admin", security(("bearer" = [])),
     params(("tenant" = String, Path, description = "Tenant name")),
-    request_body(content = NewCredential, content_type = "application/json"),
+    request_body(content = NewCredentialSchema, content_type = "application/json"),
     responses(
         (status = 201, description = "Registered (without its secret)", body = CredentialView),
         (status = 400, description = "Malformed JSON or a field of the wrong shape", body = ErrorBody),
@@ -253,7 +328,7 @@ pub async fn create_credential(
         .get_tenant(&tenant)
         .await?
         .ok_or_else(|| tenant_not_found(&tenant))?;
-    let (secret, username) = check(&new)?;
+    let (kind, repo_pattern, username, secret) = check(new)?;
     let key = state.supervisor.secret_key().ok_or_else(|| {
         ApiError::Conflict(
             "agentd has no secret key (AGENTD_SECRET_KEY or --secret-key-file): credentials \
@@ -264,11 +339,8 @@ pub async fn create_credential(
     let credential = Credential {
         id: uuid::Uuid::now_v7().to_string(),
         tenant_id: tenant.clone(),
-        kind: match new.kind {
-            CredentialKindView::Https => CredentialKind::Https,
-            CredentialKindView::Ssh => CredentialKind::Ssh,
-        },
-        repo_pattern: new.repo_pattern.clone(),
+        kind,
+        repo_pattern,
         username,
         created_at: Utc::now(),
     };
@@ -350,4 +422,86 @@ pub async fn delete_credential(
     )
     .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nQyNTUxOQAAACB=\n-----END OPENSSH PRIVATE KEY-----\n";
+
+    fn parsed(body: serde_json::Value) -> Result<NewCredential, serde_json::Error> {
+        serde_json::from_value(body)
+    }
+
+    #[test]
+    fn the_document_describes_each_kind_exactly() {
+        let doc = crate::api::openapi::document();
+        let schemas = &doc["components"]["schemas"];
+        let one_of = schemas["NewCredential"]["oneOf"].as_array().unwrap();
+        assert_eq!(one_of.len(), 2, "{}", schemas["NewCredential"]);
+        for (name, required) in [
+            ("NewHttpsCredential", json!(["kind", "token"])),
+            (
+                "NewSshCredential",
+                json!(["kind", "private_key", "known_hosts"]),
+            ),
+        ] {
+            assert_eq!(schemas[name]["additionalProperties"], false, "{name}");
+            assert_eq!(schemas[name]["required"], required, "{name}");
+        }
+    }
+
+    #[test]
+    fn each_kind_takes_its_own_fields_and_the_rules_match_the_schema() {
+        let https =
+            parsed(json!({"kind": "https", "token": "glpat-abc", "username": "bot"})).unwrap();
+        let (kind, _, username, _) = check(https).unwrap();
+        assert_eq!(
+            (kind, username.as_deref()),
+            (CredentialKind::Https, Some("bot"))
+        );
+        let ssh = parsed(json!({
+            "kind": "ssh", "private_key": KEY,
+            "known_hosts": "[git.example.org]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5\n"
+        }))
+        .unwrap();
+        assert_eq!(check(ssh).unwrap().0, CredentialKind::Ssh);
+        // A field of the other kind is unknown here.
+        assert!(parsed(json!({"kind": "https", "token": "t", "private_key": KEY})).is_err());
+        assert!(
+            parsed(
+                json!({"kind": "ssh", "private_key": KEY, "known_hosts": "h t k", "token": "t"})
+            )
+            .is_err()
+        );
+        for (body, field) in [
+            (json!({"kind": "https", "token": "with space"}), "token"),
+            (
+                json!({"kind": "https", "token": "t", "username": "a:b"}),
+                "username",
+            ),
+            (
+                json!({"kind": "https", "token": "t", "repo_pattern": ""}),
+                "repo_pattern",
+            ),
+            (
+                json!({"kind": "ssh", "private_key": "ssh-rsa AAAA", "known_hosts": "h t k"}),
+                "private_key",
+            ),
+            (
+                json!({"kind": "ssh", "private_key": KEY, "known_hosts": "only-two fields"}),
+                "known_hosts",
+            ),
+            (
+                json!({"kind": "ssh", "private_key": KEY, "known_hosts": "a b c\n\nd e f"}),
+                "known_hosts",
+            ),
+        ] {
+            match check(parsed(body.clone()).unwrap()) {
+                Err(ApiError::Invalid { field: named, .. }) => assert_eq!(named, field, "{body}"),
+                _ => panic!("{body} should be refused"),
+            }
+        }
+    }
 }

@@ -109,6 +109,28 @@ impl Terminal {
         if let Some(bundle) = &summary.bundle_path {
             rows.push(format!("  bundle     {}", one_line(bundle)));
         }
+        if let Some(delivery) = &summary.delivery {
+            let commit = delivery
+                .commit
+                .as_deref()
+                .map(|c| format!(" at {}", &c[..12.min(c.len())]))
+                .unwrap_or_default();
+            let merged = delivery
+                .merge_into
+                .as_deref()
+                .filter(|_| delivery.status.landed())
+                .map(|into| format!(", into {}", one_line(into)))
+                .unwrap_or_default();
+            rows.push(format!(
+                "  delivery   {} {}{commit}{merged} ({})",
+                delivery.status.as_str(),
+                one_line(&delivery.branch),
+                one_line(&delivery.remote)
+            ));
+            if let Some(error) = &delivery.error {
+                rows.push(format!("             {}", one_line(error)));
+            }
+        }
         for artifact in &summary.artifacts {
             rows.push(format!("  artifact   {}", one_line(artifact)));
         }

@@ -443,6 +443,17 @@ mod tests {
             ("repo", Box::new(|r| r.repo = " ".into())),
             ("prompt", Box::new(|r| r.prompt = String::new())),
             (
+                "merge_into",
+                Box::new(|r| r.merge_into = Some("integration".into())),
+            ),
+            (
+                "merge_into",
+                Box::new(|r| {
+                    r.push = true;
+                    r.merge_into = Some("bad..name".into());
+                }),
+            ),
+            (
                 "prompt",
                 Box::new(|r| r.prompt = "x".repeat(MAX_PROMPT_BYTES + 1)),
             ),

@@ -138,6 +138,9 @@ pub struct Summary {
     pub finished_at: DateTime<Utc>,
     /// Wall time in milliseconds.
     pub duration_ms: u64,
+    /// What became of the branch's delivery to the remote, when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<super::Delivery>,
 }
 
 /// Where an execution's results are on this machine (absolute paths).
@@ -197,6 +200,7 @@ impl Summary {
             image: execution.image.clone(),
             exit_code: execution.exit_code,
             oom_killed: execution.oom_killed,
+            delivery: execution.delivery.clone(),
             started_at: execution.started_at.unwrap_or(execution.created_at),
             finished_at: execution.finished_at.unwrap_or(execution.updated_at),
             duration_ms: execution.duration_ms.unwrap_or(0),

@@ -14,6 +14,8 @@ on_both_backends!(
     the_audit_log_pages_newest_first_with_filters,
     policies_are_stored_per_scope,
     spend_sums_a_tenants_metered_cost_since_a_time,
+    credentials_are_kept_sealed_per_tenant,
+    a_delivery_and_its_plan_round_trip,
 );
 
 async fn tenants_are_created_once_listed_and_disabled(db: &TestDb) {
@@ -220,4 +222,102 @@ async fn spend_sums_a_tenants_metered_cost_since_a_time(db: &TestDb) {
     assert_eq!(store.spent_since("acme", since).await.unwrap(), 0.75);
     let later = chrono::Utc::now() + chrono::Duration::seconds(1);
     assert_eq!(store.spent_since("acme", later).await.unwrap(), 0.0);
+}
+
+async fn credentials_are_kept_sealed_per_tenant(db: &TestDb) {
+    use crate::tenancy::{Credential, CredentialKind, SealedCredential};
+    let store = &db.store;
+    store.create_tenant("acme").await.unwrap();
+    store.create_tenant("beta").await.unwrap();
+    assert_eq!(store.count_credentials().await.unwrap(), 0);
+    let credential = |tenant: &str, kind, pattern: Option<&str>| SealedCredential {
+        credential: Credential {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant.into(),
+            kind,
+            repo_pattern: pattern.map(str::to_string),
+            username: (kind == CredentialKind::Https).then(|| "bot".to_string()),
+            created_at: chrono::Utc::now(),
+        },
+        sealed: "c2VhbGVk".into(),
+        key_fingerprint: "0123456789ab".into(),
+    };
+    let first = credential(
+        "acme",
+        CredentialKind::Https,
+        Some("https://git.example.org/*"),
+    );
+    let second = credential("acme", CredentialKind::Ssh, None);
+    let other = credential("beta", CredentialKind::Https, None);
+    for sealed in [&first, &second, &other] {
+        store.create_credential(sealed).await.unwrap();
+    }
+    let mut listed = store.list_credentials("acme").await.unwrap();
+    for sealed in &mut listed {
+        // Times come back at the database's precision.
+        sealed.credential.created_at = first.credential.created_at;
+    }
+    let mut expected = vec![first.clone(), second.clone()];
+    expected[1].credential.created_at = first.credential.created_at;
+    assert_eq!(listed, expected);
+    assert_eq!(store.count_credentials().await.unwrap(), 3);
+    assert!(
+        !store
+            .delete_credential("beta", &first.credential.id)
+            .await
+            .unwrap(),
+        "another tenant's"
+    );
+    assert!(
+        store
+            .delete_credential("acme", &first.credential.id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.list_credentials("acme").await.unwrap().len(), 1);
+    assert_eq!(store.count_credentials().await.unwrap(), 2);
+}
+
+async fn a_delivery_and_its_plan_round_trip(db: &TestDb) {
+    use crate::execution::{Delivery, DeliveryStatus, DiffStats};
+    let store = &db.store;
+    let mut new = new_execution("default");
+    new.request.push = true;
+    new.request.merge_into = Some("integration".into());
+    let created = store.create_execution(new).await.unwrap().record;
+    assert!(created.request.push);
+    assert_eq!(created.request.merge_into.as_deref(), Some("integration"));
+    assert_eq!(created.delivery, None);
+    let delivery = Delivery {
+        status: DeliveryStatus::Conflict,
+        remote: created.request.repo.clone(),
+        branch: created.branch.clone(),
+        commit: Some("a".repeat(40)),
+        base_commit: Some("b".repeat(40)),
+        stats: Some(DiffStats {
+            files_changed: 2,
+            insertions: 10,
+            deletions: 1,
+        }),
+        merge_into: Some("integration".into()),
+        merge_commit: None,
+        conflicts: vec!["src/lib.rs".into()],
+        error: Some("conflicts".into()),
+        attempts: 1,
+        finished_at: chrono::Utc::now(),
+    };
+    let recorded = store.record_delivery(&created.id, &delivery).await.unwrap();
+    assert_eq!(recorded.delivery, Some(delivery.clone()));
+    let read = store
+        .get_execution(None, &created.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.delivery, Some(delivery));
+    assert!(matches!(
+        store
+            .record_delivery("nope", &read.delivery.clone().unwrap())
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
 }
