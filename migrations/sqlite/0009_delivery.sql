@@ -17,3 +17,7 @@ CREATE INDEX credentials_tenant ON credentials (tenant_id);
 -- asked for none) and what became of it (the `Delivery` record as JSON).
 ALTER TABLE executions ADD COLUMN delivery_plan TEXT;
 ALTER TABLE executions ADD COLUMN delivery TEXT;
+
+-- The request's lifecycle hooks in the sandbox (`{"setup": […], "teardown":
+-- […]}`), NULL when it has none.
+ALTER TABLE executions ADD COLUMN hooks TEXT;

@@ -86,6 +86,83 @@ pub struct ExecutionRequestSchema {
     /// leaves it as it was (`delivery.status: conflict`, paths listed).
     #[schema(example = "integration", max_length = 255)]
     pub merge_into: Option<String>,
+    /// Commands run in the sandbox before and after the agent.
+    #[serde(default)]
+    pub hooks: HooksSchema,
+}
+
+/// Lifecycle hooks in the sandbox: bash command lines run in the repository
+/// as the agent's user, without network, each within its time limit; their
+/// output becomes `hook_output` events between `hook_started` and
+/// `hook_finished`.
+#[derive(Serialize, Default, ToSchema)]
+#[schema(as = Hooks)]
+#[serde(deny_unknown_fields)]
+pub struct HooksSchema {
+    /// Run in order before the agent (at most 8); the first that fails or
+    /// runs out of time ends the execution `failed` with reason
+    /// `setup_failed: …`, and the agent never starts.
+    #[schema(max_items = 8)]
+    #[serde(default)]
+    pub setup: Vec<SetupHookSchema>,
+    /// Run in order after the agent, before its work is collected (what they
+    /// change is part of the work; at most 8).
+    #[schema(max_items = 8)]
+    #[serde(default)]
+    pub teardown: Vec<TeardownHookSchema>,
+}
+
+/// A command run before the agent.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SetupHook)]
+#[serde(deny_unknown_fields)]
+pub struct SetupHookSchema {
+    /// A bash command line (1 to 4096 characters, no NUL).
+    #[schema(
+        example = "npm ci --offline",
+        min_length = 1,
+        max_length = 4096,
+        pattern = r"^[^\x00]+$"
+    )]
+    pub command: String,
+    /// Its time limit in seconds. Default: 300.
+    #[schema(minimum = 1, maximum = 3600, default = 300)]
+    #[serde(default)]
+    pub timeout_seconds: u32,
+}
+
+/// A command run after the agent.
+#[derive(Serialize, ToSchema)]
+#[schema(as = TeardownHook)]
+#[serde(deny_unknown_fields)]
+pub struct TeardownHookSchema {
+    /// A bash command line (1 to 4096 characters, no NUL).
+    #[schema(
+        example = "cargo fmt",
+        min_length = 1,
+        max_length = 4096,
+        pattern = r"^[^\x00]+$"
+    )]
+    pub command: String,
+    /// Its time limit in seconds. Default: 300.
+    #[schema(minimum = 1, maximum = 3600, default = 300)]
+    #[serde(default)]
+    pub timeout_seconds: u32,
+    /// What its failure does: `fail` the execution (reason
+    /// `teardown_failed: …`; its work is still collected) or `warn`.
+    /// Default: `fail`.
+    #[serde(default)]
+    pub on_failure: OnFailureSchema,
+}
+
+/// What a failing teardown hook does.
+#[derive(Serialize, Default, ToSchema)]
+#[schema(as = OnFailure)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailureSchema {
+    #[default]
+    Fail,
+    Warn,
 }
 
 /// Options for the agent CLI; every field optional. Unknown fields are refused.
@@ -543,6 +620,7 @@ mod tests {
             branch_template: None,
             push: false,
             merge_into: None,
+            hooks: Default::default(),
             sandbox: Default::default(),
         };
         assert_eq!(documented::<ExecutionRequestSchema>(), serialised(&request));

@@ -11,8 +11,8 @@ use axum::response::IntoResponse;
 
 use super::schemas::{
     AgentClaimSchema, AgentOptionsSchema, AppliedPolicySchema, ChangedFileSchema,
-    ConversationSchema, DeliverySchema, GatewayUsageSchema, LeftOutSchema, LimitsSchema,
-    SandboxOptionsSchema, StatusSchema, UsageSchema,
+    ConversationSchema, DeliverySchema, GatewayUsageSchema, HooksSchema, LeftOutSchema,
+    LimitsSchema, SandboxOptionsSchema, StatusSchema, UsageSchema,
 };
 use crate::execution::{
     AgentClaim, AgentOptions, AppliedPolicy, Artifact, ChangedFile, Conversation, EXECUTION_PATH,
@@ -91,6 +91,9 @@ pub struct ExecutionSchema {
     pub task_id: Option<String>,
     /// The template the branch was named from, if the request gave one.
     pub branch_template: Option<String>,
+    /// Commands run in the sandbox before and after the agent.
+    #[schema(value_type = HooksSchema)]
+    pub hooks: crate::execution::Hooks,
     /// The branch is pushed to the remote when the execution succeeds.
     pub push: bool,
     /// The integration branch it is merged into, when asked.

@@ -214,6 +214,32 @@ impl Terminal {
                     ),
                 ),
                 SupervisorEvent::ToolDecision { .. } => return None,
+                SupervisorEvent::HookStarted {
+                    stage,
+                    index,
+                    command,
+                } => self.paint(
+                    "2",
+                    &format!("· {} hook {index}: {}", stage.as_str(), one_line(command)),
+                ),
+                SupervisorEvent::HookOutput { line, .. } => {
+                    self.paint("2", &format!("  │ {}", one_line(line)))
+                }
+                SupervisorEvent::HookFinished {
+                    stage,
+                    index,
+                    exit_code,
+                    duration_ms,
+                } => {
+                    let colour = if *exit_code == 0 { "2" } else { "33" };
+                    self.paint(
+                        colour,
+                        &format!(
+                            "· {} hook {index} exited {exit_code} after {duration_ms} ms",
+                            stage.as_str()
+                        ),
+                    )
+                }
             },
             EventBody::Agent(agent) => match agent {
                 AgentEvent::SessionStarted {

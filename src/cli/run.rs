@@ -154,6 +154,28 @@ pub struct RunArgs {
     #[arg(long, value_name = "BRANCH", requires = "push")]
     pub merge_into: Option<String>,
 
+    /// A bash command run in the sandbox before the agent, in the repository,
+    /// as the agent's user, without network (repeatable; in order). One that
+    /// fails ends the execution `setup_failed` before the agent starts.
+    /// Example: --setup 'npm ci --offline'
+    #[arg(long = "setup", value_name = "COMMAND")]
+    pub setup: Vec<String>,
+
+    /// A bash command run in the sandbox after the agent, before its work is
+    /// collected (what it changes is part of the work; repeatable).
+    /// Example: --teardown 'cargo fmt'
+    #[arg(long = "teardown", value_name = "COMMAND")]
+    pub teardown: Vec<String>,
+
+    /// What a failing --teardown does: `fail` the execution
+    /// (`teardown_failed`) or `warn` and go on.
+    #[arg(long, value_name = "POLICY", default_value = "fail", value_parser = ["fail", "warn"])]
+    pub teardown_on_failure: String,
+
+    /// Time limit of each --setup and --teardown command, in seconds (1 to 3600).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub hook_timeout: u32,
+
     /// Cap on the artifacts brought back, e.g. 100m.
     #[arg(long, default_value = "1g", value_parser = parse_bytes)]
     pub max_artifacts: u64,
@@ -261,6 +283,29 @@ impl RunArgs {
             branch_template: self.branch_template.clone(),
             push: self.push,
             merge_into: self.merge_into.clone(),
+            hooks: agentd::execution::Hooks {
+                setup: self
+                    .setup
+                    .iter()
+                    .map(|command| agentd::execution::SetupHook {
+                        command: command.clone(),
+                        timeout_seconds: self.hook_timeout,
+                    })
+                    .collect(),
+                teardown: self
+                    .teardown
+                    .iter()
+                    .map(|command| agentd::execution::TeardownHook {
+                        command: command.clone(),
+                        timeout_seconds: self.hook_timeout,
+                        on_failure: if self.teardown_on_failure == "warn" {
+                            agentd::execution::OnFailure::Warn
+                        } else {
+                            agentd::execution::OnFailure::Fail
+                        },
+                    })
+                    .collect(),
+            },
         };
         Ok(request)
     }

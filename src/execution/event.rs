@@ -96,6 +96,29 @@ pub enum SupervisorEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rule_source: Option<crate::execution::RuleSource>,
     },
+    /// A lifecycle hook in the sandbox started.
+    HookStarted {
+        stage: crate::execution::HookStage,
+        /// Its place among the stage's hooks (from 0).
+        index: usize,
+        /// The command, as the request gave it.
+        command: String,
+    },
+    /// A line a hook printed (stdout and stderr together; at most 1,000
+    /// lines and 64 KiB per hook are kept).
+    HookOutput {
+        stage: crate::execution::HookStage,
+        index: usize,
+        line: String,
+    },
+    /// A lifecycle hook ended.
+    HookFinished {
+        stage: crate::execution::HookStage,
+        index: usize,
+        /// 0 on success; 124 or 137 when it ran out of time.
+        exit_code: i64,
+        duration_ms: u64,
+    },
 }
 
 impl EventBody {

@@ -61,6 +61,9 @@ pub struct ExecutionRequest {
     /// (needs `push`).
     #[serde(default)]
     pub merge_into: Option<String>,
+    /// Commands run in the sandbox before and after the agent.
+    #[serde(default)]
+    pub hooks: super::Hooks,
 }
 
 impl ExecutionRequest {
@@ -175,7 +178,7 @@ pub struct InvalidField {
     pub rule: String,
 }
 
-fn invalid(field: &'static str, rule: impl Into<String>) -> InvalidField {
+pub(super) fn invalid(field: &'static str, rule: impl Into<String>) -> InvalidField {
     InvalidField {
         field,
         rule: rule.into(),
@@ -218,6 +221,7 @@ impl ExecutionRequest {
                 ));
             }
         }
+        self.hooks.validate()?;
         if let Some(target) = &self.merge_into {
             if !self.push {
                 return Err(invalid("merge_into", "needs `push`: true"));
@@ -427,6 +431,7 @@ mod tests {
             branch_template: None,
             push: false,
             merge_into: None,
+            hooks: Default::default(),
             sandbox: SandboxOptions::default(),
         }
     }

@@ -2,6 +2,8 @@
 //! agentd-specific files) that wires the model socket, clones the repository,
 //! runs the agent and commits its work for collection.
 
+use crate::execution::HookStage;
+
 /// The driver script (see `driver.sh` for the contract).
 pub const SCRIPT: &str = include_str!("driver.sh");
 
@@ -93,6 +95,23 @@ pub enum DriverMessage {
     OutputDropped { bytes: u64, lines: u64 },
     /// The workspace's use at the end.
     Workspace(WorkspaceUse),
+    /// A lifecycle hook started.
+    HookStarted { stage: HookStage, index: usize },
+    /// A line a hook printed (stdout and stderr together).
+    HookOutput {
+        stage: HookStage,
+        index: usize,
+        line: String,
+    },
+    /// A hook ended: its exit code (124 or 137: out of time) and duration.
+    HookFinished {
+        stage: HookStage,
+        index: usize,
+        exit_code: i64,
+        duration_ms: u64,
+    },
+    /// A teardown hook whose failure fails the execution failed.
+    TeardownFailed(String),
 }
 
 /// Parses a stderr line; `None` for lines that are not the driver's.
@@ -112,6 +131,32 @@ pub fn parse_message(line: &str) -> Option<DriverMessage> {
                 lines: lines.trim().parse().ok()?,
             }
         }
+        "hook_started" => {
+            let (stage, index) = value.split_once(' ')?;
+            DriverMessage::HookStarted {
+                stage: HookStage::parse(stage)?,
+                index: index.trim().parse().ok()?,
+            }
+        }
+        "hook_output" => {
+            let (stage, rest) = value.split_once(' ')?;
+            let (index, line) = rest.split_once(' ').unwrap_or((rest, ""));
+            DriverMessage::HookOutput {
+                stage: HookStage::parse(stage)?,
+                index: index.parse().ok()?,
+                line: line.to_string(),
+            }
+        }
+        "hook_finished" => {
+            let mut fields = value.split_whitespace();
+            DriverMessage::HookFinished {
+                stage: HookStage::parse(fields.next()?)?,
+                index: fields.next()?.parse().ok()?,
+                exit_code: fields.next()?.parse().ok()?,
+                duration_ms: fields.next()?.parse().ok()?,
+            }
+        }
+        "teardown_failed" => DriverMessage::TeardownFailed(value),
         "workspace" => {
             let mut numbers = value.split_whitespace().map(|n| n.parse::<u64>().ok());
             let mut next = || numbers.next().flatten();

@@ -19,7 +19,9 @@
 # Inputs (environment): AGENTD_BASE (commit), AGENTD_BRANCH, AGENTD_LLM_PORT,
 # AGENTD_COMMIT_MESSAGE, AGENTD_GIT_NAME, AGENTD_GIT_EMAIL, AGENTD_AGENT_UID,
 # AGENTD_COLLECT_GID, AGENTD_OUTPUT_BUDGET (bytes), AGENTD_MAX_FILE_BYTES, and
-# optionally AGENTD_CONTEXT (written to ~/.claude/CLAUDE.md).
+# optionally AGENTD_CONTEXT (written to ~/.claude/CLAUDE.md) and AGENTD_HOOKS
+# (lifecycle hooks: one line per hook, `stage index seconds fail|warn
+# base64-command`).
 set -u
 
 repo=/workspace/repo
@@ -118,6 +120,57 @@ relay() {
     print STDERR "::agentd:: output_dropped=$dropped $lines\n" if $dropped;
     put($tail);
   ' "${AGENTD_OUTPUT_BUDGET:-33554432}" "${AGENTD_OUTPUT_LINES:-100000}" 1048576
+}
+
+# Passes a hook's output on as the driver's `hook_output=STAGE INDEX LINE`
+# lines: at most 1000 lines and 64 KiB per hook (then how much was dropped).
+hook_output() {
+  perl -e '
+    use strict; use warnings;
+    my ($stage, $index) = @ARGV;
+    my ($lines, $bytes, $dropped_lines, $dropped_bytes) = (0, 0, 0, 0);
+    binmode STDIN; binmode STDERR;
+    while (my $line = <STDIN>) {
+      $line =~ s/\r?\n\z//;
+      $line = substr($line, 0, 4096);
+      if ($lines < 1000 && $bytes + length($line) <= 65536) {
+        print STDERR "::agentd:: hook_output=$stage $index $line\n";
+        $lines++; $bytes += length $line;
+      } else { $dropped_lines++; $dropped_bytes += length $line; }
+    }
+    print STDERR "::agentd:: warning=hook $stage $index printed $dropped_lines more lines ($dropped_bytes bytes), not kept\n" if $dropped_lines;
+  ' "$1" "$2"
+}
+
+# Runs the hooks of one stage in order, each as the agent, in the repository,
+# within its time limit. Stops at the first failure whose policy is `fail`:
+# prints why on stdout and returns 1.
+run_hooks() {
+  local stage=$1 hstage index seconds policy encoded command start rc ms
+  [ -n "${AGENTD_HOOKS:-}" ] || return 0
+  while read -r hstage index seconds policy encoded; do
+    [ "$hstage" = "$stage" ] || continue
+    if ! command=$(printf '%s' "$encoded" | base64 -d 2>/dev/null); then
+      printf '%s hook %s cannot be read' "$stage" "$index"
+      return 1
+    fi
+    say "hook_started=$stage $index"
+    start=$(date +%s%N)
+    (cd "$repo" && as_agent timeout --kill-after=5 "$seconds" /bin/bash -c "$command") \
+      </dev/null 2>&1 | hook_output "$stage" "$index"
+    rc=${PIPESTATUS[0]}
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    say "hook_finished=$stage $index $rc $ms"
+    if [ "$rc" -ne 0 ] && [ "$policy" != warn ]; then
+      if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        printf '%s hook %s ran out of its %s s' "$stage" "$index" "$seconds"
+      else
+        printf '%s hook %s exited with code %s' "$stage" "$index" "$rc"
+      fi
+      return 1
+    fi
+  done <<<"$AGENTD_HOOKS"
+  return 0
 }
 
 # The agent's HEAD commit, read without running git on its repository (whose
@@ -271,6 +324,7 @@ run() {
       || die "cannot write the context file: $err"
   fi
   unset AGENTD_CONTEXT
+  err=$(run_hooks setup) || die "setup_failed: $err"
   local i
   for i in $(seq 1 250); do
     (exec 3<>"/dev/tcp/127.0.0.1/$AGENTD_LLM_PORT") 2>/dev/null && break
@@ -288,6 +342,10 @@ run() {
   stop_agent_processes
   exec {relay_fd}>&-
   wait "$relay_pid"
+  if ! err=$(run_hooks teardown); then
+    say "teardown_failed=$err"
+  fi
+  stop_agent_processes
   say phase=collecting
   collect
   exit "$rc"

@@ -108,6 +108,7 @@ impl Runner {
             exit: findings.exit,
             agent_exit: findings.pumped.agent_exit,
             setup_error: findings.pumped.setup_error.clone(),
+            teardown_error: findings.pumped.teardown_error.clone(),
             collect_error,
             workspace: findings.pumped.workspace,
             conversation: conversation.clone(),

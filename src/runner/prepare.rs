@@ -405,6 +405,9 @@ impl Runner {
         if let Some(context) = &run.record.request.context_file {
             spec = spec.env("AGENTD_CONTEXT", context);
         }
+        if !run.record.request.hooks.is_empty() {
+            spec = spec.env("AGENTD_HOOKS", &run.record.request.hooks.driver_lines());
+        }
         spec
     }
 }

@@ -40,6 +40,10 @@ pub struct Pumped {
     pub setup_error: Option<String>,
     /// The driver could not collect the agent's work.
     pub collect_error: Option<String>,
+    /// A teardown hook whose failure fails the execution failed.
+    pub teardown_error: Option<String>,
+    /// The request's hooks (to name a hook's command in its events).
+    pub hooks: crate::execution::Hooks,
     /// The agent process's exit code, as the driver saw it.
     pub agent_exit: Option<i64>,
     /// The agent started (the driver reached its agent phase).
@@ -114,6 +118,43 @@ impl Pumped {
                         driver::OUTPUT_BUDGET_LINES
                     ))]
                 }
+                Some(DriverMessage::HookStarted { stage, index }) => {
+                    let command = self
+                        .hooks
+                        .each()
+                        .find(|(s, i, ..)| *s == stage && *i == index)
+                        .map(|(_, _, command, ..)| command.to_string())
+                        .unwrap_or_default();
+                    vec![EventBody::Agentd(SupervisorEvent::HookStarted {
+                        stage,
+                        index,
+                        command,
+                    })]
+                }
+                Some(DriverMessage::HookOutput { stage, index, line }) => {
+                    vec![EventBody::Agentd(SupervisorEvent::HookOutput {
+                        stage,
+                        index,
+                        line,
+                    })]
+                }
+                Some(DriverMessage::HookFinished {
+                    stage,
+                    index,
+                    exit_code,
+                    duration_ms,
+                }) => vec![EventBody::Agentd(SupervisorEvent::HookFinished {
+                    stage,
+                    index,
+                    exit_code,
+                    duration_ms,
+                })],
+                Some(DriverMessage::TeardownFailed(message)) => {
+                    if self.teardown_error.is_none() {
+                        self.teardown_error = Some(message.clone());
+                    }
+                    vec![EventBody::warning(message)]
+                }
                 Some(DriverMessage::Workspace(usage)) => {
                     self.workspace = Some(usage);
                     Vec::new()
@@ -128,9 +169,18 @@ impl Pumped {
 
 /// Follows the container's output until it stops, recording as it goes. The
 /// first `skip` lines were recorded before (by this or a previous supervisor).
-pub async fn pump(engine: Engine, container: String, recorder: Arc<Recorder>, skip: u64) -> Pumped {
+pub async fn pump(
+    engine: Engine,
+    container: String,
+    recorder: Arc<Recorder>,
+    skip: u64,
+    hooks: crate::execution::Hooks,
+) -> Pumped {
     let mut parser = StreamParser::default();
-    let mut pumped = Pumped::default();
+    let mut pumped = Pumped {
+        hooks,
+        ..Pumped::default()
+    };
     let mut batches = Box::pin(
         engine
             .follow_lines(&container, DEFAULT_MAX_LINE_BYTES)

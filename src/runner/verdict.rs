@@ -42,6 +42,8 @@ pub struct Observed<'a> {
     pub setup_error: Option<String>,
     /// The agent's work could not be collected or failed verification.
     pub collect_error: Option<String>,
+    /// A teardown hook whose failure fails the execution failed.
+    pub teardown_error: Option<String>,
     /// The workspace's use at the end, as the kernel reported it.
     pub workspace: Option<WorkspaceUse>,
     /// The gateway's record of the conversation.
@@ -74,10 +76,13 @@ pub fn decide(observed: &Observed<'_>) -> (Status, Option<String>) {
         );
     }
     if let Some(error) = &observed.setup_error {
-        return (
-            Status::Failed,
-            Some(format!("sandbox setup failed: {error}")),
-        );
+        // A setup hook's failure says so itself (`setup_failed: …`).
+        let reason = if error.starts_with("setup_failed: ") {
+            error.clone()
+        } else {
+            format!("sandbox setup failed: {error}")
+        };
+        return (Status::Failed, Some(reason));
     }
     if let Some(workspace) = observed.workspace.filter(WorkspaceUse::is_full) {
         return (
@@ -113,7 +118,10 @@ pub fn decide(observed: &Observed<'_>) -> (Status, Option<String>) {
     }
     let contradictions = contradictions(observed);
     if contradictions.is_empty() {
-        (Status::Succeeded, None)
+        match &observed.teardown_error {
+            Some(error) => (Status::Failed, Some(format!("teardown_failed: {error}"))),
+            None => (Status::Succeeded, None),
+        }
     } else {
         (
             Status::Failed,

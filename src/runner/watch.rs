@@ -94,6 +94,7 @@ impl Runner {
                 container.clone(),
                 run.recorder.clone(),
                 skip,
+                run.record.request.hooks.clone(),
             ))));
         // A container that already ended (a resumed execution) ended on its
         // own: a deadline or cancel that passed meanwhile does not rewrite that.

@@ -18,7 +18,7 @@ macro_rules! columns {
          gateway_requests, gateway_input_tokens, gateway_output_tokens, \
          gateway_cache_creation_input_tokens, gateway_cache_read_input_tokens, gateway_cost_usd, \
          record_model, replay_from, conversation, claimed, left_out, sandbox, policy, naming, \
-         delivery_plan, delivery"
+         delivery_plan, delivery, hooks"
     };
 }
 
@@ -106,9 +106,9 @@ pub(super) const UNFINISHED: &str = unfinished!();
 pub(super) const INSERT: &str = concat!(
     "INSERT INTO executions (id, tenant_id, idempotency_key, request_hash, status, repo, \
      git_ref, prompt, agent, limits, context_file, branch, created_at, updated_at, \
-     record_model, replay_from, sandbox, policy, naming, delivery_plan) \
+     record_model, replay_from, sandbox, policy, naming, delivery_plan, hooks) \
      VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, \
-             $15, $16, $17, $18) \
+             $15, $16, $17, $18, $19) \
      ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING ",
     columns!()
 );

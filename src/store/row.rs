@@ -120,6 +120,7 @@ where
                     branch_template: naming.branch_template,
                     push: plan.push,
                     merge_into: plan.merge_into,
+                    hooks: self.json_text("executions.hooks")?.unwrap_or_default(),
                 },
                 policy: self.json("executions.policy")?,
                 status: self.status()?,

@@ -183,6 +183,9 @@ where
         let at = DB::to_time(now());
         let naming = naming_json(&new.request)?;
         let plan = plan_json(&new.request)?;
+        let hooks = (!new.request.hooks.is_empty())
+            .then(|| json_text("executions.hooks", &new.request.hooks))
+            .transpose()?;
         let inserted = sqlx::query(q::INSERT)
             .bind(new.id.as_str())
             .bind(new.tenant_id.as_str())
@@ -202,6 +205,7 @@ where
             .bind(json("executions.policy", &new.policy)?)
             .bind(naming.as_deref())
             .bind(plan.as_deref())
+            .bind(hooks.as_deref())
             .fetch_optional(&self.pool)
             .await?;
         if let Some(row) = inserted {

@@ -11,6 +11,7 @@ mod exhaustion;
 mod forgery;
 mod gateway;
 mod happy_path;
+mod hooks;
 mod limits;
 mod logs;
 mod narrow_door;

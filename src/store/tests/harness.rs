@@ -210,6 +210,7 @@ pub fn new_execution(tenant: &str) -> NewExecution {
             branch_template: None,
             push: false,
             merge_into: None,
+            hooks: Default::default(),
             sandbox: crate::execution::SandboxOptions {
                 image: Some("agentd-agent:custom".into()),
                 runtime: Some("runsc".into()),
