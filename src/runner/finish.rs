@@ -11,6 +11,7 @@ use crate::gateway::ModelLimits;
 use crate::store::StoreError;
 
 use super::Runner;
+use super::lifecycle::{Call, Stage};
 use super::run::{Findings, Run};
 use super::verdict::{self, Observed};
 
@@ -44,6 +45,7 @@ impl Runner {
         }
         let bundle = findings.outputs.bundle.as_deref();
         let scratch = self.deliver_scratch(&run.id);
+        self.tell(Stage::Deliver, Call::Before, &ended).await;
         let delivery = tokio::select! {
             delivery = self.delivery(&ended, bundle, &repo, &scratch) => delivery,
             () = self.heartbeat(run) => {
@@ -55,6 +57,15 @@ impl Runner {
             }
         };
         let _ = tokio::fs::remove_dir_all(&scratch).await;
+        ended.delivery = Some(delivery.clone());
+        match (&delivery.error, delivery.status.landed()) {
+            (Some(error), false)
+                if delivery.status != crate::execution::DeliveryStatus::Skipped =>
+            {
+                self.tell(Stage::Deliver, Call::Error(error), &ended).await
+            }
+            _ => self.tell(Stage::Deliver, Call::After, &ended).await,
+        }
         let message = match &delivery.error {
             Some(error) => format!("delivery {}: {error}", delivery.status.as_str()),
             None => format!(
@@ -85,6 +96,7 @@ impl Runner {
     #[tracing::instrument(name = "finish", skip_all)]
     pub(super) async fn finish(&self, run: Run, findings: Findings) -> Summary {
         tracing::info!("deciding the final status");
+        self.tell(Stage::Finish, Call::Before, &run.record).await;
         // Uploads may outlast a lease: the lease is renewed meanwhile (the
         // heartbeat ended with the run), and a heartbeat that finds it lost
         // ends the uploads (each is also fenced before it replaces a copy).
@@ -226,6 +238,7 @@ impl Runner {
         }
         tracing::info!(status = %status, reason = reason.as_deref().unwrap_or(""), "finished");
         run.recorder.emit(EventBody::status(status, reason)).await;
+        self.tell(Stage::Finish, Call::After, &record).await;
         self.hub.close(&run.id);
         if !stored {
             // Another replica holds it, or will: the event log is its to write.

@@ -20,6 +20,7 @@ mod gateway_events;
 pub mod hub;
 pub mod layout;
 mod ledger;
+pub mod lifecycle;
 mod prepare;
 mod publish;
 mod pump;
@@ -47,6 +48,7 @@ use hub::EventHub;
 use layout::{DataDir, RunDir};
 
 pub use deliver::DeliverError;
+pub use lifecycle::{Lifecycle, Stage};
 pub use recorder::{EventObserver, Silent};
 pub use sandbox::sweep_workspaces;
 
@@ -143,6 +145,8 @@ pub struct Runner {
     pub(crate) config: RunnerConfig,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) hub: Arc<EventHub>,
+    /// An embedding program's observers of every stage.
+    pub(crate) lifecycle: Vec<Arc<dyn lifecycle::Lifecycle>>,
 }
 
 /// An execution to start: its stored record (claimed, `preparing`), and the
@@ -174,6 +178,7 @@ impl Runner {
             config,
             store,
             hub,
+            lifecycle: Vec::new(),
         }
     }
 

@@ -16,6 +16,7 @@ use crate::git::{GitError, RepoSource};
 use crate::store::StoreError;
 
 use super::layout::ExecutionDir;
+use super::lifecycle::{Call, Stage};
 use super::pump::Pumped;
 use super::recorder::{EventObserver, Recorder};
 use super::results::{Artifacts, Outputs};
@@ -156,9 +157,15 @@ impl Runner {
         };
         let outcome = self
             .guarded(&run, async {
-                let prepared = self.prepare(&run, &job.repo, &mut sandbox).await?;
-                self.watch(&run, &prepared, &mut findings, 0).await?;
-                self.collect(&run, &mut sandbox, &mut findings, &prepared)
+                let prepared = self
+                    .stage(
+                        &run,
+                        Stage::Prepare,
+                        self.prepare(&run, &job.repo, &mut sandbox),
+                    )
+                    .await?;
+                self.run_stage(&run, &prepared, &mut findings, 0).await?;
+                self.collect_stage(&run, &mut sandbox, &mut findings, &prepared)
                     .await;
                 Ok(())
             })
@@ -204,8 +211,9 @@ impl Runner {
                 {
                     self.open_socket(&run, &mut sandbox, &dir).await?;
                 }
-                self.watch(&run, &prepared, &mut findings, cursor).await?;
-                self.collect(&run, &mut sandbox, &mut findings, &prepared)
+                self.run_stage(&run, &prepared, &mut findings, cursor)
+                    .await?;
+                self.collect_stage(&run, &mut sandbox, &mut findings, &prepared)
                     .await;
                 Ok(())
             })
@@ -321,6 +329,74 @@ impl Runner {
         }
         sandbox.release(&self.engine).await;
         self.finish(run, findings).await
+    }
+
+    /// Runs one stage of `run`, telling the lifecycle observers before and
+    /// after it (or of its failure, in the words the execution records).
+    async fn stage<T>(
+        &self,
+        run: &Run,
+        stage: Stage,
+        work: impl std::future::Future<Output = Result<T, RunError>>,
+    ) -> Result<T, RunError> {
+        self.tell(stage, Call::Before, &run.record).await;
+        let done = work.await;
+        match &done {
+            Ok(_) => self.tell(stage, Call::After, &run.record).await,
+            Err(error) => {
+                let reason = self.reason_for(run, error);
+                self.tell(stage, Call::Error(&reason), &run.record).await;
+            }
+        }
+        done
+    }
+
+    /// Watches the agent run, telling the lifecycle observers (a setup that
+    /// failed in the sandbox is the stage's failure).
+    async fn run_stage(
+        &self,
+        run: &Run,
+        prepared: &super::prepare::Prepared,
+        findings: &mut Findings,
+        cursor: u64,
+    ) -> Result<(), RunError> {
+        self.tell(Stage::Run, Call::Before, &run.record).await;
+        let watched = self.watch(run, prepared, findings, cursor).await;
+        let failure = match &watched {
+            Err(error) => Some(self.reason_for(run, error)),
+            Ok(()) => findings.pumped.setup_error.clone(),
+        };
+        match failure {
+            Some(error) => {
+                self.tell(Stage::Run, Call::Error(&error), &run.record)
+                    .await
+            }
+            None => self.tell(Stage::Run, Call::After, &run.record).await,
+        }
+        watched
+    }
+
+    /// Collects, telling the lifecycle observers.
+    async fn collect_stage(
+        &self,
+        run: &Run,
+        sandbox: &mut Sandbox,
+        findings: &mut Findings,
+        prepared: &super::prepare::Prepared,
+    ) {
+        self.tell(Stage::Collect, Call::Before, &run.record).await;
+        self.collect(run, sandbox, findings, prepared).await;
+        let error = findings
+            .collect_error
+            .clone()
+            .or_else(|| findings.outputs.error.clone());
+        match error {
+            Some(error) => {
+                self.tell(Stage::Collect, Call::Error(&error), &run.record)
+                    .await
+            }
+            None => self.tell(Stage::Collect, Call::After, &run.record).await,
+        }
     }
 
     /// The reason a failed run records. A tenant learns what it may know: a

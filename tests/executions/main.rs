@@ -12,6 +12,7 @@ mod forgery;
 mod gateway;
 mod happy_path;
 mod hooks;
+mod lifecycle;
 mod limits;
 mod logs;
 mod narrow_door;
