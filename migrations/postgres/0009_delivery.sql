@@ -21,3 +21,39 @@ ALTER TABLE executions ADD COLUMN delivery TEXT;
 -- The request's lifecycle hooks in the sandbox (`{"setup": […], "teardown":
 -- […]}`), NULL when it has none.
 ALTER TABLE executions ADD COLUMN hooks TEXT;
+
+-- Status webhooks: a tenant's endpoints (the signing secret sealed like a
+-- credential) and the durable outbox of their deliveries. Rows of the outbox
+-- are written in the transaction that stores the event they carry, so no
+-- event is stored without its deliveries; any replica claims and sends them.
+CREATE TABLE webhooks (
+    id              TEXT PRIMARY KEY NOT NULL,
+    tenant_id       TEXT NOT NULL REFERENCES tenants (id),
+    url             TEXT NOT NULL,
+    events          TEXT NOT NULL,
+    sealed_secret   TEXT NOT NULL,
+    key_fingerprint TEXT NOT NULL,
+    operator        BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at      TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX webhooks_tenant ON webhooks (tenant_id);
+
+CREATE TABLE webhook_deliveries (
+    id BIGSERIAL PRIMARY KEY,
+    webhook_id       TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    tenant_id        TEXT NOT NULL,
+    execution_id     TEXT NOT NULL,
+    seq              BIGINT NOT NULL,
+    event_type       TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+    attempts         BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at  TIMESTAMPTZ NOT NULL,
+    claimed_by       TEXT,
+    claim_expires_at TIMESTAMPTZ,
+    last_status      BIGINT,
+    last_error       TEXT,
+    created_at       TIMESTAMPTZ NOT NULL,
+    delivered_at     TIMESTAMPTZ
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, id);

@@ -34,6 +34,10 @@ impl Documented for super::credentials::NewCredential {
     const SCHEMA: &'static str = "NewCredential";
 }
 
+impl Documented for super::webhooks::NewWebhook {
+    const SCHEMA: &'static str = "NewWebhook";
+}
+
 impl Documented for super::claiming::ClaimingChange {
     const SCHEMA: &'static str = "ClaimingChange";
 }

@@ -96,6 +96,55 @@ fn record(id: &str, status: Status) -> ExecutionRecord {
 }
 
 #[async_trait]
+impl crate::store::Outbox for Log {
+    async fn create_webhook(&self, _: &crate::tenancy::SealedWebhook) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+    async fn list_webhooks(
+        &self,
+        _: &str,
+    ) -> Result<Vec<crate::tenancy::SealedWebhook>, StoreError> {
+        unimplemented!()
+    }
+    async fn delete_webhook(&self, _: &str, _: &str) -> Result<bool, StoreError> {
+        unimplemented!()
+    }
+    async fn webhook_deliveries(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<i64>,
+        _: u32,
+    ) -> Result<crate::store::Page<crate::tenancy::WebhookDelivery>, StoreError> {
+        unimplemented!()
+    }
+    async fn redeliver(
+        &self,
+        _: &str,
+        _: &str,
+        _: i64,
+    ) -> Result<Option<crate::tenancy::WebhookDelivery>, StoreError> {
+        unimplemented!()
+    }
+    async fn claim_deliveries(
+        &self,
+        _: &str,
+        _: std::time::Duration,
+        _: u32,
+    ) -> Result<Vec<crate::store::DueDelivery>, StoreError> {
+        unimplemented!()
+    }
+    async fn record_attempt(
+        &self,
+        _: i64,
+        _: &str,
+        _: &crate::store::AttemptOutcome,
+    ) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+}
+
+#[async_trait]
 impl crate::store::Tenancy for Log {
     async fn create_tenant(&self, _: &str) -> Result<crate::tenancy::Tenant, StoreError> {
         unimplemented!()

@@ -29,6 +29,7 @@ mod state;
 mod stream_budget;
 mod unreadable;
 mod view;
+pub mod webhooks;
 
 use std::future::Future;
 use std::io;
@@ -115,6 +116,7 @@ fn app(state: AppState) -> Router {
             .merge(executions::router())
             .merge(admin::router())
             .merge(credentials::router())
+            .merge(webhooks::router())
             .merge(claiming::router())
             .merge(policy::router())
             .merge(events::router())

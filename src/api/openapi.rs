@@ -10,7 +10,7 @@ use utoipa::OpenApi;
 use super::state::AppState;
 use super::{
     admin, claiming, credentials, error, events, executions, files, health, policy, policy_schema,
-    schemas, view,
+    schemas, view, webhooks,
 };
 
 /// The OpenAPI description of agentd's HTTP API.
@@ -27,6 +27,11 @@ use super::{
         executions::show,
         executions::cancel,
         executions::deliver,
+        webhooks::create_webhook,
+        webhooks::list_webhooks,
+        webhooks::delete_webhook,
+        webhooks::list_deliveries,
+        webhooks::redeliver,
         events::events,
         files::diff,
         files::bundle,
@@ -64,6 +69,13 @@ use super::{
         admin::TenantView,
         admin::TenantList,
         credentials::CredentialKindView,
+        webhooks::NewWebhook,
+        webhooks::WebhookView,
+        webhooks::WebhookList,
+        webhooks::WebhookEventView,
+        webhooks::DeliveryStateView,
+        webhooks::DeliveryView,
+        webhooks::DeliveryPage,
         credentials::NewCredentialSchema,
         credentials::NewHttpsCredential,
         credentials::NewSshCredential,
@@ -125,6 +137,7 @@ use super::{
     )),
     tags(
         (name = "executions", description = "Submit, follow and cancel executions"),
+        (name = "webhooks", description = "Signed status webhooks from a durable outbox"),
         (name = "results", description = "Diff, bundle and artifacts of an execution"),
         (name = "probes", description = "Liveness and readiness"),
         (name = "meta", description = "This document"),

@@ -119,6 +119,20 @@ pub struct ServeArgs {
     #[arg(long, env = "AGENTD_RECONCILE_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     pub reconcile_interval: Duration,
 
+    /// How long a webhook receiver may take to answer one delivery.
+    #[arg(long, env = "AGENTD_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub webhook_timeout: Duration,
+
+    /// Attempts at one webhook delivery before it is dead-lettered (listed,
+    /// redeliverable by hand).
+    #[arg(long, env = "AGENTD_WEBHOOK_ATTEMPTS", default_value_t = 8)]
+    pub webhook_attempts: u32,
+
+    /// The first pause between a webhook delivery's attempts; it doubles each
+    /// time (with jitter), up to 10 minutes.
+    #[arg(long, env = "AGENTD_WEBHOOK_BACKOFF", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub webhook_backoff: Duration,
+
     /// How long a claim on an execution lasts without a heartbeat (another
     /// replica takes over after that).
     #[arg(long, env = "AGENTD_LEASE", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -192,6 +206,12 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> Result<i32, Failure> {
         SupervisorConfig {
             max_concurrent: args.max_concurrent.max(1),
             reconcile_interval: args.reconcile_interval,
+            webhooks: agentd::supervisor::webhooks::WebhookConfig {
+                timeout: args.webhook_timeout,
+                max_attempts: args.webhook_attempts.max(1),
+                backoff: args.webhook_backoff,
+                ..Default::default()
+            },
             on_shutdown: args.on_shutdown,
             shutdown_grace: args.shutdown_grace,
             ..SupervisorConfig::default()

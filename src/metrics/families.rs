@@ -54,6 +54,7 @@ pub struct Metrics {
     pub(super) refusals: Family<RuleLabels, Counter>,
     pub(super) clamps: Family<RuleLabels, Counter>,
     pub(super) removals: Family<KindLabels, Counter>,
+    pub(super) webhook_attempts: Family<OutcomeLabels, Counter>,
     pub(super) events: Counter,
     pub(super) http_requests: Family<HttpLabels, Counter>,
     pub(super) http_seconds: Histograms<HttpLabels>,
@@ -93,6 +94,7 @@ impl Metrics {
             refusals: Family::default(),
             clamps: Family::default(),
             removals: Family::default(),
+            webhook_attempts: Family::default(),
             events: Counter::default(),
             http_requests: Family::default(),
             http_seconds: Family::new_with_constructor(|| Histogram::new(buckets::HTTP)),
@@ -191,6 +193,11 @@ impl Metrics {
             "agentd_policy_clamps",
             "Request fields the admins' policy lowered to their cap, by rule",
             self.clamps.clone(),
+        );
+        r.register(
+            "agentd_webhook_attempts",
+            "Webhook delivery attempts, by outcome (delivered, retry, dead)",
+            self.webhook_attempts.clone(),
         );
         r.register(
             "agentd_reconcile_removals",

@@ -106,6 +106,15 @@ impl Metrics {
             .inc();
     }
 
+    /// One webhook delivery attempt ended: `delivered`, `retry` or `dead`.
+    pub fn webhook_attempt(&self, outcome: &'static str) {
+        self.webhook_attempts
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
     /// A gateway request was refused or failed, or upstream answered an error.
     pub fn gateway_error(&self, kind: GatewayError) {
         self.gateway_errors

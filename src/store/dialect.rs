@@ -38,6 +38,9 @@ pub(super) trait Dialect: Database {
     /// Claims the next queued execution (see [`super::queries`]).
     const CLAIM: &'static str;
 
+    /// Claims due webhook deliveries (see [`super::outbox`]).
+    const CLAIM_DELIVERIES: &'static str;
+
     /// Opens a listing's page: its rows aggregated into one JSON array.
     const LIST_PAGE: &'static str;
 

@@ -13,6 +13,7 @@
 mod codec;
 mod dialect;
 mod model;
+mod outbox;
 mod postgres;
 mod queries;
 mod row;
@@ -34,6 +35,7 @@ use crate::execution::{
 };
 
 pub use model::*;
+pub use outbox::{AttemptOutcome, DueDelivery, Outbox};
 pub use tenancy::Tenancy;
 
 /// What the store can fail with.
@@ -83,7 +85,7 @@ pub enum StoreError {
 /// Persistence for executions (and, through [`Tenancy`], tenants, keys, the
 /// audit log and policies). Every method is one transaction.
 #[async_trait]
-pub trait Store: Tenancy + Send + Sync + 'static {
+pub trait Store: Tenancy + Outbox + Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
 

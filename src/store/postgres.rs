@@ -33,6 +33,7 @@ impl Dialect for Postgres {
     /// A transaction-scoped advisory lock (released at commit): claims are
     /// rare and short, so serialising them costs little.
     const CLAIM_LOCK: Option<&'static str> = Some("SELECT pg_advisory_xact_lock(7317001)");
+    const CLAIM_DELIVERIES: &'static str = super::outbox::CLAIM_DELIVERIES_SKIP_LOCKED;
 
     fn to_time(at: DateTime<Utc>) -> DateTime<Utc> {
         at

@@ -17,7 +17,8 @@ use crate::execution::{
     Artifact, Event, Execution, ExecutionRecord, ExecutionRequest, GatewayUsage, Status, Usage,
 };
 use crate::tenancy::{
-    Actor, ApiKey, AuditEvent, Credential, CredentialKind, SealedCredential, Tenant,
+    Actor, ApiKey, AuditEvent, Credential, CredentialKind, DeliveryState, SealedCredential,
+    SealedWebhook, Tenant, Webhook, WebhookDelivery,
 };
 
 /// One result row, read column by column. Columns are named `table.column`;
@@ -253,6 +254,51 @@ where
     /// A count named `stored` (of credentials).
     pub(super) fn stored_count(&self) -> Result<u64, StoreError> {
         self.count("credentials.stored")
+    }
+
+    /// A `webhooks` row.
+    pub(super) fn webhook(&self) -> Result<SealedWebhook, StoreError> {
+        let events: String = self.get("webhooks.events")?;
+        Ok(SealedWebhook {
+            webhook: Webhook {
+                id: self.get("webhooks.id")?,
+                tenant_id: self.get("webhooks.tenant_id")?,
+                url: self.get("webhooks.url")?,
+                events: Webhook::parse_events(&events),
+                operator: self.get("webhooks.operator")?,
+                created_at: self.time("webhooks.created_at")?,
+            },
+            sealed_secret: self.get("webhooks.sealed_secret")?,
+            key_fingerprint: self.get("webhooks.key_fingerprint")?,
+        })
+    }
+
+    /// A `webhook_deliveries` row.
+    pub(super) fn webhook_delivery(&self) -> Result<WebhookDelivery, StoreError> {
+        let column = "webhook_deliveries.status";
+        let state: String = self.get(column)?;
+        let state = DeliveryState::parse(&state)
+            .ok_or_else(|| corrupt(column, format!("unknown status `{state}`")))?;
+        let last_status: Option<i64> = self.get("webhook_deliveries.last_status")?;
+        Ok(WebhookDelivery {
+            id: self.get("webhook_deliveries.id")?,
+            webhook_id: self.get("webhook_deliveries.webhook_id")?,
+            execution_id: self.get("webhook_deliveries.execution_id")?,
+            seq: self.count("webhook_deliveries.seq")?,
+            event_type: self.get("webhook_deliveries.event_type")?,
+            state,
+            attempts: self.count("webhook_deliveries.attempts")? as u32,
+            next_attempt_at: self.time("webhook_deliveries.next_attempt_at")?,
+            last_status: last_status.and_then(|s| u16::try_from(s).ok()),
+            last_error: self.get("webhook_deliveries.last_error")?,
+            created_at: self.time("webhook_deliveries.created_at")?,
+            delivered_at: self.optional_time("webhook_deliveries.delivered_at")?,
+        })
+    }
+
+    /// An event's time and body, as a delivery carries it.
+    pub(super) fn event_at_and_body(&self) -> Result<(DateTime<Utc>, String), StoreError> {
+        Ok((self.time("events.at")?, self.get("events.body")?))
     }
 
     /// A `credentials` row.

@@ -667,6 +667,14 @@ where
             });
             insert.build().execute(&mut *tx).await?;
         }
+        // The webhooks' deliveries of these events, in the same transaction.
+        sqlx::query(super::outbox::ENQUEUE)
+            .bind(id)
+            .bind(to_db_count(last))
+            .bind(to_db_count(seq))
+            .bind(DB::to_time(at))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(bodies
             .iter()

@@ -38,6 +38,7 @@ impl Dialect for Sqlite {
     const CLAIM: &'static str = queries::CLAIM_SINGLE_WRITER;
 
     const CLAIM_LOCK: Option<&'static str> = None;
+    const CLAIM_DELIVERIES: &'static str = super::outbox::CLAIM_DELIVERIES_SINGLE_WRITER;
 
     fn to_time(at: DateTime<Utc>) -> String {
         at.format(TIME_FORMAT).to_string()

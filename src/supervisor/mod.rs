@@ -11,6 +11,7 @@ pub mod governance;
 pub mod instance;
 mod reconcile;
 mod scheduler;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +48,8 @@ pub struct SupervisorConfig {
     pub on_shutdown: ShutdownMode,
     /// How long shutdown may take before the process leaves anyway. Default: 10 s.
     pub shutdown_grace: Duration,
+    /// How status webhooks are sent.
+    pub webhooks: webhooks::WebhookConfig,
 }
 
 impl Default for SupervisorConfig {
@@ -57,6 +60,7 @@ impl Default for SupervisorConfig {
             reconcile_interval: Duration::from_secs(60),
             on_shutdown: ShutdownMode::Detach,
             shutdown_grace: Duration::from_secs(10),
+            webhooks: webhooks::WebhookConfig::default(),
         }
     }
 }
@@ -142,6 +146,8 @@ pub struct Supervisor {
     shutdown: CancellationToken,
     /// The running executions' tasks.
     tasks: tokio_util::task::TaskTracker,
+    /// Webhook deliveries in flight per endpoint.
+    endpoints: webhooks::Endpoints,
 }
 
 impl Supervisor {
@@ -169,6 +175,7 @@ impl Supervisor {
             claiming: tokio::sync::Mutex::new(()),
             shutdown: CancellationToken::new(),
             tasks: tokio_util::task::TaskTracker::new(),
+            endpoints: webhooks::Endpoints::default(),
         })
     }
 
@@ -402,6 +409,7 @@ impl Supervisor {
         tokio::spawn(self.clone().schedule());
         tokio::spawn(self.clone().reconcile_periodically());
         tokio::spawn(self.clone().take_over_periodically());
+        tokio::spawn(self.clone().send_webhooks());
         Ok(reconciled)
     }
 

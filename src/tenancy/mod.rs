@@ -15,6 +15,7 @@ mod policy;
 mod principal;
 mod sealing;
 mod tenant;
+mod webhook;
 
 pub use apply::{Applied, PolicyRefusal, ServerSandbox, SourceCheck, apply, lexically_under};
 pub use audit::{Actor, AuditEntry, AuditEvent, AuditQuery};
@@ -28,3 +29,7 @@ pub use policy::{Caps, OverCap, Policy, Scope, Sources, ToolPolicy, day_start};
 pub use principal::Principal;
 pub use sealing::{MIN_SECRET_KEY_CHARS, SealError, SecretKey};
 pub use tenant::{DEFAULT_TENANT, InvalidName, Tenant, check_tenant_name};
+pub use webhook::{
+    DeliveryState, SealedWebhook, Webhook, WebhookDelivery, WebhookEvent, sign as sign_webhook,
+    verify as verify_webhook,
+};
