@@ -85,7 +85,7 @@ impl Supervisor {
             let claimed = self
                 .store
                 .claim_deliveries(
-                    &self.instance.id().to_string(),
+                    self.instance.id(),
                     self.config.webhooks.lease,
                     self.config.webhooks.batch,
                 )

@@ -54,7 +54,7 @@ async fn a_tenants_branch_is_pushed_and_merged_with_its_sealed_credential() {
             auth: agentd::api::AuthConfig::with_admin(ADMIN),
             ..agentd::api::ApiConfig::default()
         },
-        |config| {
+        |config, _| {
             config.secret_key = Some(
                 agentd::tenancy::SecretKey::from_text("a-secret-key-for-the-delivery-test-0123")
                     .unwrap(),

@@ -21,3 +21,4 @@ mod replay;
 mod sources;
 mod streams;
 mod support;
+mod webhooks;

@@ -60,15 +60,16 @@ pub async fn spawn_app_configured(
     max_concurrent: usize,
     config: agentd::api::ApiConfig,
 ) -> App {
-    spawn_app_tuned(scenario, max_concurrent, config, |_| {}).await
+    spawn_app_tuned(scenario, max_concurrent, config, |_, _| {}).await
 }
 
-/// [`spawn_app_configured`] with the runner's configuration changed by `tune`.
+/// [`spawn_app_configured`] with the runner's and the supervisor's
+/// configurations changed by `tune`.
 pub async fn spawn_app_tuned(
     scenario: Value,
     max_concurrent: usize,
     config: agentd::api::ApiConfig,
-    tune: impl FnOnce(&mut RunnerConfig),
+    tune: impl FnOnce(&mut RunnerConfig, &mut SupervisorConfig),
 ) -> App {
     agentd::wire::install_crypto_provider();
     let root = tempfile::Builder::new()
@@ -98,7 +99,12 @@ pub async fn spawn_app_tuned(
     let hub = Arc::new(EventHub::default());
     let data = DataDir::new(root.path().join("data"));
     let mut runner_config = RunnerConfig::new(data.clone(), agent_image().await);
-    tune(&mut runner_config);
+    let mut supervisor_config = SupervisorConfig {
+        max_concurrent,
+        on_shutdown: ShutdownMode::Cancel,
+        ..SupervisorConfig::default()
+    };
+    tune(&mut runner_config, &mut supervisor_config);
     let runner = Runner::new(
         engine,
         gateway,
@@ -113,11 +119,7 @@ pub async fn spawn_app_tuned(
         Arc::new(runner),
         instance,
         data,
-        SupervisorConfig {
-            max_concurrent,
-            on_shutdown: ShutdownMode::Cancel,
-            ..SupervisorConfig::default()
-        },
+        supervisor_config,
     );
     supervisor.start().await.expect("supervisor starts");
 

@@ -9,6 +9,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
+pub mod receiver;
 pub mod remotes;
 
 /// The agent image: `AGENTD_TEST_IMAGE` (the test script builds it once), else

@@ -17,3 +17,4 @@ mod shared_results;
 mod shutdown;
 mod support;
 mod tenants;
+mod webhooks;
