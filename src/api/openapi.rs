@@ -163,8 +163,8 @@ impl utoipa::Modify for Authentication {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "A tenant's key (`agentd_…`) on execution routes; the admin credential on \
-                         `/v1/admin/…` and `/metrics`.",
+                        "A tenant's key (`agentd_…`) on execution and webhook routes; the admin \
+                         credential on `/v1/admin/…` and `/metrics`.",
                     ))
                     .build(),
             ),
@@ -182,6 +182,7 @@ impl utoipa::Modify for Authentication {
         };
         for (path, item) in openapi.paths.paths.iter_mut() {
             if !(path.starts_with("/v1/executions")
+                || path.starts_with("/v1/webhooks")
                 || path.starts_with("/v1/admin")
                 || path == "/metrics")
             {

@@ -33,10 +33,7 @@ pub struct SetupHook {
     /// A bash command line, run in the repository as the agent's user.
     pub command: String,
     /// Its time limit in seconds (1 to 3600). Default: 300.
-    #[serde(
-        default = "default_seconds",
-        deserialize_with = "super::whole::number"
-    )]
+    #[serde(default = "default_seconds", deserialize_with = "super::whole::number")]
     pub timeout_seconds: u32,
 }
 
@@ -47,10 +44,7 @@ pub struct TeardownHook {
     /// A bash command line, run in the repository as the agent's user.
     pub command: String,
     /// Its time limit in seconds (1 to 3600). Default: 300.
-    #[serde(
-        default = "default_seconds",
-        deserialize_with = "super::whole::number"
-    )]
+    #[serde(default = "default_seconds", deserialize_with = "super::whole::number")]
     pub timeout_seconds: u32,
     /// What its failure does: `fail` the execution (`teardown_failed`), or
     /// `warn` and go on. Default: `fail`.

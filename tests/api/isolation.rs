@@ -108,7 +108,21 @@ async fn admin_post(app: &App, path: &str, body: Value) -> Value {
 async fn every_route_refuses_whoever_may_not_call_it() {
     let mut scenario = writing_scenario();
     scenario["after_last"] = json!("repeat_last");
-    let app = spawn_app_with(scenario, 2, agentd::api::AuthConfig::with_admin(ADMIN)).await;
+    let app = crate::support::spawn_app_tuned(
+        scenario,
+        2,
+        agentd::api::ApiConfig {
+            auth: agentd::api::AuthConfig::with_admin(ADMIN),
+            ..agentd::api::ApiConfig::default()
+        },
+        |runner, _| {
+            runner.secret_key = Some(
+                agentd::tenancy::SecretKey::from_text("a-secret-key-for-the-isolation-matrix-01")
+                    .unwrap(),
+            );
+        },
+    )
+    .await;
 
     for tenant in ["a", "b", "c", "d"] {
         admin_post(&app, "/v1/admin/tenants", json!({"name": tenant})).await;
@@ -165,6 +179,35 @@ async fn every_route_refuses_whoever_may_not_call_it() {
     assert_eq!(deleted.status, 204);
     tokio::time::sleep(Duration::from_millis(1600)).await;
 
+    // A's webhooks (one to keep, one to delete) and a credential of c's.
+    let webhook = |url: &str| json!({"url": url, "secret": "whsec_isolation_0123456789"});
+    let kept_webhook = call(
+        &app,
+        &keys,
+        Who::A,
+        "post",
+        "/v1/webhooks",
+        Some(&webhook("http://127.0.0.1:9/kept")),
+    )
+    .await
+    .json();
+    let doomed_webhook = call(
+        &app,
+        &keys,
+        Who::A,
+        "post",
+        "/v1/webhooks",
+        Some(&webhook("http://127.0.0.1:9/doomed")),
+    )
+    .await
+    .json();
+    let doomed_credential = admin_post(
+        &app,
+        "/v1/admin/tenants/c/credentials",
+        json!({"kind": "https", "token": "doomed-token-1"}),
+    )
+    .await;
+
     // Tenant A's execution, finished with a diff, a bundle and an artifact,
     // its model exchanges recorded.
     let mut request = app.request("write a note");
@@ -215,13 +258,36 @@ async fn every_route_refuses_whoever_may_not_call_it() {
         .await
         .assert_error(422, "invalid_field", Some("replay"));
 
+    let kept = kept_webhook["id"].as_str().unwrap().to_string();
+    let deliveries = call(
+        &app,
+        &keys,
+        Who::A,
+        "get",
+        &format!("/v1/webhooks/{kept}/deliveries"),
+        None,
+    )
+    .await
+    .json();
+    let ids = Ids {
+        execution: id.clone(),
+        doomed_key: doomed_key["id"].as_str().unwrap().to_string(),
+        kept_webhook: kept,
+        doomed_webhook: doomed_webhook["id"].as_str().unwrap().to_string(),
+        delivery: deliveries["items"][0]["id"]
+            .as_i64()
+            .expect("A's execution made deliveries"),
+        doomed_credential: doomed_credential["id"].as_str().unwrap().to_string(),
+    };
     let doc = app.get("/v1/openapi.json").await.json();
     let paths = doc["paths"].as_object().unwrap();
     let mut checked = 0;
     for (template, item) in paths {
         for (method, operation) in item.as_object().unwrap() {
             let admin_route = template.starts_with("/v1/admin") || template == "/metrics";
-            let tenant_route = template.starts_with("/v1/executions") || template == "/v1/policy";
+            let tenant_route = template.starts_with("/v1/executions")
+                || template.starts_with("/v1/webhooks")
+                || template == "/v1/policy";
             let open = !admin_route && !tenant_route;
             assert_eq!(
                 operation.get("security").is_some(),
@@ -236,7 +302,7 @@ async fn every_route_refuses_whoever_may_not_call_it() {
                 Who::Revoked,
                 Who::Expired,
             ] {
-                let (path, body) = concrete(template, method, &id, &app, &doomed_key, who);
+                let (path, body) = concrete(template, method, &ids, &app, who);
                 let answer = call(&app, &keys, who, method, &path, body.as_ref()).await;
                 let status = answer.status;
                 let expected = expectation(open, admin_route, who);
@@ -253,7 +319,7 @@ async fn every_route_refuses_whoever_may_not_call_it() {
                         "{who:?} {method} {path}: {status} {shown}"
                     ),
                     Expect::TenantB => {
-                        if template.contains("{id}") {
+                        if template.contains("{id}") || template.contains("{webhook_id}") {
                             assert_eq!(status, 404, "B reaches A's {method} {path}: {shown}");
                         } else {
                             assert!(
@@ -397,17 +463,34 @@ fn expectation(open: bool, admin_route: bool, who: Who) -> Expect {
     }
 }
 
+/// A's things (and c's) the matrix names in paths.
+struct Ids {
+    execution: String,
+    doomed_key: String,
+    kept_webhook: String,
+    doomed_webhook: String,
+    delivery: i64,
+    doomed_credential: String,
+}
+
 /// The route with its parameters filled in, and a body for the routes that take one.
 fn concrete(
     template: &str,
     method: &str,
-    id: &str,
+    ids: &Ids,
     app: &App,
-    doomed_key: &Value,
     who: Who,
 ) -> (String, Option<Value>) {
+    let webhook = if method == "delete" {
+        &ids.doomed_webhook
+    } else {
+        &ids.kept_webhook
+    };
     let path = template
-        .replace("{id}", id)
+        .replace("{id}", &ids.execution)
+        .replace("{webhook_id}", webhook)
+        .replace("{delivery_id}", &ids.delivery.to_string())
+        .replace("{credential_id}", &ids.doomed_credential)
         .replace("{path}", "reports/summary.txt")
         .replace(
             "{tenant}",
@@ -417,13 +500,17 @@ fn concrete(
                 "c"
             },
         )
-        .replace("{key_id}", doomed_key["id"].as_str().unwrap());
+        .replace("{key_id}", &ids.doomed_key);
     let body = match (method, template) {
         ("post", "/v1/executions") => Some(app.request("matrix")),
         ("post", "/v1/admin/tenants") => {
             Some(json!({"name": format!("made-by-{who:?}").to_lowercase()}))
         }
         ("post", "/v1/admin/tenants/{tenant}/keys") => Some(json!({})),
+        ("post", "/v1/admin/tenants/{tenant}/credentials") => {
+            Some(json!({"kind": "https", "token": "matrix-token-1"}))
+        }
+        ("post", "/v1/webhooks") => Some(json!({"url": "http://127.0.0.1:9/matrix"})),
         ("put", "/v1/admin/policy") => Some(allow_repos(app)),
         ("put", "/v1/admin/tenants/{tenant}/policy") => Some(json!({"max_concurrent": 3})),
         // Claiming stays on: the matrix only proves who may call it.
@@ -436,5 +523,5 @@ fn concrete(
 /// A global policy that lets tenants name the test's repository on this host.
 fn allow_repos(app: &App) -> Value {
     let prefix = app.repo.parent().unwrap().display().to_string();
-    json!({"sources": {"local_paths": [prefix]}})
+    json!({"sources": {"local_paths": [prefix], "private_hosts": true}})
 }

@@ -59,6 +59,19 @@ async fn the_openapi_document_lists_every_route() {
         ("/v1/admin/tenants/{tenant}/policy", &["get", "put"]),
         ("/v1/policy", &["get"]),
         ("/v1/admin/claiming", &["get", "put"]),
+        ("/v1/executions/{id}/deliver", &["post"]),
+        ("/v1/admin/tenants/{tenant}/credentials", &["get", "post"]),
+        (
+            "/v1/admin/tenants/{tenant}/credentials/{credential_id}",
+            &["delete"],
+        ),
+        ("/v1/webhooks", &["get", "post"]),
+        ("/v1/webhooks/{webhook_id}", &["delete"]),
+        ("/v1/webhooks/{webhook_id}/deliveries", &["get"]),
+        (
+            "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+            &["post"],
+        ),
     ] {
         for method in methods {
             let responses = &paths[path][method]["responses"];
@@ -68,6 +81,6 @@ async fn the_openapi_document_lists_every_route() {
             );
         }
     }
-    assert_eq!(paths.len(), 22);
+    assert_eq!(paths.len(), 29);
     app.finish().await;
 }
