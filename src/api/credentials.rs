@@ -52,13 +52,13 @@ pub enum CredentialKindView {
 pub enum NewCredential {
     /// HTTP(S) basic authentication.
     Https {
-        repo_pattern: Option<String>,
+        repo_pattern: String,
         username: Option<String>,
         token: String,
     },
     /// SSH with a key; the host key pinned.
     Ssh {
-        repo_pattern: Option<String>,
+        repo_pattern: String,
         private_key: String,
         known_hosts: String,
     },
@@ -95,12 +95,16 @@ pub enum SshKind {
 #[serde(deny_unknown_fields)]
 pub struct NewHttpsCredential {
     pub kind: HttpsKind,
-    /// The repositories it is for (printable ASCII, no spaces).
+    /// The repositories it is for: `https://` (or `http://`), the host as
+    /// written in repository URLs (no `*`), `/`, then any pattern (`*`
+    /// matches any run of characters). The credential is sent to that host
+    /// alone, and over `http` only when the pattern says `http://`.
     #[schema(
         example = "https://git.example.org/team/*",
-        pattern = r"^[!-~]{1,1000}$"
+        max_length = 1000,
+        pattern = r"^https?://[!-)+-.0-~]+/[!-~]*$"
     )]
-    pub repo_pattern: Option<String>,
+    pub repo_pattern: String,
     /// The user name presented (no `:`). Default: `x-access-token`.
     #[schema(example = "agentd-bot", pattern = r"^[!-9;-~]{1,200}$")]
     pub username: Option<String>,
@@ -115,12 +119,15 @@ pub struct NewHttpsCredential {
 #[serde(deny_unknown_fields)]
 pub struct NewSshCredential {
     pub kind: SshKind,
-    /// The repositories it is for (printable ASCII, no spaces).
+    /// The repositories it is for: `ssh://`, the user and host as written in
+    /// repository URLs (no `*`), `/`, then any pattern. The key is offered to
+    /// that host alone. (Write scp-like locations as `ssh://user@host/path`.)
     #[schema(
         example = "ssh://git@git.example.org/team/*",
-        pattern = r"^[!-~]{1,1000}$"
+        max_length = 1000,
+        pattern = r"^ssh://[!-)+-.0-~]+/[!-~]*$"
     )]
-    pub repo_pattern: Option<String>,
+    pub repo_pattern: String,
     /// The private key in OpenSSH or PEM armour, without a passphrase.
     #[schema(
         max_length = 16384,
@@ -235,12 +242,24 @@ fn check(
     ),
     ApiError,
 > {
-    let pattern_ok = |pattern: &Option<String>| match pattern {
-        Some(pattern) if !printable(pattern, 1000) => Err(invalid(
+    let pattern_ok = |pattern: &str, kind: CredentialKind| {
+        let anchored = crate::tenancy::credential_anchor(pattern).map(|(_, k)| k) == Some(kind);
+        if printable(pattern, 1000) && anchored {
+            return Ok(());
+        }
+        Err(invalid(
             "repo_pattern",
-            "must be 1 to 1000 printable ASCII characters without spaces",
-        )),
-        _ => Ok(()),
+            match kind {
+                CredentialKind::Https => {
+                    "must begin https:// or http://, the host (no `*`) and `/`: at most 1000 \
+                     printable ASCII characters without spaces"
+                }
+                CredentialKind::Ssh => {
+                    "must begin ssh://, the user and host (no `*`) and `/`: at most 1000 \
+                     printable ASCII characters without spaces"
+                }
+            },
+        ))
     };
     match new {
         NewCredential::Https {
@@ -248,7 +267,7 @@ fn check(
             username,
             token,
         } => {
-            pattern_ok(&repo_pattern)?;
+            pattern_ok(&repo_pattern, CredentialKind::Https)?;
             if !printable(&token, 4096) {
                 return Err(invalid(
                     "token",
@@ -265,7 +284,7 @@ fn check(
             }
             Ok((
                 CredentialKind::Https,
-                repo_pattern,
+                Some(repo_pattern),
                 Some(username.unwrap_or_else(|| "x-access-token".into())),
                 CredentialSecret::Https { token },
             ))
@@ -275,7 +294,7 @@ fn check(
             private_key,
             known_hosts,
         } => {
-            pattern_ok(&repo_pattern)?;
+            pattern_ok(&repo_pattern, CredentialKind::Ssh)?;
             if !armoured(&private_key) {
                 return Err(invalid(
                     "private_key",
@@ -290,7 +309,7 @@ fn check(
             }
             Ok((
                 CredentialKind::Ssh,
-                repo_pattern,
+                Some(repo_pattern),
                 None,
                 CredentialSecret::Ssh {
                     private_key,
@@ -441,10 +460,13 @@ mod tests {
         let one_of = schemas["NewCredential"]["oneOf"].as_array().unwrap();
         assert_eq!(one_of.len(), 2, "{}", schemas["NewCredential"]);
         for (name, required) in [
-            ("NewHttpsCredential", json!(["kind", "token"])),
+            (
+                "NewHttpsCredential",
+                json!(["kind", "repo_pattern", "token"]),
+            ),
             (
                 "NewSshCredential",
-                json!(["kind", "private_key", "known_hosts"]),
+                json!(["kind", "repo_pattern", "private_key", "known_hosts"]),
             ),
         ] {
             assert_eq!(schemas[name]["additionalProperties"], false, "{name}");
@@ -455,30 +477,33 @@ mod tests {
     #[test]
     fn each_kind_takes_its_own_fields_and_the_rules_match_the_schema() {
         let https =
-            parsed(json!({"kind": "https", "token": "glpat-abc", "username": "bot"})).unwrap();
+            parsed(json!({"kind": "https", "repo_pattern": "https://git.example.org/*", "token": "glpat-abc", "username": "bot"})).unwrap();
         let (kind, _, username, _) = check(https).unwrap();
         assert_eq!(
             (kind, username.as_deref()),
             (CredentialKind::Https, Some("bot"))
         );
         let ssh = parsed(json!({
-            "kind": "ssh", "private_key": KEY,
+            "kind": "ssh", "repo_pattern": "ssh://git@git.example.org/*", "private_key": KEY,
             "known_hosts": "[git.example.org]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5\n"
         }))
         .unwrap();
         assert_eq!(check(ssh).unwrap().0, CredentialKind::Ssh);
         // A field of the other kind is unknown here.
-        assert!(parsed(json!({"kind": "https", "token": "t", "private_key": KEY})).is_err());
+        assert!(parsed(json!({"kind": "https", "repo_pattern": "https://git.example.org/*", "token": "t", "private_key": KEY})).is_err());
         assert!(
             parsed(
-                json!({"kind": "ssh", "private_key": KEY, "known_hosts": "h t k", "token": "t"})
+                json!({"kind": "ssh", "repo_pattern": "ssh://git@git.example.org/*", "private_key": KEY, "known_hosts": "h t k", "token": "t"})
             )
             .is_err()
         );
         for (body, field) in [
-            (json!({"kind": "https", "token": "with space"}), "token"),
             (
-                json!({"kind": "https", "token": "t", "username": "a:b"}),
+                json!({"kind": "https", "repo_pattern": "https://git.example.org/*", "token": "with space"}),
+                "token",
+            ),
+            (
+                json!({"kind": "https", "repo_pattern": "https://git.example.org/*", "token": "t", "username": "a:b"}),
                 "username",
             ),
             (
@@ -486,15 +511,27 @@ mod tests {
                 "repo_pattern",
             ),
             (
-                json!({"kind": "ssh", "private_key": "ssh-rsa AAAA", "known_hosts": "h t k"}),
+                json!({"kind": "https", "token": "t", "repo_pattern": "https://*/x"}),
+                "repo_pattern",
+            ),
+            (
+                json!({"kind": "https", "token": "t", "repo_pattern": "ssh://git@host/x"}),
+                "repo_pattern",
+            ),
+            (
+                json!({"kind": "ssh", "private_key": KEY, "known_hosts": "h t k", "repo_pattern": "https://host/x"}),
+                "repo_pattern",
+            ),
+            (
+                json!({"kind": "ssh", "repo_pattern": "ssh://git@git.example.org/*", "private_key": "ssh-rsa AAAA", "known_hosts": "h t k"}),
                 "private_key",
             ),
             (
-                json!({"kind": "ssh", "private_key": KEY, "known_hosts": "only-two fields"}),
+                json!({"kind": "ssh", "repo_pattern": "ssh://git@git.example.org/*", "private_key": KEY, "known_hosts": "only-two fields"}),
                 "known_hosts",
             ),
             (
-                json!({"kind": "ssh", "private_key": KEY, "known_hosts": "a b c\n\nd e f"}),
+                json!({"kind": "ssh", "repo_pattern": "ssh://git@git.example.org/*", "private_key": KEY, "known_hosts": "a b c\n\nd e f"}),
                 "known_hosts",
             ),
         ] {

@@ -95,19 +95,50 @@ impl Credential {
         format!("agentd credential {} of {}", self.id, self.tenant_id)
     }
 
-    /// Whether it is for `location`: its kind fits the scheme and its pattern,
-    /// if any, matches.
+    /// Whether it is for `location`: its pattern is anchored to one scheme
+    /// and host (see [`anchor`]), the location has that scheme, and the
+    /// pattern matches the whole location. A credential is never sent to a
+    /// host its pattern does not name, nor over `http` when it names `https`.
     pub fn fits(&self, location: &str) -> bool {
-        CredentialKind::for_location(location) == Some(self.kind)
-            && self
-                .repo_pattern
-                .as_deref()
-                .is_none_or(|pattern| pattern::matches(pattern, location))
+        let Some(pattern) = self.repo_pattern.as_deref() else {
+            return false;
+        };
+        let Some((scheme, kind)) = anchor(pattern) else {
+            return false;
+        };
+        kind == self.kind
+            && CredentialKind::for_location(location) == Some(kind)
+            && location_scheme(location) == scheme
+            && pattern::matches(pattern, location)
     }
 }
 
-/// The credential `location` is pushed with: of those that fit, one with a
-/// pattern before one without; of patterns, the longest (the most specific).
+/// The scheme and kind a credential's pattern is anchored to, or `None`
+/// when it is not anchored: it must begin `https://`, `http://` or `ssh://`,
+/// then the authority written out (no `*` in it) and a `/` — so whatever the
+/// `*`s match, only that host is ever sent the credential.
+pub fn anchor(pattern: &str) -> Option<(&'static str, CredentialKind)> {
+    let (scheme, rest) = pattern.split_once("://")?;
+    let (authority, _) = rest.split_once('/')?;
+    if authority.is_empty() || authority.contains('*') {
+        return None;
+    }
+    match scheme {
+        "https" => Some(("https", CredentialKind::Https)),
+        "http" => Some(("http", CredentialKind::Https)),
+        "ssh" => Some(("ssh", CredentialKind::Ssh)),
+        _ => None,
+    }
+}
+
+/// A location's URL scheme (`""` for git's scp-like `user@host:path`, which
+/// no credential pattern names: write it as `ssh://user@host/path`).
+fn location_scheme(location: &str) -> &str {
+    location.split_once("://").map_or("", |(scheme, _)| scheme)
+}
+
+/// The credential `location` is pushed with: of those that fit, the one
+/// with the longest pattern (the most specific).
 pub fn choose<'a>(
     credentials: &'a [SealedCredential],
     location: &str,
@@ -120,7 +151,7 @@ pub fn choose<'a>(
                 .credential
                 .repo_pattern
                 .as_ref()
-                .map_or(0, |pattern| pattern.len() + 1)
+                .map_or(0, String::len)
         })
 }
 
@@ -143,10 +174,49 @@ mod tests {
         }
     }
 
+    /// A tenant names the repository; it must not be able to name one that
+    /// makes agentd send the admin's credential elsewhere.
+    #[test]
+    fn a_credential_goes_only_to_the_host_its_pattern_names() {
+        let all = [credential(
+            "team",
+            CredentialKind::Https,
+            Some("https://git.example.org/team/*"),
+        )];
+        for hostile in [
+            "https://attacker.example/team/x.git",
+            "https://git.example.org.attacker.example/team/x.git",
+            "https://git.example.org@attacker.example/team/x.git",
+            "https://attacker.example/https://git.example.org/team/x.git",
+            "http://git.example.org/team/x.git",
+            "ssh://git.example.org/team/x.git",
+        ] {
+            assert!(choose(&all, hostile).is_none(), "{hostile}");
+        }
+        // No pattern, or one that does not pin a host: never used.
+        for loose in [
+            None,
+            Some("https://*"),
+            Some("*"),
+            Some("https://*.example.org/*"),
+            Some("git@*:x"),
+        ] {
+            let all = [credential("loose", CredentialKind::Https, loose)];
+            assert!(
+                choose(&all, "https://git.example.org/team/x.git").is_none(),
+                "{loose:?}"
+            );
+        }
+    }
+
     #[test]
     fn the_most_specific_fitting_credential_is_chosen() {
         let all = [
-            credential("any-https", CredentialKind::Https, None),
+            credential(
+                "any-https",
+                CredentialKind::Https,
+                Some("https://git.example.org/*"),
+            ),
             credential(
                 "team",
                 CredentialKind::Https,
@@ -157,7 +227,11 @@ mod tests {
                 CredentialKind::Https,
                 Some("https://git.example.org/team/app.git"),
             ),
-            credential("ssh", CredentialKind::Ssh, None),
+            credential(
+                "ssh",
+                CredentialKind::Ssh,
+                Some("ssh://git@git.example.org/*"),
+            ),
         ];
         let id = |location: &str| choose(&all, location).map(|c| c.credential.id.clone());
         assert_eq!(
@@ -169,13 +243,15 @@ mod tests {
             Some("team")
         );
         assert_eq!(
-            id("https://other.example.org/x.git").as_deref(),
+            id("https://git.example.org/x.git").as_deref(),
             Some("any-https")
         );
+        assert_eq!(id("https://other.example.org/x.git"), None);
         assert_eq!(
             id("ssh://git@git.example.org/team/app.git").as_deref(),
             Some("ssh")
         );
+        assert_eq!(id("git@git.example.org:team/app.git"), None);
         assert_eq!(id("/srv/git/app.git"), None);
         assert_eq!(id("git://git.example.org/app.git"), None);
     }

@@ -20,7 +20,8 @@ mod webhook;
 pub use apply::{Applied, PolicyRefusal, ServerSandbox, SourceCheck, apply, lexically_under};
 pub use audit::{Actor, AuditEntry, AuditEvent, AuditQuery};
 pub use credential::{
-    Credential, CredentialKind, CredentialSecret, SealedCredential, choose as choose_credential,
+    Credential, CredentialKind, CredentialSecret, SealedCredential, anchor as credential_anchor,
+    choose as choose_credential,
 };
 pub use key::{ApiKey, IssuedKey, KEY_PREFIX, hash_key, issue_key, looks_like_key};
 pub use location::{Location, locate};

@@ -198,6 +198,22 @@ async fn a_tenants_branch_is_pushed_and_merged_with_its_sealed_credential() {
         "the token is stored in the clear"
     );
 
+    // The tenant names another host as its repository: the admin's
+    // credential is for the team's host alone, so the other host never
+    // sees it (were it sent, this server, which accepts it, would take the
+    // push).
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (other_bare, _) = bare_remote(elsewhere.path(), "bait");
+    let attacker = HttpRemote::public_read(elsewhere.path(), "bot", TOKEN);
+    let request = json!({"repo": attacker.url("bait"), "prompt": "Add a note", "push": true});
+    let (_, created) = call(&app, "POST", "/v1/executions", &key, Some(request)).await;
+    let bait = created["id"].as_str().unwrap().to_string();
+    let done = wait_final(&app, &bait, &key).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["delivery"]["status"], "auth_failed", "{done}");
+    let branch = done["branch"].as_str().unwrap();
+    assert_eq!(ref_of(&other_bare, &format!("refs/heads/{branch}")), None);
+
     // Without its credential the next delivery fails, loses nothing, and is
     // retried by hand once the admin registers one again.
     let credential = registered["id"].as_str().unwrap();
@@ -233,7 +249,7 @@ async fn a_tenants_branch_is_pushed_and_merged_with_its_sealed_credential() {
         "POST",
         "/v1/admin/tenants/acme/credentials",
         ADMIN,
-        Some(json!({"kind": "https", "username": "bot", "token": TOKEN})),
+        Some(json!({"kind": "https", "username": "bot", "token": TOKEN, "repo_pattern": url})),
     )
     .await;
     assert_eq!(status, 201);

@@ -204,7 +204,7 @@ async fn every_route_refuses_whoever_may_not_call_it() {
     let doomed_credential = admin_post(
         &app,
         "/v1/admin/tenants/c/credentials",
-        json!({"kind": "https", "token": "doomed-token-1"}),
+        json!({"kind": "https", "token": "doomed-token-1", "repo_pattern": "https://git.example.org/*"}),
     )
     .await;
 
@@ -507,9 +507,9 @@ fn concrete(
             Some(json!({"name": format!("made-by-{who:?}").to_lowercase()}))
         }
         ("post", "/v1/admin/tenants/{tenant}/keys") => Some(json!({})),
-        ("post", "/v1/admin/tenants/{tenant}/credentials") => {
-            Some(json!({"kind": "https", "token": "matrix-token-1"}))
-        }
+        ("post", "/v1/admin/tenants/{tenant}/credentials") => Some(
+            json!({"kind": "https", "token": "matrix-token-1", "repo_pattern": "https://git.example.org/*"}),
+        ),
         ("post", "/v1/webhooks") => Some(json!({"url": "http://127.0.0.1:9/matrix"})),
         ("put", "/v1/admin/policy") => Some(allow_repos(app)),
         ("put", "/v1/admin/tenants/{tenant}/policy") => Some(json!({"max_concurrent": 3})),
