@@ -134,6 +134,17 @@ impl crate::store::Outbox for Log {
     ) -> Result<Vec<crate::store::DueDelivery>, StoreError> {
         unimplemented!()
     }
+    async fn prune_deliveries(&self, _: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
+        unimplemented!()
+    }
+    async fn renew_claim(
+        &self,
+        _: i64,
+        _: &str,
+        _: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        unimplemented!()
+    }
     async fn record_attempt(
         &self,
         _: i64,

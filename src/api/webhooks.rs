@@ -22,6 +22,10 @@ use crate::tenancy::{
     locate,
 };
 
+/// Most endpoints one tenant may register (each event is written once per
+/// endpoint, in the transaction that stores it).
+pub const MAX_WEBHOOKS: usize = 20;
+
 /// The webhook routes.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -235,7 +239,7 @@ fn check_url(url: &str) -> Result<(String, u16), ApiError> {
         (status = 400, description = "Malformed JSON or a field of the wrong shape", body = ErrorBody),
         (status = 413, description = "Body larger than the limit", body = ErrorBody),
         (status = 415, description = "Body not declared as JSON", body = ErrorBody),
-        (status = 409, description = "agentd has no secret key to seal the secret with", body = ErrorBody),
+        (status = 409, description = "agentd has no secret key to seal the secret with, or the tenant has 20 webhooks", body = ErrorBody),
         (status = 422, description = "A field breaks its rule (a URL whose host is not public)", body = ErrorBody),
     ))]
 pub async fn create_webhook(
@@ -287,6 +291,12 @@ pub async fn create_webhook(
                 .into(),
         )
     })?;
+    let registered = state.supervisor.store().list_webhooks(&tenant).await?;
+    if registered.len() >= MAX_WEBHOOKS {
+        return Err(ApiError::Conflict(format!(
+            "a tenant has at most {MAX_WEBHOOKS} webhooks: delete one first"
+        )));
+    }
     let made = new.secret.is_none().then(|| {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).expect("the operating system's random source");

@@ -162,17 +162,23 @@ impl Hooks {
         Ok(())
     }
 
-    /// The hooks as the sandbox's driver reads them: one line per hook,
-    /// `stage index seconds fail|warn base64(command)`.
-    pub fn driver_lines(&self) -> String {
+    /// The hooks as the sandbox's driver reads them: one environment
+    /// variable per hook, `AGENTD_HOOK_<n>` (in order from 0), each
+    /// `stage index seconds fail|warn base64(command)` — one per variable, so
+    /// none comes near the kernel's limit on one environment string.
+    pub fn driver_env(&self) -> Vec<(String, String)> {
         use base64::Engine;
         self.each()
-            .map(|(stage, index, command, seconds, warn)| {
-                format!(
-                    "{} {index} {seconds} {} {}\n",
-                    stage.as_str(),
-                    if warn { "warn" } else { "fail" },
-                    base64::engine::general_purpose::STANDARD.encode(command)
+            .enumerate()
+            .map(|(n, (stage, index, command, seconds, warn))| {
+                (
+                    format!("AGENTD_HOOK_{n}"),
+                    format!(
+                        "{} {index} {seconds} {} {}",
+                        stage.as_str(),
+                        if warn { "warn" } else { "fail" },
+                        base64::engine::general_purpose::STANDARD.encode(command)
+                    ),
                 )
             })
             .collect()

@@ -268,7 +268,13 @@ impl Runner {
     }
 
     /// Where a delivery's scratch repository goes.
+    /// Each delivery has its own (two deliveries of one execution at once
+    /// must not remove each other's repository or key).
     pub(super) fn deliver_scratch(&self, id: &str) -> PathBuf {
-        self.config.data_dir.executions().join(id).join(".deliver")
+        self.config
+            .data_dir
+            .executions()
+            .join(id)
+            .join(format!(".deliver-{}", uuid::Uuid::new_v4().simple()))
     }
 }

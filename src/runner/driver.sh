@@ -19,9 +19,9 @@
 # Inputs (environment): AGENTD_BASE (commit), AGENTD_BRANCH, AGENTD_LLM_PORT,
 # AGENTD_COMMIT_MESSAGE, AGENTD_GIT_NAME, AGENTD_GIT_EMAIL, AGENTD_AGENT_UID,
 # AGENTD_COLLECT_GID, AGENTD_OUTPUT_BUDGET (bytes), AGENTD_MAX_FILE_BYTES, and
-# optionally AGENTD_CONTEXT (written to ~/.claude/CLAUDE.md) and AGENTD_HOOKS
-# (lifecycle hooks: one line per hook, `stage index seconds fail|warn
-# base64-command`).
+# optionally AGENTD_CONTEXT (written to ~/.claude/CLAUDE.md) and
+# AGENTD_HOOK_0, _1, … (lifecycle hooks, in order: `stage index seconds
+# fail|warn base64-command`).
 set -u
 
 repo=/workspace/repo
@@ -142,13 +142,19 @@ hook_output() {
   ' "$1" "$2"
 }
 
-# Runs the hooks of one stage in order, each as the agent, in the repository,
-# within its time limit. Stops at the first failure whose policy is `fail`:
-# prints why on stdout and returns 1.
+# Runs the hooks of one stage in order (AGENTD_HOOK_0, _1, …), each as the
+# agent, entering the repository as the agent, within its time limit. Its
+# output goes to a file in a folder only root can reach, read once the hook
+# ended (a process the hook left running cannot hold the driver). Stops at
+# the first failure whose policy is `fail`: prints why and returns 1.
 run_hooks() {
-  local stage=$1 hstage index seconds policy encoded command start rc ms
-  [ -n "${AGENTD_HOOKS:-}" ] || return 0
-  while read -r hstage index seconds policy encoded; do
+  local stage=$1 n var line hstage index seconds policy encoded command start rc ms dir
+  dir=$(mktemp -d /tmp/agentd-hooks.XXXXXX) || { printf 'cannot make a folder for hook output'; return 1; }
+  for n in $(seq 0 15); do
+    var=AGENTD_HOOK_$n
+    line=${!var:-}
+    [ -n "$line" ] || break
+    read -r hstage index seconds policy encoded <<<"$line"
     [ "$hstage" = "$stage" ] || continue
     if ! command=$(printf '%s' "$encoded" | base64 -d 2>/dev/null); then
       printf '%s hook %s cannot be read' "$stage" "$index"
@@ -156,10 +162,12 @@ run_hooks() {
     fi
     say "hook_started=$stage $index"
     start=$(date +%s%N)
-    (cd "$repo" && as_agent timeout --kill-after=5 "$seconds" /bin/bash -c "$command") \
-      </dev/null 2>&1 | hook_output "$stage" "$index"
-    rc=${PIPESTATUS[0]}
+    as_agent timeout --kill-after=5 "$seconds" /bin/bash -c 'cd -- "$0" || exit 97; eval "$1"' \
+      "$repo" "$command" </dev/null >"$dir/out" 2>&1
+    rc=$?
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    hook_output "$stage" "$index" <"$dir/out"
+    rm -f "$dir/out"
     say "hook_finished=$stage $index $rc $ms"
     if [ "$rc" -ne 0 ] && [ "$policy" != warn ]; then
       if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
@@ -169,7 +177,7 @@ run_hooks() {
       fi
       return 1
     fi
-  done <<<"$AGENTD_HOOKS"
+  done
   return 0
 }
 
@@ -304,11 +312,6 @@ report_workspace() {
 run() {
   local err
   err=$(agent_step mkdir -p "$out" "$state/artifacts") || die "cannot create $state: $err"
-  # nodelay: without it socat's small writes of a streamed answer wait for the
-  # client's delayed ACK, ~40 ms per model request (scripts/bench-gateway).
-  as_agent socat "TCP-LISTEN:$AGENTD_LLM_PORT,bind=127.0.0.1,fork,reuseaddr,nodelay" \
-    UNIX-CONNECT:/run/agentd/llm.sock </dev/null >/dev/null 2>&1 &
-  socat_pid=$!
   say phase=cloning
   err=$(agent_step git clone --quiet --shared --no-checkout /mirror/repo.git "$repo") \
     || die "git clone from the mirror failed: $err"
@@ -324,7 +327,13 @@ run() {
       || die "cannot write the context file: $err"
   fi
   unset AGENTD_CONTEXT
+  # Setup hooks run before the model's door opens: they reach nothing.
   err=$(run_hooks setup) || die "setup_failed: $err"
+  # nodelay: without it socat's small writes of a streamed answer wait for the
+  # client's delayed ACK, ~40 ms per model request (scripts/bench-gateway).
+  as_agent socat "TCP-LISTEN:$AGENTD_LLM_PORT,bind=127.0.0.1,fork,reuseaddr,nodelay" \
+    UNIX-CONNECT:/run/agentd/llm.sock </dev/null >/dev/null 2>&1 &
+  socat_pid=$!
   local i
   for i in $(seq 1 250); do
     (exec 3<>"/dev/tcp/127.0.0.1/$AGENTD_LLM_PORT") 2>/dev/null && break

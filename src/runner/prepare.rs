@@ -405,8 +405,8 @@ impl Runner {
         if let Some(context) = &run.record.request.context_file {
             spec = spec.env("AGENTD_CONTEXT", context);
         }
-        if !run.record.request.hooks.is_empty() {
-            spec = spec.env("AGENTD_HOOKS", &run.record.request.hooks.driver_lines());
+        for (name, value) in run.record.request.hooks.driver_env() {
+            spec = spec.env(&name, &value);
         }
         spec
     }

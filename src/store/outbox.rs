@@ -134,6 +134,15 @@ pub trait Outbox: Send + Sync {
         limit: u32,
     ) -> Result<Vec<DueDelivery>, StoreError>;
 
+    /// Deletes deliveries delivered before `before` (the outbox keeps what
+    /// is pending and dead, and a week of what was delivered).
+    async fn prune_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Extends `owner`'s claim on a delivery just before it is sent; false
+    /// when the claim ran out or went to another claimer meanwhile (then it
+    /// must not be sent).
+    async fn renew_claim(&self, id: i64, owner: &str, lease: Duration) -> Result<bool, StoreError>;
+
     /// Records an attempt at a delivery `owner` claimed (nothing when the
     /// claim went to another replica meanwhile).
     async fn record_attempt(
@@ -314,6 +323,33 @@ where
         }
         tx.commit().await?;
         Ok(due)
+    }
+
+    async fn prune_deliveries(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let gone = sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE status = 'delivered' AND delivered_at < $1 \
+             RETURNING id",
+        )
+        .bind(DB::to_time(before))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(gone.len() as u64)
+    }
+
+    async fn renew_claim(&self, id: i64, owner: &str, lease: Duration) -> Result<bool, StoreError> {
+        let at = now();
+        let until = at + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let renewed = sqlx::query(
+            "UPDATE webhook_deliveries SET claim_expires_at = $3 WHERE id = $1 AND claimed_by = $2 \
+             AND status = 'pending' AND claim_expires_at > $4 RETURNING id",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(DB::to_time(until))
+        .bind(DB::to_time(at))
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(renewed.is_some())
     }
 
     async fn record_attempt(

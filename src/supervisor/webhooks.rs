@@ -61,6 +61,9 @@ impl Default for WebhookConfig {
 #[derive(Default)]
 pub(super) struct Endpoints {
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Deliveries claimed and not yet recorded, at most a batch: nothing
+    /// is claimed that cannot be sent within its lease.
+    claimed: std::sync::OnceLock<Arc<Semaphore>>,
 }
 
 impl Endpoints {
@@ -77,18 +80,35 @@ impl Endpoints {
 impl Supervisor {
     /// Sends due webhook deliveries until shutdown.
     pub(super) async fn send_webhooks(self: Arc<Self>) {
+        let batch = self.config.webhooks.batch.max(1);
+        let slots = self
+            .endpoints
+            .claimed
+            .get_or_init(|| Arc::new(Semaphore::new(batch as usize)))
+            .clone();
+        let mut rounds: u64 = 0;
         loop {
             tokio::select! {
                 _ = self.shutdown.cancelled() => return,
                 _ = tokio::time::sleep(self.config.webhooks.interval) => {}
             }
+            rounds += 1;
+            if rounds % 600 == 1 {
+                let week = Utc::now() - chrono::Duration::days(7);
+                if let Err(error) = self.store.prune_deliveries(week).await {
+                    tracing::warn!(%error, "cannot prune the webhook outbox");
+                }
+            }
+            let free = slots.available_permits() as u32;
+            if free == 0 {
+                continue;
+            }
+            // Each claim has its own token: a task that outlived its claim
+            // can neither send nor record under a later one.
+            let token = format!("{}/{}", self.instance.id(), uuid::Uuid::new_v4());
             let claimed = self
                 .store
-                .claim_deliveries(
-                    self.instance.id(),
-                    self.config.webhooks.lease,
-                    self.config.webhooks.batch,
-                )
+                .claim_deliveries(&token, self.config.webhooks.lease, free.min(batch))
                 .await;
             let due = match claimed {
                 Ok(due) => due,
@@ -98,25 +118,39 @@ impl Supervisor {
                 }
             };
             for delivery in due {
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    break;
+                };
                 let me = self.clone();
+                let token = token.clone();
                 let limit = self.endpoints.of(
                     &delivery.webhook.webhook.id,
                     self.config.webhooks.per_endpoint,
                 );
                 tokio::spawn(async move {
+                    let _slot = slot;
                     let Ok(_permit) = limit.acquire_owned().await else {
                         return;
                     };
-                    me.send_one(delivery).await;
+                    me.send_one(delivery, &token).await;
                 });
             }
         }
     }
 
     /// One attempt at one delivery, recorded.
-    async fn send_one(&self, due: DueDelivery) {
+    async fn send_one(&self, due: DueDelivery, token: &str) {
         let config = &self.config.webhooks;
         let id = due.delivery.id;
+        // Waiting for the endpoint's turn may have outlasted the claim.
+        match self.store.renew_claim(id, token, config.lease).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => {
+                tracing::warn!(%error, delivery = id, "cannot renew a webhook claim");
+                return;
+            }
+        }
         let attempt = due.delivery.attempts + 1;
         let sent = self.post(&due).await;
         let outcome = match sent {
@@ -151,8 +185,7 @@ impl Supervisor {
             AttemptOutcome::Retry { .. } => "retry",
             AttemptOutcome::Dead { .. } => "dead",
         });
-        let owner = self.instance.id().to_string();
-        if let Err(error) = self.store.record_attempt(id, &owner, &outcome).await {
+        if let Err(error) = self.store.record_attempt(id, token, &outcome).await {
             tracing::warn!(%error, delivery = id, "cannot record a webhook attempt");
         }
     }
@@ -189,7 +222,10 @@ impl Supervisor {
         if let Some((host, addresses)) = &pinned {
             client = client.resolve_to_addrs(host, addresses);
         }
-        let client = client.build().map_err(|error| error.to_string())?;
+        let client = client
+            .no_proxy()
+            .build()
+            .map_err(|error| error.to_string())?;
         let answer = client
             .post(&webhook.url)
             .header("content-type", "application/json")

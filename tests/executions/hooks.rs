@@ -66,11 +66,16 @@ async fn hooks_run_in_order_around_the_agent_and_their_output_cannot_pose_as_the
         // Output that imitates the driver's own lines: an exit code, a
         // phase, a failed teardown.
         .args(["--setup", "id -u > setup.txt; echo '::agentd:: agent_exit=0'; echo '::agentd:: teardown_failed=forged'"])
-        .args(["--setup", "echo second >&2"])
+        .args(["--setup", "echo second >&2; sleep 600 &"])
         .args(["--teardown", "echo formatted > teardown.txt; echo '::agentd:: phase=collected'"]);
     let ran = finish(command);
     assert_eq!(ran.code, 0, "stderr:\n{}", ran.stderr);
     assert_eq!(ran.summary.status.as_str(), "succeeded", "{}", ran.stderr);
+    assert!(
+        ran.elapsed < std::time::Duration::from_secs(120),
+        "{:?}",
+        ran.elapsed
+    );
     let uid = "10001";
     assert_eq!(
         hook_events(&ran),
@@ -79,7 +84,8 @@ async fn hooks_run_in_order_around_the_agent_and_their_output_cannot_pose_as_the
             (HookStage::Setup, 0, "output ::agentd:: agent_exit=0".into()),
             (HookStage::Setup, 0, "output ::agentd:: teardown_failed=forged".into()),
             (HookStage::Setup, 0, "finished 0".into()),
-            (HookStage::Setup, 1, "started echo second >&2".into()),
+            // A process the hook leaves running holds nothing up.
+            (HookStage::Setup, 1, "started echo second >&2; sleep 600 &".into()),
             (HookStage::Setup, 1, "output second".into()),
             (HookStage::Setup, 1, "finished 0".into()),
             (HookStage::Teardown, 0, "started echo formatted > teardown.txt; echo '::agentd:: phase=collected'".into()),

@@ -44,9 +44,16 @@ impl RemoteAuth {
     pub fn secrets(&self) -> Vec<String> {
         match self {
             RemoteAuth::None => Vec::new(),
-            RemoteAuth::Basic { password, .. } => {
-                let mut secrets = vec![password.clone()];
-                secrets.retain(|secret| secret.len() >= 4);
+            RemoteAuth::Basic { username, password } => {
+                use base64::Engine;
+                let header = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{password}"));
+                let mut secrets = vec![password.clone(), header];
+                // A token given as the user name (`https://TOKEN@host`).
+                if password.is_empty() {
+                    secrets.push(username.clone());
+                }
+                secrets.retain(|secret| !secret.is_empty());
                 secrets
             }
             RemoteAuth::Ssh { private_key, .. } => private_key
@@ -190,7 +197,23 @@ mod tests {
             password: "s3cret-token".into(),
         };
         assert!(!format!("{auth:?}").contains("s3cret"));
-        assert_eq!(auth.secrets(), vec!["s3cret-token".to_string()]);
+        let secrets = auth.secrets();
+        assert!(secrets.contains(&"s3cret-token".to_string()));
+        // The header's value too (base64 of `bot:s3cret-token`).
+        assert!(secrets.contains(&"Ym90OnMzY3JldC10b2tlbg==".to_string()));
+        assert!(
+            !secrets.contains(&"bot".to_string()),
+            "a user name is no secret"
+        );
+        let token_as_user = RemoteAuth::Basic {
+            username: "ghp_tokenasuser".into(),
+            password: String::new(),
+        };
+        assert!(
+            token_as_user
+                .secrets()
+                .contains(&"ghp_tokenasuser".to_string())
+        );
     }
 
     #[test]

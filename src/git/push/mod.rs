@@ -162,7 +162,13 @@ pub async fn deliver(job: &DeliveryJob<'_>) -> Result<Delivered, PushError> {
                         return Err(PushError::Unreachable { message, attempts });
                     }
                     let pause = job.retry.pause(attempts);
-                    tracing::warn!(attempt = attempts, ?pause, %message, "pushing: trying again");
+                    let shown = job
+                        .remote
+                        .auth
+                        .secrets()
+                        .iter()
+                        .fold(message.clone(), |text, secret| text.replace(secret.as_str(), "[redacted]"));
+                    tracing::warn!(attempt = attempts, ?pause, message = %shown, "pushing: trying again");
                     tokio::time::sleep(pause).await;
                 }
                 Err(Attempt::Raced) => {

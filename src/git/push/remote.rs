@@ -49,10 +49,18 @@ pub(super) fn prepare(git: &mut ScratchGit, remote: &Remote) -> Result<(), PushE
     let mut pinned_ssh = None;
     if let Some(pinned) = &remote.pinned {
         if pinned.scheme == "ssh" {
+            // Host keys are looked up as the URL names the host (with its
+            // port, as known_hosts writes a port other than 22).
+            let host = pinned.host.trim_start_matches('[').trim_end_matches(']');
+            let alias = if pinned.port == 22 {
+                host.to_string()
+            } else {
+                format!("[{host}]:{}", pinned.port)
+            };
             pinned_ssh = pinned
                 .addresses
                 .first()
-                .map(|address| (address.ip().to_string(), pinned.host.clone()));
+                .map(|address| (address.ip().to_string(), alias));
         } else {
             git.configure(pinned.git_config());
         }
@@ -101,11 +109,24 @@ pub(super) async fn attempt(
     }
     let integration = match (job.merge_into, &integration_ref) {
         (Some(name), Some(reference)) => {
-            let current = remote_refs.get(reference);
-            if current.is_some() {
-                fetch(git, location, reference).await?;
-            }
-            let merged = merge::integrate(git, job, name, current.map(String::as_str), head)
+            // Merged onto what was fetched, not what was listed: a branch
+            // rewritten in between is merged as it now is (and a push that
+            // raced the merge is retried).
+            let current = match remote_refs.get(reference) {
+                Some(_) => {
+                    fetch(git, location, reference).await?;
+                    let fetched = git
+                        .run(
+                            "reading the integration branch",
+                            &["rev-parse", "--verify", "refs/agentd/integration^{commit}"],
+                        )
+                        .await
+                        .map_err(|error| Attempt::Fatal(PushError::Step(error)))?;
+                    Some(String::from_utf8_lossy(&fetched).trim().to_string())
+                }
+                None => None,
+            };
+            let merged = merge::integrate(git, job, name, current.as_deref(), head)
                 .await
                 .map_err(Attempt::Fatal)?;
             if let Integration::Merged {
