@@ -96,6 +96,7 @@ use super::{
         policy_schema::CapsSchema,
         policy_schema::SourcesSchema,
         policy_schema::ToolPolicySchema,
+        policy_schema::GitPolicySchema,
         policy_schema::SchemeSchema,
         view::ExecutionLinks,
         view::ExecutionList,

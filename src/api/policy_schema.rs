@@ -37,6 +37,43 @@ pub struct PolicySchema {
     pub force_runtime: Option<PolicyEntry>,
     /// Tool rules enforced in the sandbox.
     pub tools: Option<ToolPolicySchema>,
+    /// How the work is committed and delivered.
+    pub git: Option<GitPolicySchema>,
+}
+
+/// How a tenant's work is committed and delivered.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = GitPolicy)]
+#[allow(dead_code)]
+pub struct GitPolicySchema {
+    /// Push every succeeded execution's branch (requests that leave `push`
+    /// off are pushed too).
+    pub push: Option<bool>,
+    /// The integration branch pushed branches are merged into when a request
+    /// names none (a valid branch name).
+    #[schema(example = "integration", max_length = 255)]
+    pub merge_into: Option<String>,
+    /// The name commits and merges are authored and committed as.
+    #[schema(example = "Acme Agents", pattern = r"^[^\x00-\x1f\x7f-\x9f<>]{1,200}$")]
+    pub author_name: Option<String>,
+    /// Their email.
+    #[schema(
+        example = "agents@acme.example",
+        max_length = 254,
+        pattern = r"^[!-;=?-~]*@[!-;=?-~]*$"
+    )]
+    pub author_email: Option<String>,
+    /// The commit message, a template: `{prompt}` (the prompt's first line,
+    /// at most 72 characters), `{execution_id}`, `{branch}`, `{tenant}`,
+    /// `{agent_id}`, `{task_id}`.
+    #[schema(
+        example = "{prompt}\n\nAgent-Execution: {execution_id}",
+        min_length = 1,
+        max_length = 4096,
+        pattern = r"^[^\x00]+$"
+    )]
+    pub commit_message: Option<String>,
 }
 
 /// Above a cap: refuse or lower.
@@ -162,7 +199,7 @@ mod tests {
     use utoipa::openapi::{RefOr, Schema};
 
     use super::*;
-    use crate::tenancy::{Caps, OverCap, Policy, Sources, ToolPolicy};
+    use crate::tenancy::{Caps, GitPolicy, OverCap, Policy, Sources, ToolPolicy};
 
     fn documented<T: PartialSchema>() -> BTreeSet<String> {
         match T::schema() {
@@ -207,6 +244,14 @@ mod tests {
         assert_eq!(documented::<CapsSchema>(), serialised(&caps));
         assert_eq!(documented::<SourcesSchema>(), serialised(&sources));
         assert_eq!(documented::<ToolPolicySchema>(), serialised(&tools));
+        let git = GitPolicy {
+            push: Some(true),
+            merge_into: Some("integration".into()),
+            author_name: Some("Acme".into()),
+            author_email: Some("a@acme.example".into()),
+            commit_message: Some("{prompt}".into()),
+        };
+        assert_eq!(documented::<GitPolicySchema>(), serialised(&git));
         let policy = Policy {
             caps,
             over_cap: Some(OverCap::Clamp),
@@ -218,6 +263,7 @@ mod tests {
             runtimes: list(),
             force_runtime: Some("runsc".into()),
             tools,
+            git,
         };
         assert_eq!(documented::<PolicySchema>(), serialised(&policy));
     }

@@ -225,6 +225,12 @@ pub struct AppliedPolicySchema {
     /// Submitted by the local operator (no policy restricts it; failures are
     /// explained in full).
     pub operator: bool,
+    /// The name the work was committed as, when the policy gives one.
+    pub git_author_name: Option<String>,
+    /// Its email, when the policy gives one.
+    pub git_author_email: Option<String>,
+    /// The policy's commit message template, if any.
+    pub commit_message: Option<String>,
 }
 
 /// One field lowered to its cap.
@@ -666,6 +672,9 @@ mod tests {
                 models: vec!["claude-*".into()],
                 allow_private_hosts: false,
                 operator: false,
+                git_author_name: Some("Acme".into()),
+                git_author_email: Some("a@acme.example".into()),
+                commit_message: Some("{prompt}".into()),
             })
         );
         assert_eq!(documented::<UsageSchema>(), serialised(Usage::default()));

@@ -31,6 +31,16 @@ pub struct AppliedPolicy {
     /// are explained in full. False for tenants: a failed fetch says only what
     /// the tenant may know, never what agentd's host or network revealed.
     pub operator: bool,
+    /// The name the work's commits and merges are signed as; absent: the
+    /// server's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git_author_name: Option<String>,
+    /// Their email; absent: the server's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git_author_email: Option<String>,
+    /// The commit message template; absent: agentd's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit_message: Option<String>,
 }
 
 impl AppliedPolicy {

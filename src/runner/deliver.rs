@@ -192,8 +192,8 @@ impl Runner {
             pinned,
         };
         let identity = Identity {
-            name: self.config.git_name.clone(),
-            email: self.config.git_email.clone(),
+            name: self.git_name(record).to_string(),
+            email: self.git_email(record).to_string(),
         };
         let message = format!(
             "Merge {} into {}\n\nDelivered by agentd from execution {}.\n",

@@ -396,12 +396,9 @@ impl Runner {
                 "AGENTD_MAX_FILE_BYTES",
                 &self.config.max_file_bytes.to_string(),
             )
-            .env("AGENTD_GIT_NAME", &self.config.git_name)
-            .env("AGENTD_GIT_EMAIL", &self.config.git_email)
-            .env(
-                "AGENTD_COMMIT_MESSAGE",
-                &commit_message(&run.id, &run.record.request.prompt),
-            );
+            .env("AGENTD_GIT_NAME", self.git_name(&run.record))
+            .env("AGENTD_GIT_EMAIL", self.git_email(&run.record))
+            .env("AGENTD_COMMIT_MESSAGE", &commit_message(&run.record));
         if let Some(context) = &run.record.request.context_file {
             spec = spec.env("AGENTD_CONTEXT", context);
         }
@@ -412,8 +409,35 @@ impl Runner {
     }
 }
 
-fn commit_message(id: &str, prompt: &str) -> String {
-    let first_line: String = prompt
+impl Runner {
+    /// The name the work is committed as: the tenant's policy's, else the server's.
+    pub(super) fn git_name<'a>(&'a self, record: &'a crate::execution::ExecutionRecord) -> &'a str {
+        record
+            .policy
+            .git_author_name
+            .as_deref()
+            .unwrap_or(&self.config.git_name)
+    }
+
+    /// The email the work is committed as: the tenant's policy's, else the server's.
+    pub(super) fn git_email<'a>(
+        &'a self,
+        record: &'a crate::execution::ExecutionRecord,
+    ) -> &'a str {
+        record
+            .policy
+            .git_author_email
+            .as_deref()
+            .unwrap_or(&self.config.git_email)
+    }
+}
+
+/// The work's commit message: the tenant's template with its variables
+/// filled in, else agentd's.
+fn commit_message(record: &crate::execution::ExecutionRecord) -> String {
+    let first_line: String = record
+        .request
+        .prompt
         .lines()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("agent changes")
@@ -421,5 +445,22 @@ fn commit_message(id: &str, prompt: &str) -> String {
         .chars()
         .take(72)
         .collect();
-    format!("agentd: {first_line}\n\nExecution: {id}\n")
+    let Some(template) = &record.policy.commit_message else {
+        return format!("agentd: {first_line}\n\nExecution: {}\n", record.id);
+    };
+    [
+        ("{prompt}", first_line.as_str()),
+        ("{execution_id}", record.id.as_str()),
+        ("{branch}", record.branch.as_str()),
+        ("{tenant}", record.tenant_id.as_str()),
+        (
+            "{agent_id}",
+            record.request.agent_id.as_deref().unwrap_or(""),
+        ),
+        ("{task_id}", record.request.task_id.as_deref().unwrap_or("")),
+    ]
+    .iter()
+    .fold(template.clone(), |text, (name, value)| {
+        text.replace(name, value)
+    })
 }

@@ -116,6 +116,13 @@ pub fn apply(
         ));
     }
     let clamped = apply_caps(policy, request)?;
+    let git = &policy.git;
+    if git.push == Some(true) {
+        request.push = true;
+    }
+    if request.push && request.merge_into.is_none() {
+        request.merge_into.clone_from(&git.merge_into);
+    }
     Ok(Applied {
         policy: AppliedPolicy {
             clamped,
@@ -124,6 +131,9 @@ pub fn apply(
             models: policy.models.clone().unwrap_or_default(),
             allow_private_hosts: policy.sources.private_hosts.unwrap_or(false),
             operator: false,
+            git_author_name: git.author_name.clone(),
+            git_author_email: git.author_email.clone(),
+            commit_message: git.commit_message.clone(),
         },
         source,
     })

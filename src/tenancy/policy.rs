@@ -61,6 +61,79 @@ pub struct Policy {
         deserialize_with = "null_is_default"
     )]
     pub tools: ToolPolicy,
+    /// How the work is committed and delivered.
+    #[serde(
+        skip_serializing_if = "GitPolicy::is_empty",
+        deserialize_with = "null_is_default"
+    )]
+    pub git: GitPolicy,
+}
+
+/// How a tenant's work is committed and delivered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GitPolicy {
+    /// Push every succeeded execution's branch (requests that leave `push`
+    /// off are pushed too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub push: Option<bool>,
+    /// The integration branch pushed branches are merged into when a request
+    /// names none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge_into: Option<String>,
+    /// The name the work's commits and merges are authored and committed as.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author_name: Option<String>,
+    /// Their email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author_email: Option<String>,
+    /// The commit message, a template: `{prompt}` (the prompt's first line,
+    /// at most 72 characters), `{execution_id}`, `{branch}`, `{tenant}`,
+    /// `{agent_id}`, `{task_id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit_message: Option<String>,
+}
+
+impl GitPolicy {
+    fn is_empty(&self) -> bool {
+        self == &GitPolicy::default()
+    }
+
+    fn overlay(&self, over: &GitPolicy) -> GitPolicy {
+        GitPolicy {
+            push: over.push.or(self.push),
+            merge_into: over.merge_into.clone().or_else(|| self.merge_into.clone()),
+            author_name: over
+                .author_name
+                .clone()
+                .or_else(|| self.author_name.clone()),
+            author_email: over
+                .author_email
+                .clone()
+                .or_else(|| self.author_email.clone()),
+            commit_message: over
+                .commit_message
+                .clone()
+                .or_else(|| self.commit_message.clone()),
+        }
+    }
+}
+
+/// A name git writes as an author: 1 to 200 characters, no control
+/// characters, no `<` or `>` (they delimit the email).
+pub fn is_author_name(name: &str) -> bool {
+    let count = name.chars().count();
+    (1..=200).contains(&count) && !name.chars().any(|c| c.is_control() || c == '<' || c == '>')
+}
+
+/// An email git writes: 1 to 254 printable ASCII characters without spaces,
+/// `<` or `>`, with an `@`.
+pub fn is_author_email(email: &str) -> bool {
+    (1..=254).contains(&email.len())
+        && email.contains('@')
+        && email
+            .bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && b != b'<' && b != b'>')
 }
 
 /// Above a cap: refuse or lower.
@@ -276,6 +349,7 @@ impl Policy {
                 .clone()
                 .or_else(|| self.force_runtime.clone()),
             tools: self.tools.overlay(&over.tools),
+            git: self.git.overlay(&over.git),
         }
     }
 
@@ -380,6 +454,41 @@ impl Policy {
             && !is_plain_text(runtime)
         {
             return Err(bad("force_runtime", "must be a runtime name"));
+        }
+        let git = &self.git;
+        if let Some(branch) = &git.merge_into
+            && !crate::execution::branch::is_branch_name(branch)
+        {
+            return Err(bad("git.merge_into", "must be a valid branch name"));
+        }
+        if git
+            .author_name
+            .as_deref()
+            .is_some_and(|n| !is_author_name(n))
+        {
+            return Err(bad(
+                "git.author_name",
+                "must be 1 to 200 characters without control characters, `<` or `>`",
+            ));
+        }
+        if git
+            .author_email
+            .as_deref()
+            .is_some_and(|e| !is_author_email(e))
+        {
+            return Err(bad(
+                "git.author_email",
+                "must be 1 to 254 printable ASCII characters with an `@`, without spaces, `<` or `>`",
+            ));
+        }
+        if let Some(message) = &git.commit_message {
+            let count = message.chars().count();
+            if !(1..=4096).contains(&count) || message.contains('\0') {
+                return Err(bad(
+                    "git.commit_message",
+                    "must be 1 to 4096 characters without NUL",
+                ));
+            }
         }
         Ok(())
     }

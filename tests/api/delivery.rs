@@ -279,3 +279,117 @@ async fn a_tenants_branch_is_pushed_and_merged_with_its_sealed_credential() {
     assert_eq!(status, 404);
     app.finish().await;
 }
+
+/// A tenant's git policy: every execution pushed and merged, committed as
+/// the tenant's identity with its message template — the request asks for
+/// none of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenants_git_policy_pushes_merges_and_signs_its_work() {
+    let app = spawn_app_tuned(
+        writing_scenario(),
+        2,
+        agentd::api::ApiConfig {
+            auth: agentd::api::AuthConfig::with_admin(ADMIN),
+            ..agentd::api::ApiConfig::default()
+        },
+        |config, _| {
+            config.secret_key = Some(
+                agentd::tenancy::SecretKey::from_text("a-secret-key-for-the-delivery-test-0123")
+                    .unwrap(),
+            );
+        },
+    )
+    .await;
+    let remotes = tempfile::tempdir().unwrap();
+    let (bare, main) = bare_remote(remotes.path(), "team");
+    let server = HttpRemote::public_read(remotes.path(), "bot", TOKEN);
+    let url = server.url("team");
+    call(
+        &app,
+        "POST",
+        "/v1/admin/tenants",
+        ADMIN,
+        Some(json!({"name": "acme"})),
+    )
+    .await;
+    let policy = json!({
+        "sources": {"private_hosts": true},
+        "git": {
+            "push": true,
+            "merge_into": "integration",
+            "author_name": "Acme Agents",
+            "author_email": "agents@acme.example",
+            "commit_message": "{prompt}\n\nAgent-Execution: {execution_id}\nTenant: {tenant}"
+        }
+    });
+    let (status, body) = call(
+        &app,
+        "PUT",
+        "/v1/admin/tenants/acme/policy",
+        ADMIN,
+        Some(policy),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, refused) = call(
+        &app,
+        "PUT",
+        "/v1/admin/tenants/acme/policy",
+        ADMIN,
+        Some(json!({"git": {"author_email": "no at sign"}})),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["field"], "git.author_email");
+    let (_, issued) = call(
+        &app,
+        "POST",
+        "/v1/admin/tenants/acme/keys",
+        ADMIN,
+        Some(json!({})),
+    )
+    .await;
+    let key = issued["key"].as_str().unwrap().to_string();
+    call(
+        &app,
+        "POST",
+        "/v1/admin/tenants/acme/credentials",
+        ADMIN,
+        Some(json!({"kind": "https", "username": "bot", "token": TOKEN, "repo_pattern": url})),
+    )
+    .await;
+
+    let (status, created) = call(
+        &app,
+        "POST",
+        "/v1/executions",
+        &key,
+        Some(json!({"repo": url, "prompt": "Add a note\nwith details"})),
+    )
+    .await;
+    assert_eq!(status, 202, "{created}");
+    assert_eq!(created["push"], true, "the policy's default");
+    assert_eq!(created["merge_into"], "integration");
+    let id = created["id"].as_str().unwrap().to_string();
+    let done = wait_final(&app, &id, &key).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["delivery"]["status"], "merged", "{done}");
+    let head = done["head_commit"].as_str().unwrap();
+    // Created: the remote had no integration branch.
+    assert_eq!(
+        ref_of(&bare, "refs/heads/integration").as_deref(),
+        Some(head)
+    );
+    assert_eq!(ref_of(&bare, "refs/heads/main"), Some(main));
+    let shown = crate::common::git(
+        &bare,
+        &["log", "-1", "--format=%an <%ae>|%cn <%ce>|%B", head],
+    );
+    assert_eq!(
+        shown.trim(),
+        format!(
+            "Acme Agents <agents@acme.example>|Acme Agents <agents@acme.example>|Add a note\n\nAgent-Execution: {id}\nTenant: acme"
+        )
+    );
+    app.finish().await;
+}

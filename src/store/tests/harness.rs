@@ -234,6 +234,9 @@ pub fn new_execution(tenant: &str) -> NewExecution {
             models: vec!["claude-*".into()],
             allow_private_hosts: false,
             operator: false,
+            git_author_name: Some("Acme Agents".into()),
+            git_author_email: Some("agents@acme.example".into()),
+            commit_message: Some("{prompt}\n\nExecution: {execution_id}".into()),
         },
     }
 }
