@@ -97,6 +97,7 @@ use super::{
         policy_schema::SourcesSchema,
         policy_schema::ToolPolicySchema,
         policy_schema::GitPolicySchema,
+        policy_schema::HooksPolicySchema,
         policy_schema::SchemeSchema,
         view::ExecutionLinks,
         view::ExecutionList,

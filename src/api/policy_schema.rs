@@ -39,6 +39,24 @@ pub struct PolicySchema {
     pub tools: Option<ToolPolicySchema>,
     /// How the work is committed and delivered.
     pub git: Option<GitPolicySchema>,
+    /// Lifecycle hooks every execution runs, and whether requests may add theirs.
+    pub hooks: Option<HooksPolicySchema>,
+}
+
+/// A tenant's lifecycle hooks: its setup hooks run before a request's own,
+/// its teardown hooks after (at most 8 per stage in all).
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = HooksPolicy)]
+#[allow(dead_code)]
+pub struct HooksPolicySchema {
+    #[schema(max_items = 8)]
+    pub setup: Option<Vec<super::schemas::SetupHookSchema>>,
+    #[schema(max_items = 8)]
+    pub teardown: Option<Vec<super::schemas::TeardownHookSchema>>,
+    /// Whether a request may give hooks of its own (refused with 422
+    /// otherwise). Default: yes.
+    pub request_hooks: Option<bool>,
 }
 
 /// How a tenant's work is committed and delivered.
@@ -199,7 +217,7 @@ mod tests {
     use utoipa::openapi::{RefOr, Schema};
 
     use super::*;
-    use crate::tenancy::{Caps, GitPolicy, OverCap, Policy, Sources, ToolPolicy};
+    use crate::tenancy::{Caps, GitPolicy, HooksPolicy, OverCap, Policy, Sources, ToolPolicy};
 
     fn documented<T: PartialSchema>() -> BTreeSet<String> {
         match T::schema() {
@@ -252,6 +270,15 @@ mod tests {
             commit_message: Some("{prompt}".into()),
         };
         assert_eq!(documented::<GitPolicySchema>(), serialised(&git));
+        let hooks = HooksPolicy {
+            setup: Some(vec![crate::execution::SetupHook {
+                command: "true".into(),
+                timeout_seconds: 5,
+            }]),
+            teardown: Some(Vec::new()),
+            request_hooks: Some(false),
+        };
+        assert_eq!(documented::<HooksPolicySchema>(), serialised(&hooks));
         let policy = Policy {
             caps,
             over_cap: Some(OverCap::Clamp),
@@ -264,6 +291,7 @@ mod tests {
             force_runtime: Some("runsc".into()),
             tools,
             git,
+            hooks,
         };
         assert_eq!(documented::<PolicySchema>(), serialised(&policy));
     }

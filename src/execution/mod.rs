@@ -29,7 +29,7 @@ pub use agent::{AgentEvent, AgentResult, Usage};
 pub use brief::{BriefLinks, EXECUTION_PATH, ExecutionBrief, PROMPT_PREVIEW_CHARS, prompt_preview};
 pub use delivery::{Delivery, DeliveryStatus, DiffStats};
 pub use event::{Event, EventBody, SupervisorEvent};
-pub use hooks::{HookStage, Hooks, OnFailure, SetupHook, TeardownHook};
+pub use hooks::{HookStage, Hooks, MAX_HOOKS, OnFailure, SetupHook, TeardownHook};
 pub use names::{
     AGENT_UID, COLLECT_GID, branch_name, collector_name, container_name, is_execution_id,
     is_ref_name, volume_name,

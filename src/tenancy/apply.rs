@@ -116,6 +116,7 @@ pub fn apply(
         ));
     }
     let clamped = apply_caps(policy, request)?;
+    apply_hooks(policy, request)?;
     let git = &policy.git;
     if git.push == Some(true) {
         request.push = true;
@@ -137,6 +138,39 @@ pub fn apply(
         },
         source,
     })
+}
+
+/// The tenant's hooks around the request's: its setup hooks first, its
+/// teardown hooks last; a request's own hooks refused when the policy says so.
+fn apply_hooks(policy: &Policy, request: &mut ExecutionRequest) -> Result<(), PolicyRefusal> {
+    let hooks = &policy.hooks;
+    if hooks.request_hooks == Some(false) && !request.hooks.is_empty() {
+        return Err(PolicyRefusal::new(
+            "hooks",
+            "hooks.request_hooks",
+            "this tenant's executions run only the hooks its policy sets (see GET /v1/policy)",
+        ));
+    }
+    let tenant = hooks.as_hooks();
+    if tenant.is_empty() {
+        return Ok(());
+    }
+    let mut merged = tenant.clone();
+    merged.setup.extend(request.hooks.setup.iter().cloned());
+    merged.teardown = request.hooks.teardown.clone();
+    merged.teardown.extend(tenant.teardown.iter().cloned());
+    if merged.validate().is_err() {
+        return Err(PolicyRefusal::new(
+            "hooks",
+            "hooks",
+            format!(
+                "with the policy's own hooks this makes more than {} hooks in a stage",
+                crate::execution::MAX_HOOKS
+            ),
+        ));
+    }
+    request.hooks = merged;
+    Ok(())
 }
 
 fn check_source(policy: &Policy, location: &str) -> Result<SourceCheck, PolicyRefusal> {

@@ -27,8 +27,8 @@ pub use key::{ApiKey, IssuedKey, KEY_PREFIX, hash_key, issue_key, looks_like_key
 pub use location::{Location, locate};
 pub use pattern::any_matches;
 pub use policy::{
-    Caps, GitPolicy, OverCap, Policy, Scope, Sources, ToolPolicy, day_start, is_author_email,
-    is_author_name,
+    Caps, GitPolicy, HooksPolicy, OverCap, Policy, Scope, Sources, ToolPolicy, day_start,
+    is_author_email, is_author_name,
 };
 pub use principal::Principal;
 pub use sealing::{MIN_SECRET_KEY_CHARS, SealError, SecretKey};

@@ -67,6 +67,49 @@ pub struct Policy {
         deserialize_with = "null_is_default"
     )]
     pub git: GitPolicy,
+    /// Lifecycle hooks every execution runs, and whether requests may add theirs.
+    #[serde(
+        skip_serializing_if = "HooksPolicy::is_empty",
+        deserialize_with = "null_is_default"
+    )]
+    pub hooks: HooksPolicy,
+}
+
+/// A tenant's lifecycle hooks in the sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HooksPolicy {
+    /// Run before the request's own setup hooks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setup: Option<Vec<crate::execution::SetupHook>>,
+    /// Run after the request's own teardown hooks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub teardown: Option<Vec<crate::execution::TeardownHook>>,
+    /// Whether a request may give hooks of its own. Default: yes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_hooks: Option<bool>,
+}
+
+impl HooksPolicy {
+    fn is_empty(&self) -> bool {
+        self == &HooksPolicy::default()
+    }
+
+    fn overlay(&self, over: &HooksPolicy) -> HooksPolicy {
+        HooksPolicy {
+            setup: over.setup.clone().or_else(|| self.setup.clone()),
+            teardown: over.teardown.clone().or_else(|| self.teardown.clone()),
+            request_hooks: over.request_hooks.or(self.request_hooks),
+        }
+    }
+
+    /// The policy's hooks as a request's.
+    pub fn as_hooks(&self) -> crate::execution::Hooks {
+        crate::execution::Hooks {
+            setup: self.setup.clone().unwrap_or_default(),
+            teardown: self.teardown.clone().unwrap_or_default(),
+        }
+    }
 }
 
 /// How a tenant's work is committed and delivered.
@@ -350,6 +393,7 @@ impl Policy {
                 .or_else(|| self.force_runtime.clone()),
             tools: self.tools.overlay(&over.tools),
             git: self.git.overlay(&over.git),
+            hooks: self.hooks.overlay(&over.hooks),
         }
     }
 
@@ -454,6 +498,15 @@ impl Policy {
             && !is_plain_text(runtime)
         {
             return Err(bad("force_runtime", "must be a runtime name"));
+        }
+        if let Err(invalid) = self.hooks.as_hooks().validate() {
+            return Err(InvalidField {
+                field: match invalid.field {
+                    "hooks.setup" => "hooks.setup",
+                    _ => "hooks.teardown",
+                },
+                rule: invalid.rule,
+            });
         }
         let git = &self.git;
         if let Some(branch) = &git.merge_into

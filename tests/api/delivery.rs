@@ -320,7 +320,8 @@ async fn a_tenants_git_policy_pushes_merges_and_signs_its_work() {
             "author_name": "Acme Agents",
             "author_email": "agents@acme.example",
             "commit_message": "{prompt}\n\nAgent-Execution: {execution_id}\nTenant: {tenant}"
-        }
+        },
+        "hooks": {"setup": [{"command": "echo tenant > tenant-setup.txt"}]}
     });
     let (status, body) = call(
         &app,
@@ -364,16 +365,43 @@ async fn a_tenants_git_policy_pushes_merges_and_signs_its_work() {
         "POST",
         "/v1/executions",
         &key,
-        Some(json!({"repo": url, "prompt": "Add a note\nwith details"})),
+        Some(json!({
+            "repo": url,
+            "prompt": "Add a note\nwith details",
+            "hooks": {"teardown": [{"command": "echo request > request-teardown.txt"}]}
+        })),
     )
     .await;
     assert_eq!(status, 202, "{created}");
     assert_eq!(created["push"], true, "the policy's default");
     assert_eq!(created["merge_into"], "integration");
+    // The tenant's hooks around the request's.
+    assert_eq!(
+        created["hooks"]["setup"][0]["command"],
+        "echo tenant > tenant-setup.txt"
+    );
+    assert_eq!(
+        created["hooks"]["teardown"][0]["command"],
+        "echo request > request-teardown.txt"
+    );
     let id = created["id"].as_str().unwrap().to_string();
     let done = wait_final(&app, &id, &key).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["delivery"]["status"], "merged", "{done}");
+    let changed: Vec<&str> = done["files_changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            "notes/hello.txt",
+            "request-teardown.txt",
+            "tenant-setup.txt"
+        ]
+    );
     let head = done["head_commit"].as_str().unwrap();
     // Created: the remote had no integration branch.
     assert_eq!(
@@ -391,5 +419,25 @@ async fn a_tenants_git_policy_pushes_merges_and_signs_its_work() {
             "Acme Agents <agents@acme.example>|Acme Agents <agents@acme.example>|Add a note\n\nAgent-Execution: {id}\nTenant: acme"
         )
     );
+    // A policy that allows no hooks of a request's own.
+    let (status, _) = call(
+        &app,
+        "PUT",
+        "/v1/admin/tenants/acme/policy",
+        ADMIN,
+        Some(json!({"sources": {"private_hosts": true}, "hooks": {"request_hooks": false}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, refused) = call(
+        &app,
+        "POST",
+        "/v1/executions",
+        &key,
+        Some(json!({"repo": url, "prompt": "x", "hooks": {"setup": [{"command": "id"}]}})),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["field"], "hooks", "{refused}");
     app.finish().await;
 }
