@@ -207,6 +207,17 @@ async fn a_replica_paused_while_publishing_publishes_nothing_once_it_lost_the_le
     ];
     let first = world.serve(&flags);
     let id = first.submit(&world.request("one file")).await;
+    // Claimed first: the row below references the execution, and its key
+    // lock would make the claim (FOR UPDATE … SKIP LOCKED) pass it by.
+    let claimed_by = Instant::now() + Duration::from_secs(60);
+    while first.client.execution(&id).await.unwrap().status == agentd::execution::Status::Queued {
+        assert!(
+            Instant::now() < claimed_by,
+            "never claimed:\n{}",
+            first.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // The diff's row, held by an open transaction: the replica's copy of it
     // waits on that row, mid-publication, until the transaction ends.

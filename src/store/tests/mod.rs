@@ -7,6 +7,7 @@ mod events;
 mod fairness;
 mod life_cycle;
 mod migrations;
+mod outbox;
 mod records;
 mod resources;
 mod tenancy;
