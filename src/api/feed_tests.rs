@@ -247,6 +247,9 @@ impl crate::store::Tenancy for Log {
     async fn count_credentials(&self) -> Result<u64, StoreError> {
         unimplemented!()
     }
+    async fn credential_key_fingerprints(&self) -> Result<Vec<String>, StoreError> {
+        unimplemented!()
+    }
 }
 
 #[async_trait]

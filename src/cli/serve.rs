@@ -327,25 +327,15 @@ async fn secret_key(
     }
     if let Some(key) = &key {
         let fingerprint = key.fingerprint();
-        for tenant in store
-            .list_tenants()
+        let sealed_with = store
+            .credential_key_fingerprints()
             .await
-            .map_err(|e| Failure::fatal(e.to_string()))?
-        {
-            let credentials = store
-                .list_credentials(&tenant.id)
-                .await
-                .map_err(|e| Failure::fatal(e.to_string()))?;
-            if let Some(other) = credentials
-                .iter()
-                .find(|c| c.key_fingerprint != fingerprint)
-            {
-                return Err(Failure::usage(format!(
-                    "the secret key (fingerprint {fingerprint}) is not the one that sealed the \
-                     stored credentials (fingerprint {}): set the key they were sealed with",
-                    other.key_fingerprint
-                )));
-            }
+            .map_err(|e| Failure::fatal(e.to_string()))?;
+        if let Some(other) = sealed_with.iter().find(|f| **f != fingerprint) {
+            return Err(Failure::usage(format!(
+                "the secret key (fingerprint {fingerprint}) is not the one that sealed the \
+                 stored credentials (fingerprint {other}): set the key they were sealed with"
+            )));
         }
     }
     Ok(key)

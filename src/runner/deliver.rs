@@ -81,20 +81,7 @@ impl Runner {
         repo: &str,
         scratch: &Path,
     ) -> Delivery {
-        let mut delivery = Delivery {
-            status: DeliveryStatus::Skipped,
-            remote: record.request.repo.clone(),
-            branch: record.branch.clone(),
-            commit: record.head_commit.clone(),
-            base_commit: record.base_commit.clone(),
-            stats: None,
-            merge_into: record.request.merge_into.clone(),
-            merge_commit: None,
-            conflicts: Vec::new(),
-            error: None,
-            attempts: 0,
-            finished_at: Utc::now(),
-        };
+        let mut delivery = outline(record);
         let skip = |mut delivery: Delivery, why: &str| {
             delivery.error = Some(why.to_string());
             delivery.finished_at = Utc::now();
@@ -276,5 +263,24 @@ impl Runner {
             .executions()
             .join(id)
             .join(format!(".deliver-{}", uuid::Uuid::new_v4().simple()))
+    }
+}
+
+/// What a delivery of `record` is about before it is tried: `skipped`, with
+/// the branch, commits and merge target the record names.
+pub(super) fn outline(record: &ExecutionRecord) -> Delivery {
+    Delivery {
+        status: DeliveryStatus::Skipped,
+        remote: record.request.repo.clone(),
+        branch: record.branch.clone(),
+        commit: record.head_commit.clone(),
+        base_commit: record.base_commit.clone(),
+        stats: None,
+        merge_into: record.request.merge_into.clone(),
+        merge_commit: None,
+        conflicts: Vec::new(),
+        error: None,
+        attempts: 0,
+        finished_at: Utc::now(),
     }
 }

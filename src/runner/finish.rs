@@ -50,10 +50,11 @@ impl Runner {
             delivery = self.delivery(&ended, bundle, &repo, &scratch) => delivery,
             () = self.heartbeat(run) => {
                 tracing::error!(execution = %run.id, "lost the lease while delivering");
-                let mut delivery = self.delivery(&ended, None, &repo, &scratch).await;
-                delivery.status = crate::execution::DeliveryStatus::Failed;
-                delivery.error = Some("agentd lost the execution while delivering".into());
-                delivery
+                crate::execution::Delivery {
+                    status: crate::execution::DeliveryStatus::Failed,
+                    error: Some("agentd lost the execution while delivering".into()),
+                    ..super::deliver::outline(&ended)
+                }
             }
         };
         let _ = tokio::fs::remove_dir_all(&scratch).await;

@@ -251,6 +251,11 @@ where
         })
     }
 
+    /// A credential row's `key_fingerprint` alone.
+    pub(super) fn key_fingerprint(&self) -> Result<String, StoreError> {
+        self.get("credentials.key_fingerprint")
+    }
+
     /// A count named `stored` (of credentials).
     pub(super) fn stored_count(&self) -> Result<u64, StoreError> {
         self.count("credentials.stored")

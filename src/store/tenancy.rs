@@ -121,6 +121,10 @@ pub trait Tenancy: Send + Sync {
     /// How many credentials are stored (agentd refuses to start with some
     /// and no key to open them).
     async fn count_credentials(&self) -> Result<u64, StoreError>;
+
+    /// The fingerprints of the keys that sealed the stored credentials (one
+    /// query at start-up, however many tenants there are).
+    async fn credential_key_fingerprints(&self) -> Result<Vec<String>, StoreError>;
 }
 
 #[async_trait]
@@ -400,6 +404,15 @@ where
                 .fetch_optional(self.pool())
                 .await?;
         Ok(done.is_some())
+    }
+
+    async fn credential_key_fingerprints(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT key_fingerprint FROM credentials")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| Reader::<DB>::new(row).key_fingerprint())
+            .collect()
     }
 
     async fn count_credentials(&self) -> Result<u64, StoreError> {

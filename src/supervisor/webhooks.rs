@@ -16,7 +16,7 @@ use chrono::Utc;
 use tokio::sync::Semaphore;
 
 use super::Supervisor;
-use crate::git::push::RetryPolicy;
+use crate::git::push::backoff;
 use crate::git::reach;
 use crate::store::{AttemptOutcome, DueDelivery};
 use crate::tenancy::{Location, locate, sign_webhook};
@@ -61,9 +61,6 @@ impl Default for WebhookConfig {
 #[derive(Default)]
 pub(super) struct Endpoints {
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
-    /// Deliveries claimed and not yet recorded, at most a batch: nothing
-    /// is claimed that cannot be sent within its lease.
-    claimed: std::sync::OnceLock<Arc<Semaphore>>,
 }
 
 impl Endpoints {
@@ -81,11 +78,9 @@ impl Supervisor {
     /// Sends due webhook deliveries until shutdown.
     pub(super) async fn send_webhooks(self: Arc<Self>) {
         let batch = self.config.webhooks.batch.max(1);
-        let slots = self
-            .endpoints
-            .claimed
-            .get_or_init(|| Arc::new(Semaphore::new(batch as usize)))
-            .clone();
+        // Deliveries claimed and not yet recorded, at most a batch: nothing
+        // is claimed that cannot be sent within its lease.
+        let slots = Arc::new(Semaphore::new(batch as usize));
         let mut rounds: u64 = 0;
         loop {
             tokio::select! {
@@ -163,13 +158,7 @@ impl Supervisor {
                 if attempt >= config.max_attempts {
                     AttemptOutcome::Dead { status, error }
                 } else {
-                    let pause = RetryPolicy {
-                        attempts: config.max_attempts,
-                        base: config.backoff,
-                        max: config.max_backoff,
-                        command_timeout: config.timeout,
-                    }
-                    .pause(attempt);
+                    let pause = backoff(config.backoff, config.max_backoff, attempt);
                     AttemptOutcome::Retry {
                         status,
                         error,

@@ -13,6 +13,27 @@ use crate::support::{App, read, spawn_app_tuned, writing_scenario};
 const ADMIN: &str = "admin-credential-for-delivery-0123456789";
 const TOKEN: &str = "glpat-delivery-token-0123456789";
 
+/// A server with an admin credential and a secret key, retrying deliveries
+/// quickly.
+async fn app() -> App {
+    spawn_app_tuned(
+        writing_scenario(),
+        2,
+        agentd::api::ApiConfig {
+            auth: agentd::api::AuthConfig::with_admin(ADMIN),
+            ..agentd::api::ApiConfig::default()
+        },
+        |config, _| {
+            config.secret_key = Some(
+                agentd::tenancy::SecretKey::from_text("a-secret-key-for-the-delivery-test-0123")
+                    .unwrap(),
+            );
+            config.delivery_retry.base = std::time::Duration::from_millis(100);
+        },
+    )
+    .await
+}
+
 async fn call(
     app: &App,
     method: &str,
@@ -47,22 +68,7 @@ async fn wait_final(app: &App, id: &str, key: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tenants_branch_is_pushed_and_merged_with_its_sealed_credential() {
-    let app = spawn_app_tuned(
-        writing_scenario(),
-        2,
-        agentd::api::ApiConfig {
-            auth: agentd::api::AuthConfig::with_admin(ADMIN),
-            ..agentd::api::ApiConfig::default()
-        },
-        |config, _| {
-            config.secret_key = Some(
-                agentd::tenancy::SecretKey::from_text("a-secret-key-for-the-delivery-test-0123")
-                    .unwrap(),
-            );
-            config.delivery_retry.base = std::time::Duration::from_millis(100);
-        },
-    )
-    .await;
+    let app = app().await;
     let remotes = tempfile::tempdir().unwrap();
     let (bare, main) = bare_remote(remotes.path(), "team");
     crate::common::git(&bare, &["branch", "integration", "main"]);
@@ -285,21 +291,7 @@ async fn a_tenants_branch_is_pushed_and_merged_with_its_sealed_credential() {
 /// none of it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tenants_git_policy_pushes_merges_and_signs_its_work() {
-    let app = spawn_app_tuned(
-        writing_scenario(),
-        2,
-        agentd::api::ApiConfig {
-            auth: agentd::api::AuthConfig::with_admin(ADMIN),
-            ..agentd::api::ApiConfig::default()
-        },
-        |config, _| {
-            config.secret_key = Some(
-                agentd::tenancy::SecretKey::from_text("a-secret-key-for-the-delivery-test-0123")
-                    .unwrap(),
-            );
-        },
-    )
-    .await;
+    let app = app().await;
     let remotes = tempfile::tempdir().unwrap();
     let (bare, main) = bare_remote(remotes.path(), "team");
     let server = HttpRemote::public_read(remotes.path(), "bot", TOKEN);

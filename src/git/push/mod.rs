@@ -19,7 +19,7 @@ use std::path::Path;
 
 pub use auth::RemoteAuth;
 pub use merge::Integration;
-pub use retry::{Failure, RetryPolicy, classify};
+pub use retry::{Failure, RetryPolicy, backoff, classify};
 
 use super::reach::Pinned;
 use super::scratch::ScratchGit;
@@ -162,12 +162,7 @@ pub async fn deliver(job: &DeliveryJob<'_>) -> Result<Delivered, PushError> {
                         return Err(PushError::Unreachable { message, attempts });
                     }
                     let pause = job.retry.pause(attempts);
-                    let shown = job
-                        .remote
-                        .auth
-                        .secrets()
-                        .iter()
-                        .fold(message.clone(), |text, secret| text.replace(secret.as_str(), "[redacted]"));
+                    let shown = without(&message, &job.remote.auth.secrets());
                     tracing::warn!(attempt = attempts, ?pause, message = %shown, "pushing: trying again");
                     tokio::time::sleep(pause).await;
                 }
@@ -191,13 +186,16 @@ pub async fn deliver(job: &DeliveryJob<'_>) -> Result<Delivered, PushError> {
     outcome.map_err(|error| redact(error, &job.remote.auth.secrets()))
 }
 
+/// `text` with every secret replaced by `[redacted]`.
+fn without(text: &str, secrets: &[String]) -> String {
+    secrets.iter().fold(text.to_string(), |text, secret| {
+        text.replace(secret.as_str(), "[redacted]")
+    })
+}
+
 /// Takes every secret out of an error's message (git may quote what it sent).
 fn redact(error: PushError, secrets: &[String]) -> PushError {
-    let clean = |text: String| {
-        secrets.iter().fold(text, |text, secret| {
-            text.replace(secret.as_str(), "[redacted]")
-        })
-    };
+    let clean = |text: String| without(&text, secrets);
     match error {
         PushError::Auth { message } => PushError::Auth {
             message: clean(message),

@@ -96,17 +96,23 @@ impl RetryPolicy {
     /// step, then a random point in its upper half ("equal jitter"), so
     /// replicas that failed together do not come back together.
     pub fn pause(&self, attempt: u32) -> Duration {
-        let step = self
-            .base
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-            .min(self.max);
-        let mut byte = [0u8; 2];
-        let fraction = match getrandom::fill(&mut byte) {
-            Ok(()) => f64::from(u16::from_le_bytes(byte)) / f64::from(u16::MAX),
-            Err(_) => 1.0,
-        };
-        step / 2 + step.mul_f64(fraction / 2.0)
+        backoff(self.base, self.max, attempt)
     }
+}
+
+/// The pause after failed attempt `attempt` (1-based) of anything retried
+/// from `base`, doubling up to `max`, at a random point in the step's upper
+/// half (equal jitter).
+pub fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
+    let step = base
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+        .min(max);
+    let mut byte = [0u8; 2];
+    let fraction = match getrandom::fill(&mut byte) {
+        Ok(()) => f64::from(u16::from_le_bytes(byte)) / f64::from(u16::MAX),
+        Err(_) => 1.0,
+    };
+    step / 2 + step.mul_f64(fraction / 2.0)
 }
 
 #[cfg(test)]

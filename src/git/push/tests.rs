@@ -64,7 +64,12 @@ impl World {
 
     /// The sandbox's work: `files` written on `branch` from the base, as a bundle.
     fn work(&self, branch: &str, files: &[(&str, &str)]) -> (PathBuf, String) {
-        let name = branch.replace('/', "-");
+        self.work_in(&branch.replace('/', "-"), branch, files)
+    }
+
+    /// [`World::work`] in a clone and bundle named `name` (two sandboxes'
+    /// work on one branch name).
+    fn work_in(&self, name: &str, branch: &str, files: &[(&str, &str)]) -> (PathBuf, String) {
         let dir = self.tmp.path().join(format!("work-{name}"));
         git(
             self.tmp.path(),
@@ -183,40 +188,9 @@ async fn a_branch_someone_else_wrote_is_never_overwritten() {
     // A template without the execution's id: two executions, one name.
     let (first, first_head) = world.work("agent/task-7", &[("a.txt", "first\n")]);
     world.deliver(&first, "agent/task-7", None).await.unwrap();
-    let second_world_bundle = {
-        // Same branch name, other work, from the same base.
-        let dir = world.tmp.path().join("other");
-        git(
-            world.tmp.path(),
-            &[
-                "clone",
-                "--quiet",
-                "--no-local",
-                world.mirror.to_str().unwrap(),
-                dir.to_str().unwrap(),
-            ],
-        );
-        git(
-            &dir,
-            &["checkout", "--quiet", "-b", "agent/task-7", &world.base],
-        );
-        std::fs::write(dir.join("b.txt"), "second\n").unwrap();
-        git(&dir, &["add", "."]);
-        git(&dir, &["commit", "--quiet", "-m", "second"]);
-        let bundle = world.tmp.path().join("second.bundle");
-        git(
-            &dir,
-            &[
-                "bundle",
-                "create",
-                "--quiet",
-                bundle.to_str().unwrap(),
-                "agent/task-7",
-                &format!("^{}", world.base),
-            ],
-        );
-        bundle
-    };
+    // Same branch name, other work, from the same base.
+    let (second_world_bundle, _) =
+        world.work_in("second", "agent/task-7", &[("b.txt", "second\n")]);
     let error = world
         .deliver(&second_world_bundle, "agent/task-7", None)
         .await

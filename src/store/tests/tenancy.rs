@@ -261,6 +261,10 @@ async fn credentials_are_kept_sealed_per_tenant(db: &TestDb) {
     expected[1].credential.created_at = first.credential.created_at;
     assert_eq!(listed, expected);
     assert_eq!(store.count_credentials().await.unwrap(), 3);
+    assert_eq!(
+        store.credential_key_fingerprints().await.unwrap(),
+        ["0123456789ab"]
+    );
     assert!(
         !store
             .delete_credential("beta", &first.credential.id)
