@@ -50,6 +50,10 @@ async fn deliveries(app: &App, webhook: &str) -> Vec<Value> {
     page.json()["items"].as_array().unwrap().clone()
 }
 
+async fn body(response: reqwest::Response) -> Value {
+    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap_or(Value::Null)
+}
+
 async fn wait_until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
     let started = Instant::now();
     while !done().await {
@@ -207,5 +211,163 @@ async fn endpoints_are_checked_when_registered() {
     let listed = app.get("/v1/webhooks").await;
     assert!(!listed.json().to_string().contains("whsec_"));
     assert_eq!(listed.json()["items"][0]["events"], json!(["status"]));
+    app.finish().await;
+}
+
+/// A tenant (governed by a policy) tries to point agentd's webhook sender
+/// into the operator's network: registering a loopback receiver is refused,
+/// and one registered while the policy allowed private hosts gets nothing
+/// once the policy no longer does — the sender vets the address again at
+/// every attempt.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_cannot_aim_webhooks_at_the_operators_network() {
+    const ADMIN: &str = "admin-credential-for-webhook-ssrf-0123";
+    let app = spawn_app_tuned(
+        writing_scenario(),
+        2,
+        agentd::api::ApiConfig {
+            auth: agentd::api::AuthConfig::with_admin(ADMIN),
+            ..agentd::api::ApiConfig::default()
+        },
+        |runner, supervisor| {
+            runner.secret_key = Some(
+                agentd::tenancy::SecretKey::from_text("a-secret-key-for-the-webhook-test-01234")
+                    .unwrap(),
+            );
+            supervisor.webhooks.interval = Duration::from_millis(100);
+            supervisor.webhooks.backoff = Duration::from_millis(100);
+            supervisor.webhooks.max_backoff = Duration::from_millis(200);
+            supervisor.webhooks.max_attempts = 2;
+        },
+    )
+    .await;
+    let admin = |method: reqwest::Method, path: &str, body: Value| {
+        app.client
+            .request(method, app.url(path))
+            .header("authorization", format!("Bearer {ADMIN}"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    assert_eq!(
+        admin(
+            reqwest::Method::POST,
+            "/v1/admin/tenants",
+            json!({"name": "acme"})
+        )
+        .await
+        .unwrap()
+        .status(),
+        201
+    );
+    let prefix = app.repo.parent().unwrap().display().to_string();
+    let policy =
+        |private: bool| json!({"sources": {"local_paths": [prefix], "private_hosts": private}});
+    admin(
+        reqwest::Method::PUT,
+        "/v1/admin/tenants/acme/policy",
+        policy(false),
+    )
+    .await
+    .unwrap();
+    let issued: Value = body(
+        admin(
+            reqwest::Method::POST,
+            "/v1/admin/tenants/acme/keys",
+            json!({}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let key = issued["key"].as_str().unwrap().to_string();
+    let receiver = Receiver::start(0, SECRET, Behaviour::FailFirst(0)).await;
+    let port = receiver
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let tenant_post = |path: &str, body: Value| {
+        app.client
+            .post(app.url(path))
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    for url in [
+        receiver.url.clone(),
+        format!("http://localhost:{port}/hook"),
+        format!("http://[::1]:{port}/hook"),
+        format!("http://0x7f000001:{port}/hook"),
+        "http://169.254.169.254/latest/meta-data".to_string(),
+    ] {
+        let answer = tenant_post("/v1/webhooks", json!({"url": url, "secret": SECRET}))
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 422, "{url}");
+        let body: Value = body(answer).await;
+        assert_eq!(body["error"]["field"], "url", "{url}: {body}");
+    }
+
+    // Allowed for a moment, then not: the sender checks again and sends nothing.
+    admin(
+        reqwest::Method::PUT,
+        "/v1/admin/tenants/acme/policy",
+        policy(true),
+    )
+    .await
+    .unwrap();
+    let webhook: Value = body(
+        tenant_post(
+            "/v1/webhooks",
+            json!({"url": receiver.url, "secret": SECRET}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let id = webhook["id"].as_str().unwrap().to_string();
+    admin(
+        reqwest::Method::PUT,
+        "/v1/admin/tenants/acme/policy",
+        policy(false),
+    )
+    .await
+    .unwrap();
+    let mut request = app.request("Add a note");
+    request["repo"] = json!(app.repo.display().to_string());
+    let created: Value = body(tenant_post("/v1/executions", request).await.unwrap()).await;
+    assert!(created["id"].is_string(), "{created}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let dead = loop {
+        let page: Value = body(
+            app.client
+                .get(app.url(&format!("/v1/webhooks/{id}/deliveries")))
+                .header("authorization", format!("Bearer {key}"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let items = page["items"].as_array().unwrap().clone();
+        if !items.is_empty() && items.iter().all(|d| d["state"] == "dead") {
+            break items;
+        }
+        assert!(Instant::now() < deadline, "{page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        dead.iter().all(|d| d["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("no public address")),
+        "{dead:?}"
+    );
+    assert!(receiver.attempts().is_empty(), "the receiver was reached");
     app.finish().await;
 }
