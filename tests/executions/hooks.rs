@@ -178,3 +178,30 @@ async fn a_failing_teardown_fails_or_warns_by_its_policy_and_the_work_is_kept() 
         assert!(ran.summary.bundle_path.is_some());
     }
 }
+
+/// A setup hook (the repository's own script, say) tries the sandbox's door
+/// to the model gateway before the agent runs: it is not open yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setup_hook_cannot_reach_the_model_gateway() {
+    let world = World::new();
+    let file = world.scenario(writing());
+    let mut command = world.agentd_run("never starts").await;
+    command.arg("--scripted-model").arg(&file).args([
+        "--setup",
+        "exec 3<>/dev/tcp/127.0.0.1/$AGENTD_LLM_PORT && echo reached the gateway",
+    ]);
+    let ran = finish(command);
+    assert_eq!(ran.summary.status.as_str(), "failed", "{}", ran.stderr);
+    assert_eq!(
+        ran.summary.reason.as_deref(),
+        Some("setup_failed: setup hook 0 exited with code 1")
+    );
+    assert!(
+        !hook_events(&ran)
+            .iter()
+            .any(|(_, _, what)| what == "output reached the gateway"),
+        "{:?}",
+        hook_events(&ran)
+    );
+    assert_eq!(ran.summary.gateway.requests, 0);
+}
