@@ -275,6 +275,30 @@ def check_good(chart: helm.Chart, path: Path) -> None:
     checkov(name, out)
 
 
+# Values that are one thing in the README's table although they are maps.
+OPAQUE = {"engine.securityContext", "engine.host.nodeSelector", "networkPolicy.dns.namespaceSelector",
+          "networkPolicy.dns.podSelector"}
+
+
+def value_paths(values: dict, prefix: str = ""):
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value and path not in OPAQUE and not key == "resources":
+            yield from value_paths(value, path + ".")
+        else:
+            yield path
+
+
+def check_readme(chart: helm.Chart) -> None:
+    """The chart's README has a row for every value in values.yaml."""
+    readme = (CHART / "README.md").read_text()
+    missing = [p for p in value_paths(chart.values) if f"| `{p}` |" not in readme]
+    for path in missing:
+        fail(f"README.md: no row for the value {path}")
+    if not missing:
+        ok(f"README.md: a row for each of the {len(list(value_paths(chart.values)))} values")
+
+
 def check_bad(chart: helm.Chart, path: Path) -> None:
     name = "bad/" + path.name.removesuffix("-values.yaml")
     text = path.read_text()
@@ -312,6 +336,7 @@ def main() -> int:
                 ok("defaults: refused without agentImage.tag")
             else:
                 fail(f"defaults: refused for another reason: {e}")
+        check_readme(chart)
         for path in good:
             check_good(chart, path)
         for path in bad:
