@@ -105,12 +105,14 @@ spec:
           command: [docker, --host=unix://{{ $socket }}, info]
         periodSeconds: 2
         failureThreshold: 90
+      # Restarting the engine kills every sandbox in the pod: only after five minutes
+      # without an answer.
       livenessProbe:
         exec:
           command: [docker, --host=unix://{{ $socket }}, version]
-        periodSeconds: 20
-        timeoutSeconds: 10
-        failureThreshold: 6
+        periodSeconds: 30
+        timeoutSeconds: 20
+        failureThreshold: 10
       readinessProbe:
         exec:
           command: [docker, --host=unix://{{ $socket }}, version]
