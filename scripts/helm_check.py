@@ -7,7 +7,10 @@ kubernetes-validate (strict: unknown fields refused) against each Kubernetes ver
 KUBE_VERSIONS; checkov scans them (framework kubernetes) and any failed check fails the
 run. Custom resources (ServiceMonitor, PrometheusRule) have no schema in
 kubernetes-validate: they are skipped there and checked here for apiVersion, kind and the
-fields the Prometheus operator requires.
+fields the Prometheus operator requires. What the chart promises of its pod (a hardened
+agentd, secrets from Secrets, the engine's paths identical in both containers) is checked
+here too, since checkov's skips cover a whole workload; and the chart's README must have
+a row for every value.
 
 Each file in helm/agentd/ci/bad/ must be refused when rendered, with the message its
 `# expect:` line names (so it is refused for the reason it was written for).
@@ -26,6 +29,7 @@ from pathlib import Path
 import helm_python as helm
 import kubernetes_validate
 import yaml
+from kubernetes_validate.version import __version__ as kubernetes_validate_version
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "helm" / "agentd"
@@ -35,7 +39,7 @@ NAMESPACE = "agentd"
 # The floor the chart declares (kubeVersion: native sidecars are on from 1.29) and the two
 # newest versions kubernetes-validate 1.37.0 ships schemas for.
 KUBE_VERSIONS = ["1.29", "1.36", "1.37"]
-# Custom resources: apiVersion -> kind -> check.
+# Custom resources the chart makes, by apiVersion: no Kubernetes schema has them.
 CUSTOM = {"monitoring.coreos.com/v1": {"ServiceMonitor", "PrometheusRule"}}
 
 failures: list[str] = []
@@ -214,6 +218,11 @@ def check_pod(name: str, docs: list[tuple[str, dict]], values: dict) -> None:
            f"{'hostPaths' if host else 'engine mounts'} at identical paths, grace {pod['terminationGracePeriodSeconds']} s")
 
 
+def checkov_version() -> str:
+    exe = Path(sys.executable).parent / "checkov"
+    return subprocess.run([str(exe), "--version"], capture_output=True, text=True).stdout.strip()
+
+
 def checkov(name: str, path: Path) -> None:
     exe = Path(sys.executable).parent / "checkov"
     proc = subprocess.run(
@@ -321,7 +330,7 @@ def check_bad(chart: helm.Chart, path: Path) -> None:
 def main() -> int:
     started = time.monotonic()
     print(f"Helm {helm.helm_sdk_version()} (helm-python-sdk {helm.__version__}), "
-          f"kubernetes-validate {kubernetes_validate.__version__ if hasattr(kubernetes_validate, '__version__') else ''}".rstrip())
+          f"kubernetes-validate {kubernetes_validate_version}, checkov {checkov_version()}")
     good = sorted((CHART / "ci").glob("*-values.yaml"))
     bad = sorted((CHART / "ci" / "bad").glob("*-values.yaml"))
     if not good or not bad:
