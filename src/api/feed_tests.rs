@@ -87,6 +87,7 @@ fn record(id: &str, status: Status) -> ExecutionRecord {
             updated_at: now,
             duration_ms: None,
             delivery: None,
+            retried: 0,
         },
         request_hash: String::new(),
         owner: None,
@@ -312,6 +313,9 @@ impl Store for Log {
         _: &str,
         _: Duration,
     ) -> Result<Option<ExecutionRecord>, StoreError> {
+        unimplemented!()
+    }
+    async fn requeue(&self, _: &str, _: &str) -> Result<Option<ExecutionRecord>, StoreError> {
         unimplemented!()
     }
     async fn renew_leases(&self, _: &str, _: Duration) -> Result<(), StoreError> {

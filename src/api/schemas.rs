@@ -89,6 +89,12 @@ pub struct ExecutionRequestSchema {
     /// Commands run in the sandbox before and after the agent.
     #[serde(default)]
     pub hooks: HooksSchema,
+    /// How many times the execution may be queued again, from the start,
+    /// when the engine running it is lost (its replica's pod or node vanished
+    /// without draining). 0: it ends `failed` with reason `engine_lost`.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 3)]
+    pub retries: u32,
 }
 
 /// Lifecycle hooks in the sandbox: bash command lines run in the repository
@@ -627,6 +633,7 @@ mod tests {
             push: false,
             merge_into: None,
             hooks: Default::default(),
+            retries: 1,
             sandbox: Default::default(),
         };
         assert_eq!(documented::<ExecutionRequestSchema>(), serialised(&request));

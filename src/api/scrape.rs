@@ -11,8 +11,10 @@ use crate::store::StatusCount;
 pub(super) fn gauges(counts: Vec<StatusCount>, running_here: u64, event_channels: u64) -> Gauges {
     let mut queue_depths: Vec<(String, u64)> = Vec::new();
     let mut live = 0;
+    let mut oldest_queued = None;
     for count in &counts {
         let queued = if count.status == Status::Queued {
+            oldest_queued = oldest_queued.min(Some(count.oldest)).or(Some(count.oldest));
             count.count
         } else {
             0
@@ -35,6 +37,9 @@ pub(super) fn gauges(counts: Vec<StatusCount>, running_here: u64, event_channels
             })
             .collect(),
         queue_depths,
+        queue_oldest_ms: oldest_queued.map_or(0, |at| {
+            u64::try_from((chrono::Utc::now() - at).num_milliseconds()).unwrap_or(0)
+        }),
         live,
         running_here,
         event_channels,
@@ -51,6 +56,8 @@ mod tests {
             tenant_id: tenant.into(),
             status,
             count,
+            oldest: chrono::Utc::now()
+                - chrono::Duration::seconds(if status == Status::Queued { 90 } else { 900 }),
         }
     }
 
@@ -75,5 +82,7 @@ mod tests {
         assert_eq!(gauges.executions.len(), 5);
         assert_eq!(gauges.executions[2].status, "succeeded");
         assert_eq!((gauges.running_here, gauges.event_channels), (2, 1));
+        // The oldest queued execution's age, not a finished one's.
+        assert!((90_000..95_000).contains(&gauges.queue_oldest_ms));
     }
 }

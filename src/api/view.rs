@@ -98,6 +98,13 @@ pub struct ExecutionSchema {
     pub push: bool,
     /// The integration branch it is merged into, when asked.
     pub merge_into: Option<String>,
+    /// How many times it may be queued again if the engine running it is
+    /// lost (absent: 0).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 3)]
+    pub retries: u32,
+    /// How many times it was queued again after its engine was lost.
+    pub retried: u32,
     /// What became of the delivery (once the execution ended, or delivery
     /// was retried with `POST …/deliver`).
     #[schema(value_type = Option<DeliverySchema>)]

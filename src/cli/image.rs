@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use agentd::engine::Engine;
+use agentd::image::deployment::{DeploymentImage, ensure_deployment_image};
 use agentd::image::{
     DEFAULT_CLAUDE_SDK_VERSION, DEFAULT_CLAUDE_VERSION, DEFAULT_SUITE, ImageBuilder, ImageConfig,
 };
@@ -63,6 +64,18 @@ pub struct BuildArgs {
     /// Rebuild even if the image exists.
     #[arg(long)]
     pub force: bool,
+    /// Build agentd's own image instead (for the helm chart: `agentd serve` as
+    /// uid 10100, with git, ssh and tini), tagged `agentd:<version>-<hex>`,
+    /// with this agentd executable inside (or the one given with --binary).
+    #[arg(long, conflicts_with = "engine")]
+    pub supervisor: bool,
+    /// The agentd executable for --supervisor (default: this one).
+    #[arg(long, value_name = "FILE", requires = "supervisor")]
+    pub binary: Option<PathBuf>,
+    /// Build the Docker engine sidecar image instead (for the chart's dind
+    /// mode: Debian's docker.io, dockerd as entrypoint), `agentd-engine:<suite>-<hex>`.
+    #[arg(long)]
+    pub engine: bool,
 }
 
 impl ImageArgs {
@@ -101,6 +114,9 @@ pub async fn ensure_image(
 pub async fn image(global: &Global, command: &ImageCommand) -> Result<i32, Failure> {
     let ImageCommand::Build(args) = command;
     let engine = Engine::connect().await?;
+    if args.supervisor || args.engine {
+        return deployment_image(global, &engine, args).await;
+    }
     let builder = ImageBuilder::new(&engine, args.image.config(&global.data_dir(), args.force));
     let progress = |line: &str| eprintln!("  {line}");
     let built = builder.ensure(&progress).await?;
@@ -110,6 +126,41 @@ pub async fn image(global: &Global, command: &ImageCommand) -> Result<i32, Failu
         built.tag,
         built.claude_version,
         &built.id
+    );
+    println!("{}", built.tag);
+    Ok(0)
+}
+
+/// `image build --supervisor` / `--engine`: an image of agentd's own deployment.
+async fn deployment_image(
+    global: &Global,
+    engine: &Engine,
+    args: &BuildArgs,
+) -> Result<i32, Failure> {
+    let image = if args.engine {
+        DeploymentImage::Engine
+    } else {
+        let binary = match &args.binary {
+            Some(binary) => binary.clone(),
+            None => std::env::current_exe()
+                .map_err(|e| Failure::fatal(format!("cannot find agentd's own executable: {e}")))?,
+        };
+        DeploymentImage::Supervisor { binary }
+    };
+    let progress = |line: &str| eprintln!("  {line}");
+    let built = ensure_deployment_image(
+        engine,
+        &image,
+        &args.image.suite,
+        &global.data_dir().cache(),
+        args.force,
+        &progress,
+    )
+    .await?;
+    eprintln!(
+        "{} {}",
+        if built.built { "built" } else { "up to date:" },
+        built.tag
     );
     println!("{}", built.tag);
     Ok(0)

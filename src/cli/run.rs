@@ -176,6 +176,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub hook_timeout: u32,
 
+    /// With --server: how many times the execution may be queued again from
+    /// the start when the replica running it is lost with its engine (0 to 3;
+    /// 0 ends it `failed`, reason `engine_lost`).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+
     /// Cap on the artifacts brought back, e.g. 100m.
     #[arg(long, default_value = "1g", value_parser = parse_bytes)]
     pub max_artifacts: u64,
@@ -306,6 +312,7 @@ impl RunArgs {
                     })
                     .collect(),
             },
+            retries: self.retries,
         };
         Ok(request)
     }

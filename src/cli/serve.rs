@@ -31,7 +31,9 @@ use super::upstream::{GatewayArgs, upstream};
 /// previous process left running and removes orphaned containers and volumes.
 /// SIGTERM or Ctrl-C: stop taking work, end event streams, and leave within
 /// --shutdown-grace; running executions are detached (the next start re-attaches
-/// them) or, with --on-shutdown cancel, cancelled.
+/// them), with --on-shutdown cancel cancelled, or with --on-shutdown drain left
+/// to finish within the grace period and then cancelled (for an engine that
+/// stops with agentd, like a dockerd sidecar in its pod).
 ///
 /// Every option can also come from the environment (shown below) or from a TOML
 /// file given with --config (keys are the long option names, in a [serve] table
@@ -111,7 +113,8 @@ pub struct ServeArgs {
     #[arg(long, env = "AGENTD_ON_SHUTDOWN", value_enum, default_value_t = ShutdownMode::Detach)]
     pub on_shutdown: ShutdownMode,
 
-    /// Longest a shutdown may take.
+    /// Longest a shutdown may take (in drain mode: how long running executions
+    /// may go on; those cancelled after it get 30 s more to be recorded).
     #[arg(long, env = "AGENTD_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
 
@@ -244,7 +247,7 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> Result<i32, Failure> {
     };
     // Requests in flight get the grace period to finish; a stalled client
     // (a download nobody reads) cannot hold the process beyond it.
-    let grace = args.shutdown_grace;
+    let grace = supervisor.config().shutdown_budget();
     let deadline = async move {
         if begun.await.is_ok() {
             tokio::time::sleep(grace + Duration::from_secs(1)).await;

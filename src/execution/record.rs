@@ -106,6 +106,10 @@ pub struct Execution {
     /// What became of the branch's delivery to the remote (when `push` was
     /// asked, once the execution ended or delivery was retried).
     pub delivery: Option<Delivery>,
+    /// How many times it was queued again after its engine was lost (up to
+    /// the request's `retries`).
+    #[serde(default)]
+    pub retried: u32,
 }
 
 impl Execution {

@@ -64,6 +64,18 @@ pub struct ExecutionRequest {
     /// Commands run in the sandbox before and after the agent.
     #[serde(default)]
     pub hooks: super::Hooks,
+    /// How many times the execution may be queued again when the engine
+    /// running it is lost (its replica's pod or node vanished without
+    /// draining). 0 (the default): it ends `failed` with reason `engine_lost`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
+}
+
+/// The most `retries` a request may ask for.
+pub const MAX_RETRIES: u32 = 3;
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl ExecutionRequest {
@@ -222,6 +234,12 @@ impl ExecutionRequest {
             }
         }
         self.hooks.validate()?;
+        if self.retries > MAX_RETRIES {
+            return Err(invalid(
+                "retries",
+                format!("must be between 0 and {MAX_RETRIES}"),
+            ));
+        }
         if let Some(target) = &self.merge_into {
             if !self.push {
                 return Err(invalid("merge_into", "needs `push`: true"));
@@ -432,6 +450,7 @@ mod tests {
             push: false,
             merge_into: None,
             hooks: Default::default(),
+            retries: 0,
             sandbox: SandboxOptions::default(),
         }
     }

@@ -70,12 +70,34 @@ pub(crate) async fn build(
     progress: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<(), ImageError> {
     let rootfs = work_dir.join("base.tar");
-    make_rootfs(suite, &rootfs, progress).await?;
-    import(engine, &rootfs, suite, tag, progress).await
+    make_rootfs(suite, &packages(), &rootfs, progress).await?;
+    let changes = vec![
+        format!("LABEL {IMAGE_LABEL}=base"),
+        format!("LABEL agentd.suite={}", tag_safe(suite)),
+    ];
+    import(engine, &rootfs, tag, changes, progress).await
+}
+
+/// Makes a minbase rootfs of `suite` with `packages` in `work_dir` and
+/// imports it as `tag` with the Dockerfile-style `changes` (labels, an
+/// entrypoint): the images of agentd's own deployment.
+pub(crate) async fn build_rootfs_image(
+    engine: &Engine,
+    suite: &str,
+    packages: &[String],
+    tag: &str,
+    changes: Vec<String>,
+    work_dir: &Path,
+    progress: &(dyn Fn(&str) + Send + Sync),
+) -> Result<(), ImageError> {
+    let rootfs = work_dir.join("rootfs.tar");
+    make_rootfs(suite, packages, &rootfs, progress).await?;
+    import(engine, &rootfs, tag, changes, progress).await
 }
 
 async fn make_rootfs(
     suite: &str,
+    packages: &[String],
     rootfs: &Path,
     progress: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<(), ImageError> {
@@ -83,7 +105,7 @@ async fn make_rootfs(
     let mut command = Command::new("mmdebstrap");
     command
         .arg(format!("--variant={VARIANT}"))
-        .arg(format!("--include={}", packages().join(",")))
+        .arg(format!("--include={}", packages.join(",")))
         .arg(suite)
         .arg(rootfs);
     let finished = match run_logged(command, "mmdebstrap", progress).await {
@@ -105,15 +127,11 @@ async fn make_rootfs(
 async fn import(
     engine: &Engine,
     rootfs: &Path,
-    suite: &str,
     tag: &str,
+    changes: Vec<String>,
     progress: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<(), ImageError> {
     progress(&format!("importing the rootfs as {tag}"));
-    let changes = vec![
-        format!("LABEL {IMAGE_LABEL}=base"),
-        format!("LABEL agentd.suite={}", tag_safe(suite)),
-    ];
     engine.import_image(rootfs, tag, changes, progress).await?;
     Ok(())
 }

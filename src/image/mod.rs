@@ -10,6 +10,7 @@ pub mod base;
 mod builder;
 pub mod claude_binary;
 mod config;
+pub mod deployment;
 mod error;
 mod process;
 

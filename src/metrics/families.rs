@@ -41,6 +41,7 @@ pub struct Metrics {
     pub(super) event_channels: Gauge,
     pub(super) event_streams: Gauge,
     pub(super) event_stream_bytes: Gauge,
+    pub(super) queue_oldest: Gauge<f64, AtomicU64>,
     pub(super) claiming_paused: Family<ScopeLabels, Gauge>,
 
     pub(super) finished: Family<TenantStatusLabels, Counter>,
@@ -82,6 +83,7 @@ impl Metrics {
             event_channels: Gauge::default(),
             event_streams: Gauge::default(),
             event_stream_bytes: Gauge::default(),
+            queue_oldest: Gauge::default(),
             claiming_paused: Family::default(),
             finished: Family::default(),
             duration: Family::new_with_constructor(|| Histogram::new(buckets::EXECUTION)),
@@ -113,6 +115,11 @@ impl Metrics {
             "agentd_queue_depth",
             "Queued executions by tenant (all supervisors)",
             self.queue_depth.clone(),
+        );
+        r.register(
+            "agentd_queue_oldest_seconds",
+            "Age of the oldest queued execution, 0 when none is queued (all supervisors)",
+            self.queue_oldest.clone(),
         );
         r.register(
             "agentd_executions_live",

@@ -71,6 +71,8 @@ impl Metrics {
                 .get_or_create(&labels)
                 .inc_by(saturating(*depth));
         }
+        self.queue_oldest
+            .set(gauges.queue_oldest_ms as f64 / 1000.0);
         self.live.set(saturating(gauges.live));
         self.running_here.set(saturating(gauges.running_here));
         self.event_channels.set(saturating(gauges.event_channels));

@@ -19,6 +19,9 @@ pub struct Gauges {
     pub executions: Vec<ExecutionCount>,
     /// Queued executions by tenant (all supervisors).
     pub queue_depths: Vec<(String, u64)>,
+    /// Milliseconds since the oldest queued execution was created (0: none
+    /// queued).
+    pub queue_oldest_ms: u64,
     /// Executions preparing, running or collecting (all supervisors).
     pub live: u64,
     /// Executions running on this supervisor.

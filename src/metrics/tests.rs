@@ -308,6 +308,7 @@ fn scrape_time_gauges_are_the_latest_figures() {
             count("beta", "succeeded", 4),
         ],
         queue_depths: vec![("acme".into(), 3), ("beta".into(), 0)],
+        queue_oldest_ms: 92_500,
         live: 2,
         running_here: 2,
         event_channels: 1,
@@ -337,6 +338,7 @@ fn scrape_time_gauges_are_the_latest_figures() {
     let depth = "agentd_queue_depth";
     assert_eq!(number(value(&e, depth, &[("tenant", "acme")])), 3.0);
     assert_eq!(number(value(&e, depth, &[("tenant", "beta")])), 0.0);
+    assert_eq!(number(value(&e, "agentd_queue_oldest_seconds", &[])), 92.5);
     assert_eq!(number(value(&e, "agentd_executions_live", &[])), 2.0);
     assert_eq!(
         number(value(&e, "agentd_executions_running_here", &[])),

@@ -25,6 +25,7 @@ mod prepare;
 mod publish;
 mod pump;
 pub mod recorder;
+mod requeue;
 pub mod results;
 mod run;
 mod sandbox;
@@ -50,6 +51,7 @@ use layout::{DataDir, RunDir};
 pub use deliver::DeliverError;
 pub use lifecycle::{Lifecycle, Stage};
 pub use recorder::{EventObserver, Silent};
+pub use requeue::{ENGINE_LOST, engine_lost, lost_attempt};
 pub use sandbox::sweep_workspaces;
 
 /// The reason given when a supervisor restart made an execution impossible to continue.

@@ -33,7 +33,7 @@ impl Runner {
             return Err(restarted("its container was never created"));
         }
         if self.engine.exit_state(&container).await.is_err() {
-            return Err(restarted("its container is gone"));
+            return Err(RunError::Restarted(super::engine_lost()));
         }
         let source = RepoSource::parse(&run.record.request.repo)?;
         let mirrors = self.mirrors.for_tenant(&run.record.tenant_id);

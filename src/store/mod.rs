@@ -156,6 +156,14 @@ pub trait Store: Tenancy + Outbox + Send + Sync + 'static {
         lease: Duration,
     ) -> Result<Option<ExecutionRecord>, StoreError>;
 
+    /// Queues a live execution `holder` holds again, for another attempt
+    /// from the start (its engine was lost): status `queued`, no holder, one
+    /// more in `retried`, the attempt's start, commits, session and log
+    /// cursor forgotten (events, usage and spend are kept). `None` when
+    /// `holder` does not hold it, it is not live, or its request's `retries`
+    /// are used up.
+    async fn requeue(&self, id: &str, holder: &str) -> Result<Option<ExecutionRecord>, StoreError>;
+
     /// Extends the lease of every live execution `owner` holds.
     async fn renew_leases(&self, owner: &str, lease: Duration) -> Result<(), StoreError>;
 

@@ -102,6 +102,8 @@ pub struct StatusCount {
     pub tenant_id: String,
     pub status: Status,
     pub count: u64,
+    /// When the oldest of them was created.
+    pub oldest: DateTime<Utc>,
 }
 
 /// What cancelling did.

@@ -18,7 +18,7 @@ macro_rules! columns {
          gateway_requests, gateway_input_tokens, gateway_output_tokens, \
          gateway_cache_creation_input_tokens, gateway_cache_read_input_tokens, gateway_cost_usd, \
          record_model, replay_from, conversation, claimed, left_out, sandbox, policy, naming, \
-         delivery_plan, delivery, hooks"
+         delivery_plan, delivery, hooks, retries, retried"
     };
 }
 
@@ -106,9 +106,9 @@ pub(super) const UNFINISHED: &str = unfinished!();
 pub(super) const INSERT: &str = concat!(
     "INSERT INTO executions (id, tenant_id, idempotency_key, request_hash, status, repo, \
      git_ref, prompt, agent, limits, context_file, branch, created_at, updated_at, \
-     record_model, replay_from, sandbox, policy, naming, delivery_plan, hooks) \
+     record_model, replay_from, sandbox, policy, naming, delivery_plan, hooks, retries) \
      VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, \
-             $15, $16, $17, $18, $19) \
+             $15, $16, $17, $18, $19, $20) \
      ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING ",
     columns!()
 );
@@ -223,6 +223,17 @@ pub(super) const TAKE_OVER_FROM: &str = concat!(
     columns!()
 );
 
+/// [`super::Store::requeue`]: `$1` id, `$2` holder, `$3` now.
+pub(super) const REQUEUE: &str = concat!(
+    "UPDATE executions SET status = 'queued', owner = NULL, lease_expires_at = NULL, \
+     retried = retried + 1, started_at = NULL, base_commit = NULL, head_commit = NULL, \
+     session_id = NULL, log_cursor = 0, updated_at = $3 \
+     WHERE id = $1 AND owner = $2 AND retried < retries AND status IN (",
+    live!(),
+    ") RETURNING ",
+    columns!()
+);
+
 pub(super) const RENEW_LEASES: &str = concat!(
     "UPDATE executions SET lease_expires_at = $2, updated_at = $3 \
      WHERE owner = $1 AND status IN (",
@@ -245,8 +256,8 @@ pub(super) const COUNTS: &str = concat!(
 );
 
 /// Every execution, counted by tenant and status (for the metrics at scrape time).
-pub(super) const COUNTS_BY_TENANT: &str = "SELECT tenant_id, status, COUNT(*) AS n \
-     FROM executions GROUP BY tenant_id, status ORDER BY tenant_id, status";
+pub(super) const COUNTS_BY_TENANT: &str = "SELECT tenant_id, status, COUNT(*) AS n, \
+     MIN(created_at) AS oldest FROM executions GROUP BY tenant_id, status ORDER BY tenant_id, status";
 
 /// `$4…$7`: the allowed previous statuses (NULL where fewer); `$8` the holder.
 pub(super) const TRANSITION: &str = concat!(

@@ -122,6 +122,7 @@ where
                     push: plan.push,
                     merge_into: plan.merge_into,
                     hooks: self.json_text("executions.hooks")?.unwrap_or_default(),
+                    retries: narrow(self.count("executions.retries")?),
                 },
                 policy: self.json("executions.policy")?,
                 status: self.status()?,
@@ -158,6 +159,7 @@ where
                 updated_at: self.time("executions.updated_at")?,
                 duration_ms: self.optional_count("executions.duration_ms")?,
                 delivery: self.json_text("executions.delivery")?,
+                retried: narrow(self.count("executions.retried")?),
             },
             request_hash: self.get("executions.request_hash")?,
             owner: self.get("executions.owner")?,
@@ -399,6 +401,7 @@ where
             tenant_id: self.get("executions.tenant_id")?,
             status: self.status()?,
             count: self.count("executions.n")?,
+            oldest: self.time("executions.oldest")?,
         })
     }
 
@@ -406,4 +409,9 @@ where
     pub(super) fn last_event(&self) -> Result<(u64, DateTime<Utc>), StoreError> {
         Ok((self.count("events.seq")?, self.time("events.at")?))
     }
+}
+
+/// A small count as stored, saturated at `u32::MAX`.
+fn narrow(count: u64) -> u32 {
+    u32::try_from(count).unwrap_or(u32::MAX)
 }

@@ -206,6 +206,7 @@ where
             .bind(naming.as_deref())
             .bind(plan.as_deref())
             .bind(hooks.as_deref())
+            .bind(i64::from(new.request.retries))
             .fetch_optional(&self.pool)
             .await?;
         if let Some(row) = inserted {
@@ -370,6 +371,17 @@ where
             .bind(DB::to_time(lease_until(at, lease)))
             .bind(DB::to_time(at))
             .bind(previous)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| Reader::<DB>::new(&row).execution())
+            .transpose()
+    }
+
+    async fn requeue(&self, id: &str, holder: &str) -> Result<Option<ExecutionRecord>, StoreError> {
+        let row = sqlx::query(q::REQUEUE)
+            .bind(id)
+            .bind(holder)
+            .bind(DB::to_time(now()))
             .fetch_optional(&self.pool)
             .await?;
         row.map(|row| Reader::<DB>::new(&row).execution())

@@ -72,6 +72,25 @@ pub enum ShutdownMode {
     Detach,
     /// Cancel them (kill, collect, `cancelled`) before leaving.
     Cancel,
+    /// Let them finish within the grace period, then cancel (kill, collect,
+    /// `cancelled`) what is still running: for engines that die with agentd
+    /// (a dockerd sidecar in the same pod), where detaching would lose them.
+    Drain,
+}
+
+/// How long a drain gives the executions it cancels once the grace period
+/// is over to be collected and recorded.
+pub const DRAIN_CANCEL_ALLOWANCE: Duration = Duration::from_secs(30);
+
+impl SupervisorConfig {
+    /// The longest a shutdown takes in this configuration: the grace period,
+    /// and in drain mode the cancellation after it.
+    pub fn shutdown_budget(&self) -> Duration {
+        match self.on_shutdown {
+            ShutdownMode::Drain => self.shutdown_grace + DRAIN_CANCEL_ALLOWANCE,
+            ShutdownMode::Detach | ShutdownMode::Cancel => self.shutdown_grace,
+        }
+    }
 }
 
 /// What the supervisor refuses, in terms a client can act on.
@@ -204,6 +223,11 @@ impl Supervisor {
             .await?
             .ok_or_else(|| SupervisorError::Store(StoreError::NotFound(id.to_string())))?;
         Ok(self.runner.redeliver(&record, None).await?)
+    }
+
+    /// The settings it runs with.
+    pub fn config(&self) -> &SupervisorConfig {
+        &self.config
     }
 
     /// The store.
@@ -423,16 +447,42 @@ impl Supervisor {
 
     /// Stops taking work and ends live streams. Running executions are then
     /// detached (left running in their containers, to be re-attached by the next
-    /// start; returns at once) or, in cancel mode, cancelled and waited for
-    /// within the grace period.
+    /// start; returns at once), in cancel mode cancelled and waited for within
+    /// the grace period, or in drain mode waited for within the grace period
+    /// and then cancelled.
     pub async fn shutdown(&self) {
         self.stop_taking_work();
-        if self.config.on_shutdown == ShutdownMode::Detach {
-            if self.running() > 0 {
-                self.instance.detach();
+        let grace = self.config.shutdown_grace;
+        match self.config.on_shutdown {
+            ShutdownMode::Detach => {
+                if self.running() > 0 {
+                    self.instance.detach();
+                }
             }
-            return;
+            ShutdownMode::Cancel => self.cancel_local(grace).await,
+            ShutdownMode::Drain => {
+                self.tasks.close();
+                let running = self.running();
+                if running > 0 {
+                    tracing::info!(running, ?grace, "draining: running executions may finish");
+                }
+                if tokio::time::timeout(grace, self.tasks.wait())
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(
+                        running = self.running(),
+                        "drain grace period over; cancelling what still runs"
+                    );
+                    self.cancel_local(DRAIN_CANCEL_ALLOWANCE).await;
+                }
+            }
         }
+    }
+
+    /// Cancels every execution running here and waits up to `within` for
+    /// them to be collected and recorded.
+    async fn cancel_local(&self, within: Duration) {
         for local in self
             .local
             .lock()
@@ -442,7 +492,7 @@ impl Supervisor {
             local.cancel.cancel();
         }
         self.tasks.close();
-        if tokio::time::timeout(self.config.shutdown_grace, self.tasks.wait())
+        if tokio::time::timeout(within, self.tasks.wait())
             .await
             .is_err()
         {

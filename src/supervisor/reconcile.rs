@@ -106,6 +106,12 @@ impl Supervisor {
                 None => self.store.take_over(&record.id, &owner, lease).await?,
             };
             if let Some(taken) = taken {
+                if let Some(why) = crate::runner::lost_attempt(&taken, managed)
+                    && self.runner.requeue(&taken, &why).await?
+                {
+                    self.wake.notify_one();
+                    continue;
+                }
                 tracing::info!(execution = %taken.id, status = %taken.status, "resuming");
                 resumed.push(taken.id.clone());
                 self.launch(taken, true);

@@ -11,7 +11,7 @@ use super::harness::{TestDb, new_execution, on_both_backends};
 use super::{HOLDER, hold, queued};
 use super::{drive_to, outcome};
 use crate::execution::{EventBody, Status};
-use crate::store::{CancelOutcome, StatusCount, StoreError};
+use crate::store::{CancelOutcome, StoreError};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -449,6 +449,8 @@ async fn counts_and_live_executions_follow_the_queue(db: &TestDb) {
 async fn counts_by_tenant_cover_every_status(db: &TestDb) {
     let store = db.store.as_ref();
     assert_eq!(store.counts_by_tenant().await.unwrap(), vec![]);
+    // (Stored times may be rounded.)
+    let began = chrono::Utc::now() - chrono::Duration::seconds(1);
     let create = async |tenant: &str| {
         store
             .create_execution(new_execution(tenant))
@@ -465,13 +467,20 @@ async fn counts_by_tenant_cover_every_status(db: &TestDb) {
     create("beta").await;
     drive_to(store, &acme_done, Status::Succeeded).await;
     drive_to(store, &acme_running, Status::Running).await;
-    let count = |tenant: &str, status: Status, count: u64| StatusCount {
-        tenant_id: tenant.into(),
-        status,
-        count,
-    };
+    let counts = store.counts_by_tenant().await.unwrap();
+    // The oldest of each group: created during this test.
+    for count in &counts {
+        assert!(
+            count.oldest >= began && count.oldest <= chrono::Utc::now(),
+            "{count:?}"
+        );
+    }
+    let count = |tenant: &str, status: Status, count: u64| (tenant.to_string(), status, count);
     assert_eq!(
-        store.counts_by_tenant().await.unwrap(),
+        counts
+            .iter()
+            .map(|c| (c.tenant_id.clone(), c.status, c.count))
+            .collect::<Vec<_>>(),
         vec![
             count("acme", Status::Queued, 2),
             count("acme", Status::Running, 1),

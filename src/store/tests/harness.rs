@@ -211,6 +211,7 @@ pub fn new_execution(tenant: &str) -> NewExecution {
             push: false,
             merge_into: None,
             hooks: Default::default(),
+            retries: 0,
             sandbox: crate::execution::SandboxOptions {
                 image: Some("agentd-agent:custom".into()),
                 runtime: Some("runsc".into()),
