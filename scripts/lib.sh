@@ -159,3 +159,19 @@ dockerd_config_file() {
   done < "/proc/$1/cmdline"
   echo "$config"
 }
+
+# The helm tools in a venv under target/ (helm-python-sdk: Helm's own Go library;
+# kubernetes-validate; checkov), installed on first use; prints the venv's path.
+need_helm_venv() {
+  need_packages python3-venv >&2
+  local venv=${CARGO_TARGET_DIR:-$PWD/target}/helm-venv
+  local pins=(helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 checkov==3.3.30)
+  local stamp=$venv/.pins
+  if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${pins[*]}" ]; then
+    echo "installing ${pins[*]} into $venv" >&2
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install -q --disable-pip-version-check "${pins[@]}" >&2
+    echo "${pins[*]}" > "$stamp"
+  fi
+  echo "$venv"
+}

@@ -71,6 +71,7 @@ fn every_family_is_there_with_its_type() {
     for (family, kind) in [
         ("agentd_executions", PrometheusType::Gauge),
         ("agentd_queue_depth", PrometheusType::Gauge),
+        ("agentd_queue_oldest_seconds", PrometheusType::Gauge),
         ("agentd_executions_live", PrometheusType::Gauge),
         ("agentd_executions_running_here", PrometheusType::Gauge),
         ("agentd_event_channels", PrometheusType::Gauge),
@@ -105,7 +106,7 @@ fn every_family_is_there_with_its_type() {
         assert_eq!(found.family_type, kind, "{family}");
         assert!(!found.help.is_empty(), "{family} has help");
     }
-    assert_eq!(exposition.families.len(), 22);
+    assert_eq!(exposition.families.len(), 23);
 }
 
 #[test]
@@ -124,6 +125,7 @@ fn unlabelled_and_switch_families_show_from_the_start() {
             "agentd_events_stored_total",
             "agentd_executions_live",
             "agentd_executions_running_here",
+            "agentd_queue_oldest_seconds",
         ]
     );
 }

@@ -26,6 +26,7 @@ on_both_backends!(
     counts_and_live_executions_follow_the_queue,
     counts_by_tenant_cover_every_status,
     a_holder_that_lost_its_lease_writes_nothing,
+    requeue_needs_the_holder_and_a_retry_left,
 );
 
 async fn a_named_claim_takes_only_that_queued_execution(db: &TestDb) {
@@ -612,4 +613,68 @@ async fn a_holder_that_lost_its_lease_writes_nothing(db: &TestDb) {
         "append_events after the end",
     );
     assert_eq!(store.events_after(&id, 0, 10).await.unwrap().len(), 2);
+}
+
+async fn requeue_needs_the_holder_and_a_retry_left(db: &TestDb) {
+    let store = db.store.as_ref();
+    let mut new = new_execution("acme");
+    new.request.retries = 1;
+    let id = store.create_execution(new).await.unwrap().record.id.clone();
+    assert_eq!(
+        store.requeue(&id, HOLDER).await.unwrap(),
+        None,
+        "queued: not live"
+    );
+    drive_to(store, &id, Status::Running).await;
+    store
+        .update_facts(
+            &id,
+            HOLDER,
+            &crate::store::Facts {
+                base_commit: Some("a".repeat(40)),
+                session_id: Some("session-1".into()),
+                started_at: Some(chrono::Utc::now()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .append_events(&id, HOLDER, &[EventBody::progress("working")], Some(7))
+        .await
+        .unwrap();
+    let events = store.events_after(&id, 0, 100).await.unwrap().len();
+    assert_eq!(store.requeue(&id, "someone-else").await.unwrap(), None);
+    let again = store.requeue(&id, HOLDER).await.unwrap().expect("requeued");
+    assert_eq!(again.status, Status::Queued);
+    assert_eq!((again.retried, again.request.retries), (1, 1));
+    assert_eq!(again.owner, None);
+    assert_eq!(
+        again.log_cursor, 0,
+        "the next attempt reads a new container's log"
+    );
+    assert_eq!(
+        (
+            again.base_commit.clone(),
+            again.session_id.clone(),
+            again.started_at
+        ),
+        (None, None, None)
+    );
+    // The events stay; the next claim starts the attempt over.
+    assert_eq!(store.events_after(&id, 0, 100).await.unwrap().len(), events);
+    let claimed = store.claim_next("other", MINUTE).await.unwrap().unwrap();
+    assert_eq!(claimed.id, id);
+    // No retry left: a second loss is not queued again.
+    assert_eq!(claimed.status, Status::Preparing);
+    assert_eq!(store.requeue(&id, "other").await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_execution(None, &id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        Status::Preparing
+    );
 }
