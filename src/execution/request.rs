@@ -67,7 +67,11 @@ pub struct ExecutionRequest {
     /// How many times the execution may be queued again when the engine
     /// running it is lost (its replica's pod or node vanished without
     /// draining). 0 (the default): it ends `failed` with reason `engine_lost`.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero",
+        deserialize_with = "super::whole::number"
+    )]
     pub retries: u32,
 }
 

@@ -47,6 +47,7 @@ from kubelet import Pod, docker, remove_all_test_pods  # noqa: E402
 HERE = Path(__file__).resolve().parent
 CHART = HERE.parent.parent / "helm" / "agentd"
 SCENARIO = HERE / "slow.json"
+PROBE = HERE / "probe.sh"
 PG = os.environ.get("AGENTD_TEST_POSTGRES_URL", "postgres://agentd:agentd@127.0.0.1:5432/postgres")
 ADMIN = "admin-" + secrets.token_hex(16)
 SEALING = secrets.token_hex(32)
@@ -218,6 +219,21 @@ def start_latency(api, id, token):
     return (stamp(session["at"]) - stamp(record["created_at"])).total_seconds()
 
 
+RUNS = int(os.environ.get("AGENTD_PODS_RUNS", "1"))
+
+
+def more_latencies(api, key, repo, first):
+    """The median start latency of `first` and RUNS - 1 more executions."""
+    import statistics
+    samples = [first]
+    for _ in range(RUNS - 1):
+        made = api.ok("POST", "/v1/executions", {"repo": repo, "prompt": "again"}, token=key)
+        record = wait_for(api, made["id"], key, ("succeeded", "failed", "timed_out", "cancelled"))
+        assert record["status"] == "succeeded", record
+        samples.append(start_latency(api, made["id"], key))
+    return statistics.median(samples)
+
+
 def sample_repo(path):
     os.makedirs(path, exist_ok=True)
     run = lambda *a: subprocess.run(a, cwd=path, check=True, capture_output=True)  # noqa: E731
@@ -249,6 +265,8 @@ class Setup:
         self.relay = Relay(self.gateway, ("127.0.0.1", 5432))
         self.relay.start()
         self.figures = {}
+        self.scenarios = os.path.join(root, "scenarios")
+        write_scenario(self.scenarios, f"{self.gateway}/{self.relay.port}")
 
     def overrides(self, database_name, extra=None):
         sup_repo, sup_tag = split(self.supervisor)
@@ -276,7 +294,53 @@ class Setup:
         template = workload(objects, kind)["spec"]["template"]
         return Pod(name, template, objects, self.root, secrets=self.secrets(database_name),
                    extra_env={"agentd": {"AGENTD_SCRIPTED_MODEL": "/etc/agentd-test/slow.json"}},
-                   extra_mounts=[(str(HERE), "/etc/agentd-test")])
+                   extra_mounts=[(self.scenarios, "/etc/agentd-test")])
+
+
+def write_scenario(folder, database):
+    """slow.json with its first Bash call running the attacker's probe
+    (probe.sh) inside the sandbox, its findings written into the work."""
+    os.makedirs(folder, exist_ok=True)
+    scenario = json.loads(SCENARIO.read_text())
+    call = scenario["turns"][0]["content"][1]["input"]
+    call["command"] = (f"cat > /tmp/probe.sh <<'PROBE'\n{PROBE.read_text()}PROBE\n"
+                       f"DB={database} bash /tmp/probe.sh > /workspace/repo/PROBE.txt 2>&1; "
+                       + call["command"])
+    Path(folder, "slow.json").write_text(json.dumps(scenario))
+    os.chmod(folder, 0o755)
+
+
+def findings(text):
+    """The probe's lines as {attack: result}."""
+    return dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+
+
+def held(diff):
+    """The probe's findings from inside a sandbox, read from the diff: every
+    attack must have failed."""
+    lines = [line[1:] for line in diff.splitlines()
+             if line.startswith("+") and not line.startswith("+++")]
+    start = next(i for i, l in enumerate(diff.splitlines()) if "PROBE.txt" in l)
+    seen = findings("\n".join(l[1:] for l in diff.splitlines()[start:]
+                              if l.startswith("+") and not l.startswith("+++")))
+    assert lines and seen, f"no probe findings in the diff:\n{diff}"
+    broken = {k: v for k, v in seen.items() if any(w in v for w in ("REACHED", "VISIBLE",
+                                                                     "READABLE", "FOUND"))}
+    assert not broken, f"the sandbox got through: {broken}"
+    return seen
+
+
+def control(pod, database):
+    """The same probe in the pod's agentd container, where each of those
+    things is there to find: the probe can tell."""
+    out = docker("exec", "-e", f"DB={database}", f"{pod.name}-agentd", "bash", "-c",
+                 PROBE.read_text(), check=False)
+    seen = findings(out.stdout)
+    assert "VISIBLE" in seen.get("engine socket", "") or "REACHED" in seen.get("engine socket", ""), seen
+    assert seen.get("tcp 127.0.0.1/8700") == "REACHED", seen
+    assert seen.get(f"tcp {database}") == "REACHED", seen
+    assert seen.get("secrets in env") == "FOUND", seen
+    return seen
 
 
 def inner_containers(pod):
@@ -313,7 +377,12 @@ def scenario_dind(setup):
         assert seen_inside, "no sandbox was seen in the pod's engine"
         status, diff = api.call("GET", f"/v1/executions/{first['id']}/diff", token=key)
         assert status == 200 and "GREETING.md" in diff, (status, diff)
-        setup.figures["start latency dind"] = start_latency(api, first["id"], key)
+        address = f"{setup.gateway}/{setup.relay.port}"
+        inside, outside = held(diff), control(pod, address)
+        log(f"attacks from the sandbox all failed: {inside}; the same probe in agentd's "
+            f"container finds them: {outside}")
+        setup.figures["start latency dind"] = more_latencies(
+            api, key, f"{repos}/sample", start_latency(api, first["id"], key))
         log(f"execution succeeded in the inner engine; start latency "
             f"{setup.figures['start latency dind']:.2f} s")
 
@@ -370,7 +439,11 @@ def scenario_host(setup):
                        token=key)
         record = wait_for(api, first["id"], key, ("succeeded", "failed", "timed_out", "cancelled"))
         assert record["status"] == "succeeded", record
-        setup.figures["start latency host"] = start_latency(api, first["id"], key)
+        status, diff = api.call("GET", f"/v1/executions/{first['id']}/diff", token=key)
+        assert status == 200 and "GREETING.md" in diff, (status, diff)
+        log(f"attacks from the sandbox on the host's engine all failed: {held(diff)}")
+        setup.figures["start latency host"] = more_latencies(
+            api, key, f"{repos}/sample", start_latency(api, first["id"], key))
         log(f"execution succeeded on the host's engine; start latency "
             f"{setup.figures['start latency host']:.2f} s")
         codes = pod.terminate(grace=30)
@@ -456,7 +529,7 @@ def main():
             print(f"figure: pod start to ready (agentd + dockerd sidecar, agent image loaded): "
                   f"{f['pod start to ready (dind)']:.1f} s")
         if "start latency dind" in f and "start latency host" in f:
-            print(f"figure: execution start latency in the dind sidecar "
+            print(f"figure ({RUNS} run(s), medians): execution start latency in the dind sidecar "
                   f"{f['start latency dind']:.2f} s vs on the host engine "
                   f"{f['start latency host']:.2f} s: ratio "
                   f"{f['start latency dind'] / f['start latency host']:.2f}x")
