@@ -43,15 +43,26 @@ pub fn agent_tag(claude_version: &str, base: &str, packages: &[String]) -> Strin
 /// with mode 0755 in its header, since the classic builder can neither
 /// `COPY --chmod` nor `RUN chmod` a 380 MB file without doubling the layer.
 pub(crate) fn write_context(dest: &Path, claude: &Path) -> std::io::Result<()> {
+    write_context_with(dest, DOCKERFILE, CONTEXT_BINARY, claude)
+}
+
+/// A build context of `dockerfile` and the executable at `binary`, named
+/// `name` in the context with mode 0755 already set (see [`write_context`]).
+pub(crate) fn write_context_with(
+    dest: &Path,
+    dockerfile: &str,
+    name: &str,
+    binary: &Path,
+) -> std::io::Result<()> {
     let mut tar = tar::Builder::new(std::io::BufWriter::new(File::create(dest)?));
 
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(tar::EntryType::Regular);
-    header.set_size(DOCKERFILE.len() as u64);
+    header.set_size(dockerfile.len() as u64);
     header.set_mode(0o644);
-    tar.append_data(&mut header, "Dockerfile", DOCKERFILE.as_bytes())?;
+    tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())?;
 
-    let binary = File::open(claude)?;
+    let binary = File::open(binary)?;
     let metadata = binary.metadata()?;
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(tar::EntryType::Regular);
@@ -63,7 +74,7 @@ pub(crate) fn write_context(dest: &Path, claude: &Path) -> std::io::Result<()> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |age| age.as_secs()),
     );
-    tar.append_data(&mut header, CONTEXT_BINARY, binary)?;
+    tar.append_data(&mut header, name, binary)?;
 
     tar.into_inner()?
         .into_inner()

@@ -77,17 +77,7 @@ impl<'a> ImageBuilder<'a> {
         progress(&format!("building the agent image {tag}"));
         let claude = claude_binary::resolve(&self.config, progress).await?;
 
-        let cache_dir = &self.config.cache_dir;
-        tokio::fs::create_dir_all(cache_dir)
-            .await
-            .map_err(ImageError::io(format!("creating {}", cache_dir.display())))?;
-        let scratch = tempfile::Builder::new()
-            .prefix(".build-")
-            .tempdir_in(cache_dir)
-            .map_err(ImageError::io(format!(
-                "creating a scratch dir in {}",
-                cache_dir.display()
-            )))?;
+        let scratch = scratch_dir(&self.config.cache_dir).await?;
 
         let base = self.ensure_base(scratch.path(), progress).await?;
 
@@ -171,6 +161,23 @@ impl<'a> ImageBuilder<'a> {
             built: false,
         }
     }
+}
+
+/// A scratch folder for one build under `cache_dir` (made if missing),
+/// removed when dropped.
+pub(crate) async fn scratch_dir(
+    cache_dir: &std::path::Path,
+) -> Result<tempfile::TempDir, ImageError> {
+    tokio::fs::create_dir_all(cache_dir)
+        .await
+        .map_err(ImageError::io(format!("creating {}", cache_dir.display())))?;
+    tempfile::Builder::new()
+        .prefix(".build-")
+        .tempdir_in(cache_dir)
+        .map_err(ImageError::io(format!(
+            "creating a scratch dir in {}",
+            cache_dir.display()
+        )))
 }
 
 /// `image` with `:latest` added when it names neither a tag nor a digest; a bare

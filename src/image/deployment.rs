@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::base::{self, tag_safe};
+use super::builder::scratch_dir;
 use super::{IMAGE_LABEL, ImageError};
 use crate::engine::{Engine, ImageBuild};
 
@@ -100,16 +101,6 @@ pub async fn ensure_deployment_image(
     force: bool,
     progress: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<DeploymentBuilt, ImageError> {
-    tokio::fs::create_dir_all(cache_dir)
-        .await
-        .map_err(ImageError::io(format!("creating {}", cache_dir.display())))?;
-    let scratch = tempfile::Builder::new()
-        .prefix(".build-")
-        .tempdir_in(cache_dir)
-        .map_err(ImageError::io(format!(
-            "creating a scratch dir in {}",
-            cache_dir.display()
-        )))?;
     match image {
         DeploymentImage::Engine => {
             let packages = base::parse_packages(ENGINE_PACKAGES);
@@ -117,6 +108,7 @@ pub async fn ensure_deployment_image(
             if !force && engine.find_image(&tag).await?.is_some() {
                 return Ok(DeploymentBuilt { tag, built: false });
             }
+            let scratch = scratch_dir(cache_dir).await?;
             let changes = vec![
                 format!("LABEL {IMAGE_LABEL}=engine"),
                 r#"ENTRYPOINT ["/usr/sbin/dockerd"]"#.to_string(),
@@ -148,6 +140,7 @@ pub async fn ensure_deployment_image(
             if !force && engine.find_image(&tag).await?.is_some() {
                 return Ok(DeploymentBuilt { tag, built: false });
             }
+            let scratch = scratch_dir(cache_dir).await?;
             if force || engine.find_image(&base_tag).await?.is_none() {
                 let changes = vec![format!("LABEL {IMAGE_LABEL}=supervisor-base")];
                 base::build_rootfs_image(
@@ -165,11 +158,18 @@ pub async fn ensure_deployment_image(
             let context = scratch.path().join("context.tar");
             {
                 let (context, binary) = (context.clone(), binary.clone());
-                tokio::task::spawn_blocking(move || write_context(&context, &binary))
-                    .await
-                    .map_err(std::io::Error::other)
-                    .and_then(|written| written)
-                    .map_err(ImageError::io("writing the build context"))?;
+                tokio::task::spawn_blocking(move || {
+                    super::agent::write_context_with(
+                        &context,
+                        SUPERVISOR_DOCKERFILE,
+                        CONTEXT_BINARY,
+                        &binary,
+                    )
+                })
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|written| written)
+                .map_err(ImageError::io("writing the build context"))?;
             }
             progress(&format!("building {tag} from {base_tag}"));
             let request = ImageBuild {
@@ -191,26 +191,6 @@ pub async fn ensure_deployment_image(
             Ok(DeploymentBuilt { tag, built: true })
         }
     }
-}
-
-/// The build context: the Dockerfile and the binary, mode 0755 in its header.
-fn write_context(dest: &Path, binary: &Path) -> std::io::Result<()> {
-    let mut tar = tar::Builder::new(std::io::BufWriter::new(File::create(dest)?));
-    let mut header = tar::Header::new_gnu();
-    header.set_entry_type(tar::EntryType::Regular);
-    header.set_size(SUPERVISOR_DOCKERFILE.len() as u64);
-    header.set_mode(0o644);
-    tar.append_data(&mut header, "Dockerfile", SUPERVISOR_DOCKERFILE.as_bytes())?;
-    let file = File::open(binary)?;
-    let mut header = tar::Header::new_gnu();
-    header.set_entry_type(tar::EntryType::Regular);
-    header.set_size(file.metadata()?.len());
-    header.set_mode(0o755);
-    tar.append_data(&mut header, CONTEXT_BINARY, file)?;
-    tar.into_inner()?
-        .into_inner()
-        .map_err(|error| error.into_error())?
-        .sync_all()
 }
 
 #[cfg(test)]
