@@ -18,6 +18,10 @@ impl Documented for crate::execution::ExecutionRequest {
     const SCHEMA: &'static str = "ExecutionRequest";
 }
 
+impl Documented for crate::execution::FollowUpRequest {
+    const SCHEMA: &'static str = "FollowUpRequest";
+}
+
 impl Documented for crate::tenancy::Policy {
     const SCHEMA: &'static str = "Policy";
 }

@@ -144,7 +144,11 @@ pub async fn show(
     Tenant(tenant): Tenant,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<ExecutionView>, ApiError> {
-    Ok(Json(super::find(&state, &tenant, &id).await?.into()))
+    let record = super::find(&state, &tenant, &id).await?;
+    let children = state.supervisor.store().children(&record.id).await?;
+    let mut view = ExecutionView::from(record);
+    view.children = Some(children);
+    Ok(Json(view))
 }
 
 /// Executions, newest first, a page at a time.

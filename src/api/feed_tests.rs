@@ -273,6 +273,12 @@ impl Store for Log {
     async fn create_execution(&self, _: NewExecution) -> Result<Created, StoreError> {
         unimplemented!()
     }
+    async fn conversation(&self, _: &str, _: &str) -> Result<Vec<ExecutionRecord>, StoreError> {
+        unimplemented!()
+    }
+    async fn children(&self, _: &str) -> Result<Vec<String>, StoreError> {
+        unimplemented!()
+    }
     async fn get_execution(
         &self,
         _: Option<&str>,

@@ -11,6 +11,7 @@ mod auth;
 mod body_shape;
 pub mod claiming;
 pub mod credentials;
+pub mod conversations;
 mod error;
 mod events;
 mod executions;
@@ -114,6 +115,7 @@ fn app(state: AppState) -> Router {
     layers::wrap(
         Router::new()
             .merge(executions::router())
+            .merge(conversations::router())
             .merge(admin::router())
             .merge(credentials::router())
             .merge(webhooks::router())

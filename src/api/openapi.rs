@@ -9,7 +9,7 @@ use utoipa::OpenApi;
 
 use super::state::AppState;
 use super::{
-    admin, claiming, credentials, error, events, executions, files, health, policy, policy_schema,
+    admin, claiming, conversations, credentials, error, events, executions, files, health, policy, policy_schema,
     schemas, view, webhooks,
 };
 
@@ -27,6 +27,8 @@ use super::{
         executions::show,
         executions::cancel,
         executions::deliver,
+        conversations::follow_up,
+        conversations::conversation,
         webhooks::create_webhook,
         webhooks::list_webhooks,
         webhooks::delete_webhook,
@@ -65,6 +67,10 @@ use super::{
         error::ErrorBody,
         error::ErrorDetail,
         view::ExecutionSchema,
+        conversations::ConversationView,
+        conversations::ConversationStep,
+        conversations::ConversationTotals,
+        schemas::FollowUpRequestSchema,
         admin::NewTenant,
         admin::TenantView,
         admin::TenantList,

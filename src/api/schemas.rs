@@ -95,6 +95,56 @@ pub struct ExecutionRequestSchema {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 3)]
     pub retries: u32,
+    /// Start the agent in streaming-input mode: the prompt and any message
+    /// sent while it runs (`POST …/messages`) reach it on its standard
+    /// input, and `POST …/interrupt` can stop its current turn. agentd closes
+    /// the input once the agent reported its result with no message pending,
+    /// so the execution still ends by itself. Default: false.
+    #[serde(default)]
+    pub streaming_input: bool,
+}
+
+/// The next step of a conversation: a prompt, and optionally new agent
+/// options and limits (a field left out keeps the parent's value; `record`,
+/// `replay`, `streaming_input` and `retries` are the step's own).
+#[derive(Serialize, ToSchema)]
+#[schema(as = FollowUpRequest)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUpRequestSchema {
+    /// The next prompt (1 byte to 100 KiB).
+    #[schema(
+        example = "Also handle the empty case",
+        min_length = 1,
+        max_length = 102400,
+        pattern = r"^(?=[\s\S]*\S)[^\x00]*$"
+    )]
+    pub prompt: String,
+    /// Options for the agent CLI. Default: the parent's.
+    pub agent: Option<AgentOptionsSchema>,
+    /// Limits of the sandbox and its model use. Default: the parent's.
+    pub limits: Option<LimitsSchema>,
+    /// Text given to the agent as a `CLAUDE.md` memory file. Default: the parent's.
+    #[schema(max_length = 102400)]
+    pub context_file: Option<String>,
+    /// Commands run in the sandbox before and after the agent. Default: the parent's.
+    pub hooks: Option<HooksSchema>,
+    /// Push the branch when the step succeeds. Default: the parent's.
+    pub push: Option<bool>,
+    /// Also merge into this integration branch. Default: the parent's.
+    #[schema(example = "integration", max_length = 255)]
+    pub merge_into: Option<String>,
+    /// Record this step's model exchanges into a cassette.
+    #[serde(default)]
+    pub record: bool,
+    /// Play this step's model side from this recorded execution's cassette.
+    pub replay: Option<String>,
+    /// Start the agent in streaming-input mode (see `ExecutionRequest`).
+    #[serde(default)]
+    pub streaming_input: bool,
+    /// How many times the step may be queued again when its engine is lost.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 3)]
+    pub retries: u32,
 }
 
 /// Lifecycle hooks in the sandbox: bash command lines run in the repository
@@ -634,9 +684,24 @@ mod tests {
             merge_into: None,
             hooks: Default::default(),
             retries: 1,
+            streaming_input: true,
             sandbox: Default::default(),
         };
         assert_eq!(documented::<ExecutionRequestSchema>(), serialised(&request));
+        let follow_up = crate::execution::FollowUpRequest {
+            prompt: "p".into(),
+            agent: None,
+            limits: None,
+            context_file: None,
+            hooks: None,
+            push: None,
+            merge_into: None,
+            record: false,
+            replay: None,
+            streaming_input: false,
+            retries: 0,
+        };
+        assert_eq!(documented::<FollowUpRequestSchema>(), serialised(&follow_up));
         assert_eq!(
             documented::<GatewayUsageSchema>(),
             serialised(crate::execution::GatewayUsage::default())

@@ -26,6 +26,10 @@ pub struct ExecutionView {
     /// The execution.
     #[serde(flatten)]
     pub execution: Execution,
+    /// Its follow-ups' ids, in the order they were made (on
+    /// `GET /v1/executions/{id}` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub children: Option<Vec<String>>,
     /// Where to find its parts.
     pub links: ExecutionLinks,
 }
@@ -42,6 +46,7 @@ impl From<ExecutionRecord> for ExecutionView {
     fn from(record: ExecutionRecord) -> Self {
         ExecutionView {
             links: ExecutionLinks::of(&record.id),
+            children: None,
             execution: record.execution,
         }
     }
@@ -105,6 +110,17 @@ pub struct ExecutionSchema {
     pub retries: u32,
     /// How many times it was queued again after its engine was lost.
     pub retried: u32,
+    /// The agent runs in streaming-input mode (messages while it runs).
+    #[serde(default)]
+    pub streaming_input: bool,
+    /// The execution this one follows up (absent on a conversation's first).
+    pub parent_id: Option<String>,
+    /// The conversation's first execution (its own id when it is the first):
+    /// `GET /v1/conversations/{conversation_id}` lists the thread.
+    pub conversation_id: String,
+    /// Its follow-ups' ids, in the order they were made (on
+    /// `GET /v1/executions/{id}` only).
+    pub children: Option<Vec<String>>,
     /// What became of the delivery (once the execution ended, or delivery
     /// was retried with `POST …/deliver`).
     #[schema(value_type = Option<DeliverySchema>)]
@@ -193,6 +209,12 @@ pub struct ExecutionLinks {
     pub artifacts: String,
     /// Where to POST to cancel it.
     pub cancel: String,
+    /// Where to POST the next step of its conversation.
+    pub follow_ups: String,
+    /// Where to POST a message to the agent while it runs (streaming input).
+    pub messages: String,
+    /// Where to POST to stop the agent's current turn (streaming input).
+    pub interrupt: String,
 }
 
 impl ExecutionLinks {
@@ -205,6 +227,9 @@ impl ExecutionLinks {
             bundle: format!("{base}/bundle"),
             artifacts: format!("{base}/artifacts"),
             cancel: format!("{base}/cancel"),
+            follow_ups: format!("{base}/follow-ups"),
+            messages: format!("{base}/messages"),
+            interrupt: format!("{base}/interrupt"),
             self_: base,
         }
     }

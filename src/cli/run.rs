@@ -313,6 +313,7 @@ impl RunArgs {
                     .collect(),
             },
             retries: self.retries,
+            streaming_input: false,
         };
         Ok(request)
     }

@@ -56,6 +56,7 @@ pub struct HardenedSpec {
     runtime: Option<String>,
     gvisor: bool,
     log_max_bytes: u64,
+    streaming_input: bool,
 }
 
 /// Default memory limit, with no swap on top: the execution's default.
@@ -96,6 +97,7 @@ impl HardenedSpec {
             runtime: None,
             gvisor: false,
             log_max_bytes: DEFAULT_LOG_MAX_BYTES,
+            streaming_input: false,
         }
     }
 
@@ -156,6 +158,14 @@ impl HardenedSpec {
     /// Size cap of the HOME tmpfs. Default: 256 MiB.
     pub fn home_bytes(mut self, bytes: u64) -> Self {
         self.home_bytes = bytes;
+        self
+    }
+
+    /// Opens the container's standard input for one attachment (agentd's):
+    /// it reaches the driver, which hands it to the agent, and closes when
+    /// agentd lets go of it. Default: no standard input.
+    pub fn streaming_input(mut self) -> Self {
+        self.streaming_input = true;
         self
     }
 
@@ -256,8 +266,9 @@ impl HardenedSpec {
             working_dir: Some(self.working_dir.clone()),
             labels: Some(self.labels.clone()),
             network_disabled: Some(true),
-            attach_stdin: Some(false),
-            open_stdin: Some(false),
+            attach_stdin: Some(self.streaming_input),
+            open_stdin: Some(self.streaming_input),
+            stdin_once: Some(self.streaming_input),
             tty: Some(false),
             host_config: Some(host_config),
             ..Default::default()

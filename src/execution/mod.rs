@@ -11,6 +11,7 @@ pub mod branch;
 mod brief;
 mod delivery;
 mod event;
+mod follow_up;
 mod hooks;
 mod names;
 mod options;
@@ -29,6 +30,7 @@ pub use agent::{AgentEvent, AgentResult, Usage};
 pub use brief::{BriefLinks, EXECUTION_PATH, ExecutionBrief, PROMPT_PREVIEW_CHARS, prompt_preview};
 pub use delivery::{Delivery, DeliveryStatus, DiffStats};
 pub use event::{Event, EventBody, SupervisorEvent};
+pub use follow_up::{FollowUpRequest, Lineage, check_follow_up, follow_up_branch};
 pub use hooks::{HookStage, Hooks, MAX_HOOKS, OnFailure, SetupHook, TeardownHook};
 pub use names::{
     AGENT_UID, COLLECT_GID, branch_name, collector_name, container_name, is_execution_id,

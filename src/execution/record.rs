@@ -29,6 +29,10 @@ pub struct NewExecution {
     pub request: ExecutionRequest,
     /// What the admins' policy made of it.
     pub policy: AppliedPolicy,
+    /// The execution it follows up, and its conversation (a new
+    /// conversation when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<crate::execution::Lineage>,
 }
 
 /// One execution: what was asked, where it is, and what agentd observed. This
@@ -110,6 +114,12 @@ pub struct Execution {
     /// the request's `retries`).
     #[serde(default)]
     pub retried: u32,
+    /// The execution this one follows up (absent on a conversation's first).
+    #[serde(default)]
+    pub parent_id: Option<String>,
+    /// The conversation's first execution (its own id when it is the first).
+    #[serde(default)]
+    pub conversation_id: String,
 }
 
 impl Execution {

@@ -73,6 +73,13 @@ pub struct ExecutionRequest {
         deserialize_with = "super::whole::number"
     )]
     pub retries: u32,
+    /// Start the agent in streaming-input mode: its prompt, and any message
+    /// sent while it runs (`POST /v1/executions/{id}/messages`), reach it on
+    /// its standard input; agentd closes the input once the agent reported
+    /// its result with no message pending. Default: false (the prompt is an
+    /// argument and nothing can be said to the agent while it runs).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub streaming_input: bool,
 }
 
 /// The most `retries` a request may ask for.

@@ -146,6 +146,44 @@ pub(crate) async fn import_bundle(
     Ok(String::from_utf8_lossy(&head).trim().to_string())
 }
 
+/// Imports `branch` of a stored `bundle` — checked again as at collection
+/// (`bundle verify`, every object through `fsck`) — into `mirror` as ref
+/// `target`, so a follow-up's sandbox, cloning the mirror, can start from
+/// it; answers the branch's commit. `scratch` is agentd's own folder, removed
+/// afterwards.
+pub async fn adopt_bundle(
+    mirror: &Path,
+    bundle: &Path,
+    branch: &str,
+    target: &str,
+    scratch: &Path,
+    timeout: Duration,
+) -> Result<String, VerifyError> {
+    let absolute = |path: &Path| std::path::absolute(path).map_err(|source| io(path, source));
+    let (mirror, bundle, scratch) = (absolute(mirror)?, absolute(bundle)?, absolute(scratch)?);
+    let outcome = async {
+        let mut git = ScratchGit::create(&scratch, &mirror, timeout).await?;
+        let head = import_bundle(&git, &bundle, branch).await?;
+        git.configure(["protocol.file.allow=always".to_string()]);
+        let refspec = format!("+refs/heads/result:{target}");
+        git.run(
+            "adding the branch to the mirror",
+            &[
+                "push",
+                "--quiet",
+                "--no-verify",
+                &mirror.display().to_string(),
+                &refspec,
+            ],
+        )
+        .await?;
+        Ok(head)
+    }
+    .await;
+    let _ = tokio::fs::remove_dir_all(&scratch).await;
+    outcome
+}
+
 /// Most paths the diff leaves out by name; beyond it no diff is written (every
 /// change stays in the bundle and is listed as left out of the diff).
 const MAX_EXCLUDED: usize = 4096;

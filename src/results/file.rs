@@ -16,6 +16,8 @@ pub enum ResultFile {
     Transcript,
     /// The recorded model exchanges.
     Cassette,
+    /// The agent CLI's session transcript, for a follow-up to resume.
+    Session,
     /// An artifact, by its relative path (as listed; checked when unpacked).
     Artifact(String),
 }
@@ -29,6 +31,7 @@ impl ResultFile {
             ResultFile::Events => "events.jsonl",
             ResultFile::Transcript => "transcript.jsonl",
             ResultFile::Cassette => "cassette.jsonl",
+            ResultFile::Session => "session.jsonl",
             ResultFile::Artifact(path) => path,
         }
     }

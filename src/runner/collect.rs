@@ -104,6 +104,7 @@ impl Runner {
                     .await
             }
         }
+        self.keep_session(run, container).await;
         let refused: Vec<EventBody> = findings
             .outputs
             .refused
@@ -117,6 +118,33 @@ impl Runner {
             })
             .collect();
         run.recorder.record(refused, None).await;
+    }
+
+    /// Keeps the agent's session transcript for follow-ups (said in a
+    /// warning when it cannot be); the parent's copy this run resumed is
+    /// removed.
+    async fn keep_session(&self, run: &Run, container: &str) {
+        let _ = tokio::fs::remove_dir_all(run.dir.resume()).await;
+        let redactor = run.recorder.redactor().clone();
+        let kept = results::session(&self.engine, container, &run.dir, &run.id, |text| {
+            redactor.redact_str(text)
+        })
+        .await;
+        let warning = match kept {
+            Ok(results::SessionKept::Kept(bytes)) => {
+                tracing::debug!(bytes, "kept the agent's session");
+                None
+            }
+            Ok(results::SessionKept::Missing) => None,
+            Ok(results::SessionKept::TooLarge) => Some(format!(
+                "the agent's session is larger than {} MiB and was not kept: a follow-up starts a fresh session",
+                crate::agent::claude::session::MAX_SESSION_BYTES >> 20
+            )),
+            Err(error) => Some(format!("keeping the agent's session: {error}")),
+        };
+        if let Some(warning) = warning {
+            run.recorder.emit(EventBody::warning(warning)).await;
+        }
     }
 
     /// Runs the driver's `collect` mode in a fresh container on the same volume.

@@ -19,9 +19,13 @@
 # Inputs (environment): AGENTD_BASE (commit), AGENTD_BRANCH, AGENTD_LLM_PORT,
 # AGENTD_COMMIT_MESSAGE, AGENTD_GIT_NAME, AGENTD_GIT_EMAIL, AGENTD_AGENT_UID,
 # AGENTD_COLLECT_GID, AGENTD_OUTPUT_BUDGET (bytes), AGENTD_MAX_FILE_BYTES, and
-# optionally AGENTD_CONTEXT (written to ~/.claude/CLAUDE.md) and
+# optionally AGENTD_CONTEXT (written to ~/.claude/CLAUDE.md),
 # AGENTD_HOOK_0, _1, … (lifecycle hooks, in order: `stage index seconds
-# fail|warn base64-command`).
+# fail|warn base64-command`), AGENTD_SESSION_PROJECT (the CLI's folder name for
+# its working directory), AGENTD_RESUME_SESSION (a follow-up: the session whose
+# transcript is at /run/agentd-resume/session.jsonl) and AGENTD_STDIN=1
+# (streaming input: the container's stdin, written by agentd alone, is the
+# agent's).
 set -u
 
 repo=/workspace/repo
@@ -327,6 +331,18 @@ run() {
       || die "cannot write the context file: $err"
   fi
   unset AGENTD_CONTEXT
+  # The CLI keeps its session transcripts under ~/.claude/projects: a link to
+  # the workspace volume, so they outlive the container (a time limit kills
+  # it) and the collection can hand them back for a follow-up to resume.
+  err=$(agent_step /bin/bash -c 'mkdir -p "$HOME/.claude" "$0" && ln -sfn "$0" "$HOME/.claude/projects"' \
+    "$state/sessions") || die "cannot prepare the session folder: $err"
+  if [ -n "${AGENTD_RESUME_SESSION:-}" ]; then
+    [[ $AGENTD_RESUME_SESSION =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]] \
+      && [[ ${AGENTD_SESSION_PROJECT:-} =~ ^-[A-Za-z0-9-]+$ ]] || die "invalid session to resume"
+    err=$(agent_step /bin/bash -c 'mkdir -p "$0" && cp /run/agentd-resume/session.jsonl "$0/$1.jsonl"' \
+      "$state/sessions/$AGENTD_SESSION_PROJECT" "$AGENTD_RESUME_SESSION") \
+      || die "cannot place the session to resume: $err"
+  fi
   # Setup hooks run before the model's door opens: they reach nothing.
   err=$(run_hooks setup) || die "setup_failed: $err"
   # nodelay: without it socat's small writes of a streamed answer wait for the
@@ -343,7 +359,15 @@ run() {
   local relay_fd relay_pid agent rc
   exec {relay_fd}> >(relay)
   relay_pid=$!
-  as_agent "$@" </dev/null >&"$relay_fd" 2>&1 {relay_fd}>&- &
+  if [ "${AGENTD_STDIN:-}" = 1 ]; then
+    # A background command's stdin would be /dev/null: hand it on by name.
+    local input_fd
+    exec {input_fd}<&0
+    as_agent "$@" <&"$input_fd" >&"$relay_fd" 2>&1 {relay_fd}>&- {input_fd}<&- &
+    exec {input_fd}<&-
+  else
+    as_agent "$@" </dev/null >&"$relay_fd" 2>&1 {relay_fd}>&- &
+  fi
   agent=$!
   wait "$agent"
   rc=$?

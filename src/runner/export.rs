@@ -81,6 +81,7 @@ mod tests {
                 request_hash: "h".into(),
                 request,
                 policy: AppliedPolicy::operator(),
+                lineage: None,
             })
             .await
             .unwrap()

@@ -112,6 +112,15 @@ impl ExecutionDir {
     pub fn cassette(&self) -> PathBuf {
         ResultFile::Cassette.local_path(&self.root)
     }
+    /// The agent CLI's session transcript, for a follow-up to resume.
+    pub fn session(&self) -> PathBuf {
+        ResultFile::Session.local_path(&self.root)
+    }
+    /// The parent's session transcript, bound read-only into a follow-up's
+    /// sandbox while it runs.
+    pub fn resume(&self) -> PathBuf {
+        self.root.join("resume")
+    }
     /// Scratch space for unpacking the driver's output.
     pub fn staging(&self) -> PathBuf {
         self.root.join(".staging")

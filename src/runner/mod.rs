@@ -16,6 +16,7 @@ pub mod driver;
 mod export;
 mod fence;
 mod finish;
+mod follow_up;
 mod gateway_events;
 pub mod hub;
 pub mod layout;

@@ -56,12 +56,28 @@ impl Runner {
                 source.location()
             )))
             .await;
-        let mirror = self.sync_mirror(run, &source).await?;
-        let resolved = {
-            let mirror = mirror.clone();
-            let git_ref = run.record.request.git_ref.clone();
-            let task = tokio::task::spawn_blocking(move || mirror.resolve(git_ref.as_deref()));
-            self.interruptible(run, task).await??
+        let parent = self.parent_of(run).await?;
+        // A follow-up starts from what its parent left in this replica's
+        // mirror; only a replica without one fetches.
+        let existing = parent
+            .as_ref()
+            .and_then(|_| self.mirrors.for_tenant(&run.record.tenant_id).existing(&source));
+        let mirror = match existing {
+            Some(mirror) => mirror,
+            None => self.sync_mirror(run, &source).await?,
+        };
+        let continued = match &parent {
+            Some(parent) => Some(self.continue_from(run, parent, &mirror).await?),
+            None => None,
+        };
+        let resolved = match continued.as_ref().and_then(|c| c.start.clone()) {
+            Some(start) => start,
+            None => {
+                let mirror = mirror.clone();
+                let git_ref = run.record.request.git_ref.clone();
+                let task = tokio::task::spawn_blocking(move || mirror.resolve(git_ref.as_deref()));
+                self.interruptible(run, task).await??
+            }
         };
         run.recorder
             .emit(EventBody::progress(format!(
@@ -112,7 +128,17 @@ impl Runner {
             .await?;
         self.check_runtime(run).await?;
         let policy = super::tool_policy::write_policy(&run.record.policy.tools, &socket_dir)?;
-        let argv = claude::command(&run.record.request.prompt, &run.record.request.agent);
+        let resumed = continued.and_then(|c| c.session);
+        let session = claude::Session {
+            id: Some(run.id.clone()),
+            resume: resumed.as_ref().map(|(id, _)| id.clone()),
+            streaming: run.record.request.streaming_input,
+        };
+        let argv = claude::command(
+            &run.record.request.prompt,
+            &run.record.request.agent,
+            &session,
+        );
         let mut spec = self
             .spec(
                 run,
@@ -129,6 +155,12 @@ impl Runner {
             });
         if let Some(policy) = policy {
             spec = spec.bind(policy);
+        }
+        if let Some((id, bind)) = resumed {
+            spec = spec.bind(bind).env("AGENTD_RESUME_SESSION", &id);
+        }
+        if session.streaming {
+            spec = spec.streaming_input().env("AGENTD_STDIN", "1");
         }
         let container = container_name(&run.id);
         sandbox.add_container(&container).await;
@@ -398,7 +430,11 @@ impl Runner {
             )
             .env("AGENTD_GIT_NAME", self.git_name(&run.record))
             .env("AGENTD_GIT_EMAIL", self.git_email(&run.record))
-            .env("AGENTD_COMMIT_MESSAGE", &commit_message(&run.record));
+            .env("AGENTD_COMMIT_MESSAGE", &commit_message(&run.record))
+            .env(
+                "AGENTD_SESSION_PROJECT",
+                &crate::agent::claude::session::project_folder(WORKSPACE),
+            );
         if let Some(context) = &run.record.request.context_file {
             spec = spec.env("AGENTD_CONTEXT", context);
         }

@@ -35,7 +35,11 @@ impl Runner {
                 .iter()
                 .map(|artifact| ResultFile::Artifact(artifact.path.clone())),
         );
-        for optional in [ResultFile::Transcript, ResultFile::Cassette] {
+        for optional in [
+            ResultFile::Transcript,
+            ResultFile::Cassette,
+            ResultFile::Session,
+        ] {
             if results.local_path(&run.id, &optional).is_file() {
                 files.push(optional);
             }

@@ -9,7 +9,7 @@ use super::Runner;
 use super::sandbox::Sandbox;
 use crate::engine::ManagedResources;
 use crate::execution::{EventBody, ExecutionRecord, Status};
-use crate::store::StoreError;
+use crate::store::{ResourceKind, StoreError};
 
 /// The reason an execution ends with when the engine running it is gone.
 pub const ENGINE_LOST: &str = "engine_lost";
@@ -18,6 +18,12 @@ pub const ENGINE_LOST: &str = "engine_lost";
 /// cannot: caught while preparing (nothing to re-attach), or its container
 /// is not on this engine (`managed`: what this engine holds).
 pub fn lost_attempt(record: &ExecutionRecord, managed: &ManagedResources) -> Option<String> {
+    // A cancel asked for, or an attempt already being collected (its holder
+    // removed the container and died recording the end), is finished by
+    // resuming it, never run again.
+    if record.cancel_requested || record.status == Status::Collecting {
+        return None;
+    }
     if record.status == Status::Preparing {
         return Some(format!(
             "{}: its supervisor stopped while preparing",
@@ -42,14 +48,22 @@ impl Runner {
     /// Queues `record` (held by this runner, taken over) again for another
     /// attempt when its request's `retries` allow: what this engine holds of
     /// it is removed, a `queued` status event says why. False when no retry
-    /// is left (or the execution is no longer this runner's): the caller
-    /// resumes it, and it ends as it must.
+    /// is left, a cancel was asked for, the attempt's container was already
+    /// removed by its holder (its work was being collected), or the execution
+    /// is no longer this runner's: the caller resumes it, and it ends as it
+    /// must.
     pub async fn requeue(&self, record: &ExecutionRecord, why: &str) -> Result<bool, StoreError> {
-        if record.retried >= record.request.retries {
+        if record.retried >= record.request.retries || record.cancel_requested {
             return Ok(false);
         }
         let id = &record.id;
         let records = self.store.resources(id).await?;
+        let collected = records
+            .iter()
+            .any(|r| r.kind == ResourceKind::Container && r.removed_at.is_some());
+        if collected {
+            return Ok(false);
+        }
         let mut sandbox = Sandbox::from_records(id, self.store.clone(), &records);
         let image = crate::engine::workspace::image_path(&self.config.data_dir.workspaces(), id);
         if image.exists() {

@@ -12,6 +12,7 @@ use crate::engine::{Engine, EngineError};
 use crate::execution::{Artifact, ChangedFile, LeftOut, RefusedEntry};
 use crate::git::{VerifyLimits, verify_bundle};
 use crate::runner::driver::{ARTIFACTS_DIR, OUTPUT_DIR};
+use crate::agent::claude::session::{MAX_SESSION_BYTES, SESSIONS_DIR, transcript_path};
 use crate::runner::layout::ExecutionDir;
 
 /// What can go wrong collecting.
@@ -201,6 +202,69 @@ pub async fn outputs(
     }
     let _ = tokio::fs::remove_dir_all(&staging).await;
     Ok(outputs)
+}
+
+/// What became of the agent's session transcript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionKept {
+    /// Kept (redacted) for follow-ups: its size in bytes.
+    Kept(u64),
+    /// The sandbox held no transcript of the session.
+    Missing,
+    /// Larger than [`MAX_SESSION_BYTES`]: not kept.
+    TooLarge,
+}
+
+/// Downloads the sessions folder from `container` and keeps the transcript
+/// of session `id` (the one agentd named the CLI's) as `dir`'s session file,
+/// passed through `redact` like every stored text. Anything else the folder
+/// holds is dropped; hostile entries are refused by the unpacker.
+pub async fn session(
+    engine: &Engine,
+    container: &str,
+    dir: &ExecutionDir,
+    id: &str,
+    redact: impl Fn(&str) -> String,
+) -> Result<SessionKept, CollectError> {
+    let staging = dir.root().join(".sessions");
+    let _ = tokio::fs::remove_dir_all(&staging).await;
+    let limits = UnpackLimits {
+        max_entry_bytes: MAX_SESSION_BYTES,
+        max_total_bytes: 4 * MAX_SESSION_BYTES,
+        max_entries: 256,
+    };
+    let unpacked = download_into(engine, container, SESSIONS_DIR, &staging, limits, "sessions").await;
+    let outcome = async {
+        let Some(unpacked) = unpacked? else {
+            return Ok(SessionKept::Missing);
+        };
+        let wanted = format!("{id}.jsonl");
+        let too_large = unpacked
+            .refused
+            .iter()
+            .any(|refused| refused.path.ends_with(&wanted));
+        let Some(path) = transcript_path(unpacked.files.iter().map(|f| f.path.as_str()), id) else {
+            return Ok(if too_large {
+                SessionKept::TooLarge
+            } else {
+                SessionKept::Missing
+            });
+        };
+        let source = staging.join(path);
+        let io = |source| CollectError::Io {
+            path: path.to_string(),
+            source,
+        };
+        let raw = tokio::fs::read(&source).await.map_err(io)?;
+        let text = redact(&String::from_utf8_lossy(&raw));
+        tokio::fs::write(dir.session(), text.as_bytes())
+            .await
+            .map_err(io)?;
+        Ok(SessionKept::Kept(text.len() as u64))
+    }
+    .await;
+    let _ = tokio::fs::remove_dir_all(&staging).await;
+    outcome
 }
 
 /// Parses the driver's `left-out` list: `size TAB path NUL` per file.

@@ -50,6 +50,13 @@ pub struct Turn {
     /// `tool_use` block, else `end_turn`.
     #[serde(default)]
     pub stop_reason: Option<StopReason>,
+    /// Texts the request for this turn must carry somewhere in its
+    /// `messages` (a resumed session's earlier turns, a message sent while
+    /// the agent ran); when one is missing the model answers 400
+    /// `invalid_request_error` "scripted expectation failed", so the client
+    /// fails loudly. Default: none.
+    #[serde(default)]
+    pub expect: Vec<String>,
 }
 
 /// One content block of an assistant message, tagged by `type` as in the Messages API.

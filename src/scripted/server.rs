@@ -171,6 +171,15 @@ async fn messages(shared: &Shared, body: &[u8], record: &mut RecordedRequest) ->
             if let Some(error) = next_error(shared, index, &turn.errors) {
                 return scripted_error(&error);
             }
+            if let Some(missing) = missing_expectation(body, &turn.expect) {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    &format!(
+                        "scripted expectation failed: turn {index}'s request lacks `{missing}` in its messages"
+                    ),
+                );
+            }
             turn
         }
         None => match (scenario.after_last, scenario.turns.last()) {
@@ -190,6 +199,28 @@ async fn messages(shared: &Shared, body: &[u8], record: &mut RecordedRequest) ->
     }
     let reply = Reply::from_turn(turn, index, serial, model);
     reply_response(&reply, request.stream, scenario.framing, serial)
+}
+
+/// The first of `expected` that no string in the body's `messages` contains.
+fn missing_expectation<'a>(body: &[u8], expected: &'a [String]) -> Option<&'a str> {
+    if expected.is_empty() {
+        return None;
+    }
+    fn strings<'v>(value: &'v serde_json::Value, into: &mut Vec<&'v str>) {
+        match value {
+            serde_json::Value::String(text) => into.push(text),
+            serde_json::Value::Array(items) => items.iter().for_each(|v| strings(v, into)),
+            serde_json::Value::Object(fields) => fields.values().for_each(|v| strings(v, into)),
+            _ => {}
+        }
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let mut found = Vec::new();
+    strings(&value["messages"], &mut found);
+    expected
+        .iter()
+        .find(|want| !found.iter().any(|text| text.contains(want.as_str())))
+        .map(String::as_str)
 }
 
 /// Counts one more attempt at turn `index`; the scripted error for that attempt, if any.

@@ -97,6 +97,14 @@ pub trait Store: Tenancy + Outbox + Send + Sync + 'static {
     /// matches, else [`StoreError::IdempotencyConflict`].
     async fn create_execution(&self, new: NewExecution) -> Result<Created, StoreError>;
 
+    /// The executions of conversation `id` (its first execution's id) of
+    /// `tenant`, in the order they were made; empty when there is none.
+    async fn conversation(&self, tenant: &str, id: &str)
+    -> Result<Vec<ExecutionRecord>, StoreError>;
+
+    /// The ids of the follow-ups of execution `id`, in the order they were made.
+    async fn children(&self, id: &str) -> Result<Vec<String>, StoreError>;
+
     /// One execution; with `tenant`, only if it belongs to that tenant.
     async fn get_execution(
         &self,

@@ -18,7 +18,8 @@ macro_rules! columns {
          gateway_requests, gateway_input_tokens, gateway_output_tokens, \
          gateway_cache_creation_input_tokens, gateway_cache_read_input_tokens, gateway_cost_usd, \
          record_model, replay_from, conversation, claimed, left_out, sandbox, policy, naming, \
-         delivery_plan, delivery, hooks, retries, retried"
+         delivery_plan, delivery, hooks, retries, retried, parent_id, conversation_id, \
+         streaming_input"
     };
 }
 
@@ -44,7 +45,8 @@ macro_rules! unfinished {
 /// among tenants running equally few, the one whose last claim is oldest (or
 /// that was never served) goes first, then the oldest queued execution. So a
 /// tenant that queued fifty cannot hold back one that queued one: the next
-/// free slot goes to the tenant running least, and tenants take turns. `$lock` keeps concurrent
+/// free slot goes to the tenant running least, and tenants take turns. A
+/// follow-up waits in the queue until its parent is final. `$lock` keeps concurrent
 /// claimers apart where the database has row locks; the caps are kept by
 /// serialising claimers (see [`super::dialect::Dialect::CLAIM_LOCK`]).
 macro_rules! claim {
@@ -61,6 +63,10 @@ macro_rules! claim {
                          LEFT JOIN tenant_turns t ON t.tenant_id = q.tenant_id \
                          WHERE q.status = 'queued' \
                            AND NOT EXISTS (SELECT 1 FROM claiming_pause) \
+                           AND NOT EXISTS (SELECT 1 FROM executions p \
+                                           WHERE p.id = q.parent_id AND p.status IN (",
+            unfinished!(),
+            ")) \
                            AND COALESCE(l.live, 0) < COALESCE( \
                                (SELECT max_concurrent FROM policies \
                                 WHERE scope = 'tenant:' || q.tenant_id), \
@@ -93,7 +99,11 @@ pub(super) const CLAIM_ONE: &str = concat!(
     "UPDATE executions \
      SET status = 'preparing', owner = $1, lease_expires_at = $2, started_at = $3, \
          updated_at = $3 \
-     WHERE id = $4 AND status = 'queued' RETURNING ",
+     WHERE id = $4 AND status = 'queued' \
+       AND NOT EXISTS (SELECT 1 FROM executions p WHERE p.id = executions.parent_id \
+                       AND p.status IN (",
+    unfinished!(),
+    ")) RETURNING ",
     columns!()
 );
 
@@ -106,9 +116,10 @@ pub(super) const UNFINISHED: &str = unfinished!();
 pub(super) const INSERT: &str = concat!(
     "INSERT INTO executions (id, tenant_id, idempotency_key, request_hash, status, repo, \
      git_ref, prompt, agent, limits, context_file, branch, created_at, updated_at, \
-     record_model, replay_from, sandbox, policy, naming, delivery_plan, hooks, retries) \
+     record_model, replay_from, sandbox, policy, naming, delivery_plan, hooks, retries, \
+     parent_id, conversation_id, sibling, streaming_input) \
      VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, \
-             $15, $16, $17, $18, $19, $20) \
+             $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) \
      ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING ",
     columns!()
 );
@@ -360,3 +371,21 @@ pub(super) const RESOURCES: &str = "SELECT execution_id, kind, name, created_at,
      FROM resources WHERE execution_id = $1 ORDER BY created_at, kind, name";
 
 pub(super) const PING: &str = "SELECT 1";
+
+/// The highest follow-up number among the children of `$1` (0 when none).
+pub(super) const LAST_SIBLING: &str =
+    "SELECT COALESCE(MAX(sibling), 0) AS last FROM executions WHERE parent_id = $1";
+
+/// The executions of conversation `$1` of tenant `$2`, in the order they
+/// were made (its first execution from before conversations were recorded
+/// has no `conversation_id`: its id is the conversation's).
+pub(super) const CONVERSATION: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM executions WHERE (conversation_id = $1 OR (conversation_id IS NULL AND id = $1)) \
+       AND tenant_id = $2 \
+     ORDER BY id LIMIT 1000"
+);
+
+/// The follow-ups of `$1`, in the order they were made.
+pub(super) const CHILDREN: &str = "SELECT id FROM executions WHERE parent_id = $1 ORDER BY id";

@@ -40,7 +40,7 @@ where
         Reader { row }
     }
 
-    fn get<T: Decode<'r, DB> + Type<DB>>(&self, column: &'static str) -> Result<T, StoreError> {
+    pub(super) fn get<T: Decode<'r, DB> + Type<DB>>(&self, column: &'static str) -> Result<T, StoreError> {
         let name = column.rsplit('.').next().unwrap_or(column);
         self.row
             .try_get(name)
@@ -95,6 +95,11 @@ where
         self.get("executions.owner")
     }
 
+    /// The highest follow-up number of a parent (`queries::LAST_SIBLING`).
+    pub(super) fn last_sibling(&self) -> Result<u64, StoreError> {
+        self.count("executions.last")
+    }
+
     /// A whole `executions` row (every column of `queries::columns!`).
     pub(super) fn execution(&self) -> Result<ExecutionRecord, StoreError> {
         let naming: Naming = self.json_text("executions.naming")?.unwrap_or_default();
@@ -123,6 +128,7 @@ where
                     merge_into: plan.merge_into,
                     hooks: self.json_text("executions.hooks")?.unwrap_or_default(),
                     retries: narrow(self.count("executions.retries")?),
+                    streaming_input: self.get("executions.streaming_input")?,
                 },
                 policy: self.json("executions.policy")?,
                 status: self.status()?,
@@ -160,6 +166,14 @@ where
                 duration_ms: self.optional_count("executions.duration_ms")?,
                 delivery: self.json_text("executions.delivery")?,
                 retried: narrow(self.count("executions.retried")?),
+                parent_id: self.get("executions.parent_id")?,
+                conversation_id: {
+                    let conversation: Option<String> = self.get("executions.conversation_id")?;
+                    match conversation {
+                        Some(id) => id,
+                        None => self.get("executions.id")?,
+                    }
+                },
             },
             request_hash: self.get("executions.request_hash")?,
             owner: self.get("executions.owner")?,

@@ -83,6 +83,78 @@ where
     Json<Value>: Field<DB>,
     Option<DB::Time>: for<'q> Encode<'q, DB>,
 {
+
+    /// Inserts `new` on `branch` (`sibling`: its number among its parent's
+    /// follow-ups), or finds the execution its idempotency key made.
+    async fn insert_execution(
+        &self,
+        new: &NewExecution,
+        branch: &str,
+        sibling: Option<u32>,
+    ) -> Result<Created, StoreError> {
+        let at = DB::to_time(now());
+        let naming = naming_json(&new.request)?;
+        let plan = plan_json(&new.request)?;
+        let hooks = (!new.request.hooks.is_empty())
+            .then(|| json_text("executions.hooks", &new.request.hooks))
+            .transpose()?;
+        let inserted = sqlx::query(q::INSERT)
+            .bind(new.id.as_str())
+            .bind(new.tenant_id.as_str())
+            .bind(new.idempotency_key.as_deref())
+            .bind(new.request_hash.as_str())
+            .bind(new.request.repo.as_str())
+            .bind(new.request.git_ref.as_deref())
+            .bind(new.request.prompt.as_str())
+            .bind(json("executions.agent", &new.request.agent)?)
+            .bind(json("executions.limits", &new.request.limits)?)
+            .bind(new.request.context_file.as_deref())
+            .bind(branch)
+            .bind(at)
+            .bind(new.request.record)
+            .bind(new.request.replay.as_deref())
+            .bind(json("executions.sandbox", &new.request.sandbox)?)
+            .bind(json("executions.policy", &new.policy)?)
+            .bind(naming.as_deref())
+            .bind(plan.as_deref())
+            .bind(hooks.as_deref())
+            .bind(i64::from(new.request.retries))
+            .bind(new.lineage.as_ref().map(|l| l.parent_id.as_str()))
+            .bind(
+                new.lineage
+                    .as_ref()
+                    .map_or(new.id.as_str(), |l| l.conversation_id.as_str()),
+            )
+            .bind(sibling.map(i64::from))
+            .bind(new.request.streaming_input)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = inserted {
+            let record = Reader::<DB>::new(&row).execution()?;
+            return Ok(Created {
+                record,
+                existing: false,
+            });
+        }
+        // Nothing inserted: only the idempotency key can have collided.
+        let key = new.idempotency_key.clone().unwrap_or_default();
+        let row = sqlx::query(q::BY_IDEMPOTENCY_KEY)
+            .bind(new.tenant_id.as_str())
+            .bind(key.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        let record = Reader::<DB>::new(&row).execution()?;
+        if record.request_hash == new.request_hash {
+            Ok(Created {
+                record,
+                existing: true,
+            })
+        } else {
+            Err(StoreError::IdempotencyConflict(key))
+        }
+    }
+
     /// The stored status of an execution (of `tenant`, if given).
     async fn status_of<'c, E>(
         executor: E,
@@ -180,59 +252,60 @@ where
     }
 
     async fn create_execution(&self, new: NewExecution) -> Result<Created, StoreError> {
-        let at = DB::to_time(now());
-        let naming = naming_json(&new.request)?;
-        let plan = plan_json(&new.request)?;
-        let hooks = (!new.request.hooks.is_empty())
-            .then(|| json_text("executions.hooks", &new.request.hooks))
-            .transpose()?;
-        let inserted = sqlx::query(q::INSERT)
-            .bind(new.id.as_str())
-            .bind(new.tenant_id.as_str())
-            .bind(new.idempotency_key.as_deref())
-            .bind(new.request_hash.as_str())
-            .bind(new.request.repo.as_str())
-            .bind(new.request.git_ref.as_deref())
-            .bind(new.request.prompt.as_str())
-            .bind(json("executions.agent", &new.request.agent)?)
-            .bind(json("executions.limits", &new.request.limits)?)
-            .bind(new.request.context_file.as_deref())
-            .bind(new.request.branch_for(&new.id, &new.tenant_id))
-            .bind(at)
-            .bind(new.request.record)
-            .bind(new.request.replay.as_deref())
-            .bind(json("executions.sandbox", &new.request.sandbox)?)
-            .bind(json("executions.policy", &new.policy)?)
-            .bind(naming.as_deref())
-            .bind(plan.as_deref())
-            .bind(hooks.as_deref())
-            .bind(i64::from(new.request.retries))
-            .fetch_optional(&self.pool)
-            .await?;
-        if let Some(row) = inserted {
-            let record = Reader::<DB>::new(&row).execution()?;
-            return Ok(Created {
-                record,
-                existing: false,
-            });
-        }
-        // Nothing inserted: only the idempotency key can have collided.
-        let key = new.idempotency_key.unwrap_or_default();
-        let row = sqlx::query(q::BY_IDEMPOTENCY_KEY)
-            .bind(new.tenant_id.as_str())
-            .bind(key.as_str())
-            .fetch_optional(&self.pool)
+        let Some(lineage) = new.lineage.clone() else {
+            let branch = new.request.branch_for(&new.id, &new.tenant_id);
+            return self.insert_execution(&new, &branch, None).await;
+        };
+        let parent = self
+            .get_execution(Some(&new.tenant_id), &lineage.parent_id)
             .await?
-            .ok_or(sqlx::Error::RowNotFound)?;
-        let record = Reader::<DB>::new(&row).execution()?;
-        if record.request_hash == new.request_hash {
-            Ok(Created {
-                record,
-                existing: true,
-            })
-        } else {
-            Err(StoreError::IdempotencyConflict(key))
+            .ok_or_else(|| StoreError::NotFound(lineage.parent_id.clone()))?;
+        // Two follow-ups of one parent made at once both try the next
+        // number; the unique (parent, sibling) index lets one win, the other
+        // takes the number after.
+        let mut attempts = 0;
+        loop {
+            let row = sqlx::query(q::LAST_SIBLING)
+                .bind(lineage.parent_id.as_str())
+                .fetch_one(&self.pool)
+                .await?;
+            let last = Reader::<DB>::new(&row).last_sibling()?;
+            let sibling = u32::try_from(last).unwrap_or(u32::MAX - 1) + 1;
+            let branch = crate::execution::follow_up_branch(&parent.branch, sibling);
+            match self.insert_execution(&new, &branch, Some(sibling)).await {
+                Err(StoreError::Database(sqlx::Error::Database(error)))
+                    if error.is_unique_violation() && attempts < 8 =>
+                {
+                    attempts += 1;
+                }
+                done => return done,
+            }
         }
+    }
+
+    async fn conversation(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        let rows = sqlx::query(q::CONVERSATION)
+            .bind(id)
+            .bind(tenant)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Reader::<DB>::new(row).execution())
+            .collect()
+    }
+
+    async fn children(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(q::CHILDREN)
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Reader::<DB>::new(row).get("executions.id"))
+            .collect()
     }
 
     async fn get_execution(

@@ -70,6 +70,7 @@ pub fn admit(
                 tools: request_rules(&stored_agent),
                 ..AppliedPolicy::operator()
             },
+            lineage: None,
         },
         repo,
     })

@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::execution::{ExecutionRecord, Status};
-use crate::execution::{ExecutionRequest, InvalidField};
+use crate::execution::{ExecutionRequest, FollowUpRequest, InvalidField, Lineage, check_follow_up};
 use crate::runner::Runner;
 use crate::runner::hub::EventHub;
 use crate::runner::layout::{DataDir, ExecutionDir};
@@ -313,6 +313,46 @@ impl Supervisor {
         request: ExecutionRequest,
         idempotency_key: Option<String>,
     ) -> Result<Created, SupervisorError> {
+        self.admit(principal, request, idempotency_key, None).await
+    }
+
+    /// Queues a follow-up of execution `parent_id` of `principal`'s tenant
+    /// (404 for another tenant's): the parent's request with this step's
+    /// prompt and changes, admitted and governed like any request. It waits
+    /// in the queue while its parent runs.
+    pub async fn follow_up(
+        &self,
+        principal: &Principal,
+        parent_id: &str,
+        follow_up: FollowUpRequest,
+        idempotency_key: Option<String>,
+    ) -> Result<Created, SupervisorError> {
+        let tenant = match principal {
+            Principal::Tenant { tenant, .. } => Some(tenant.as_str()),
+            _ => None,
+        };
+        let parent = self
+            .store
+            .get_execution(tenant, parent_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(parent_id.to_string()))?;
+        check_follow_up(&follow_up)?;
+        let lineage = Lineage {
+            parent_id: parent.id.clone(),
+            conversation_id: parent.conversation_id.clone(),
+        };
+        let request = follow_up.onto(&parent.request);
+        self.admit(principal, request, idempotency_key, Some(lineage))
+            .await
+    }
+
+    async fn admit(
+        &self,
+        principal: &Principal,
+        request: ExecutionRequest,
+        idempotency_key: Option<String>,
+        lineage: Option<Lineage>,
+    ) -> Result<Created, SupervisorError> {
         if !self.accepting() {
             return Err(SupervisorError::ShuttingDown);
         }
@@ -341,6 +381,7 @@ impl Supervisor {
                 }
                 _ => SupervisorError::Invalid(invalid),
             })?;
+        new.lineage = lineage;
         let location = new.request.repo.clone();
         if let Some(policy) = &policy {
             let applied = governance::govern(

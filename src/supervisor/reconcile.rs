@@ -88,6 +88,10 @@ impl Supervisor {
         if self.paused_here() {
             return Ok(Vec::new());
         }
+        // One pass at a time, never between the scheduler's claim and its
+        // launch (it holds this lock across both): an attempt just claimed
+        // here is local before this pass looks at it.
+        let _claiming = self.claiming.lock().await;
         let owner = self.runner.owner().to_string();
         let lease = self.runner.config.lease;
         let mut resumed = Vec::new();
@@ -106,6 +110,9 @@ impl Supervisor {
                 None => self.store.take_over(&record.id, &owner, lease).await?,
             };
             if let Some(taken) = taken {
+                if self.is_local(&taken.id) {
+                    continue;
+                }
                 if let Some(why) = crate::runner::lost_attempt(&taken, managed)
                     && self.runner.requeue(&taken, &why).await?
                 {

@@ -6,6 +6,7 @@
 mod common;
 
 mod cancel;
+mod conversations;
 mod delivery;
 mod disabled;
 mod errors;

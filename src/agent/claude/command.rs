@@ -2,6 +2,23 @@
 
 use crate::execution::AgentOptions;
 
+/// The session a run belongs to, chosen by agentd (never taken from the
+/// sandbox): its own id, the session it resumes, and how the prompt arrives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Session {
+    /// The run's session id (`--session-id`): agentd names it after the
+    /// execution, so its transcript can be found without asking the sandbox.
+    pub id: Option<String>,
+    /// The earlier session it continues (`--resume`, with `--fork-session`
+    /// so the run's transcript is its own under [`Session::id`]).
+    pub resume: Option<String>,
+    /// Streaming input: the prompt and later messages come as stream-json
+    /// lines on stdin (`--input-format stream-json`), each echoed back when
+    /// the CLI takes it (`--replay-user-messages`), and the prompt is not an
+    /// argument.
+    pub streaming: bool,
+}
+
 /// The argv (first element `claude`) that runs one headless session printing
 /// stream-json, with every permission prompt bypassed: the sandbox, not the CLI,
 /// is the security boundary, and nobody is there to answer a prompt.
@@ -14,7 +31,7 @@ use crate::execution::AgentOptions;
 /// `mcp`) verbatim. Blank options are left out, meaning "the CLI's default";
 /// out-of-range numbers are passed on and the CLI refuses to start. The budget is
 /// not passed: agentd's gateway enforces it.
-pub fn command(prompt: &str, options: &AgentOptions) -> Vec<String> {
+pub fn command(prompt: &str, options: &AgentOptions, session: &Session) -> Vec<String> {
     let mut argv: Vec<String> = [
         "claude",
         "-p",
@@ -49,6 +66,18 @@ pub fn command(prompt: &str, options: &AgentOptions) -> Vec<String> {
     if let Some(text) = non_blank(options.append_system_prompt.as_deref()) {
         argv.push(format!("--append-system-prompt={text}"));
     }
+    if let Some(id) = &session.id {
+        argv.push(format!("--session-id={id}"));
+    }
+    if let Some(earlier) = &session.resume {
+        argv.push(format!("--resume={earlier}"));
+        argv.push("--fork-session".to_string());
+    }
+    if session.streaming {
+        argv.push("--input-format=stream-json".to_string());
+        argv.push("--replay-user-messages".to_string());
+        return argv;
+    }
     argv.push("--".to_string());
     argv.push(prompt.to_string());
     argv
@@ -82,7 +111,7 @@ mod tests {
 
     #[test]
     fn defaults_give_the_bare_headless_run() {
-        let argv = command("fix the bug", &AgentOptions::default());
+        let argv = command("fix the bug", &AgentOptions::default(), &Session::default());
         assert_eq!(argv, expected(&[], "fix the bug"));
     }
 
@@ -96,7 +125,7 @@ mod tests {
             disallowed_tools: vec!["WebFetch".into(), "Bash(rm -rf *)".into()],
             append_system_prompt: Some("Be brief.\nNo emojis.".into()),
         };
-        let argv = command("do it", &options);
+        let argv = command("do it", &options, &Session::default());
         assert_eq!(
             argv,
             expected(
@@ -120,7 +149,7 @@ mod tests {
             allowed_tools: vec!["Bash(git log *)".into()],
             ..AgentOptions::default()
         };
-        let argv = command("--help -p mcp", &options);
+        let argv = command("--help -p mcp", &options, &Session::default());
         let n = argv.len();
         assert_eq!(argv[n - 2], "--");
         assert_eq!(argv[n - 1], "--help -p mcp");
@@ -137,7 +166,7 @@ mod tests {
             ..AgentOptions::default()
         };
         assert_eq!(
-            command("p", &options),
+            command("p", &options, &Session::default()),
             expected(&["--allowedTools=Read"], "p")
         );
     }
@@ -150,6 +179,40 @@ mod tests {
             max_budget_usd: Some(0.25),
             ..AgentOptions::default()
         };
-        assert!(!command("p", &options).iter().any(|a| a.contains("budget")));
+        assert!(!command("p", &options, &Session::default()).iter().any(|a| a.contains("budget")));
+    }
+
+    #[test]
+    fn a_follow_up_resumes_its_parents_session_under_its_own_id() {
+        let session = Session {
+            id: Some("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c".into()),
+            resume: Some("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into()),
+            streaming: false,
+        };
+        assert_eq!(
+            command("next", &AgentOptions::default(), &session),
+            expected(
+                &[
+                    "--session-id=0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c",
+                    "--resume=0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+                    "--fork-session",
+                ],
+                "next"
+            )
+        );
+    }
+
+    #[test]
+    fn streaming_input_takes_the_prompt_from_stdin() {
+        let session = Session {
+            streaming: true,
+            ..Session::default()
+        };
+        let argv = command("secret prompt", &AgentOptions::default(), &session);
+        assert!(!argv.iter().any(|a| a.contains("secret prompt") || a == "--"));
+        assert!(argv.ends_with(&[
+            "--input-format=stream-json".to_string(),
+            "--replay-user-messages".to_string()
+        ]));
     }
 }

@@ -10,10 +10,11 @@ mod command;
 mod describe;
 pub mod managed;
 mod parse;
+pub mod session;
 mod surrogates;
 mod text;
 
-pub use command::command;
+pub use command::{Session, command};
 pub use describe::describe_tool_call;
 pub use parse::StreamParser;
 

@@ -212,6 +212,7 @@ pub fn new_execution(tenant: &str) -> NewExecution {
             merge_into: None,
             hooks: Default::default(),
             retries: 0,
+            streaming_input: true,
             sandbox: crate::execution::SandboxOptions {
                 image: Some("agentd-agent:custom".into()),
                 runtime: Some("runsc".into()),
@@ -239,6 +240,7 @@ pub fn new_execution(tenant: &str) -> NewExecution {
             git_author_email: Some("agents@acme.example".into()),
             commit_message: Some("{prompt}\n\nExecution: {execution_id}".into()),
         },
+        lineage: None,
     }
 }
 
