@@ -9,3 +9,17 @@ ALTER TABLE executions ADD COLUMN sibling BIGINT;
 ALTER TABLE executions ADD COLUMN streaming_input BOOLEAN NOT NULL DEFAULT FALSE;
 CREATE UNIQUE INDEX executions_parent_sibling ON executions (parent_id, sibling);
 CREATE INDEX executions_conversation ON executions (conversation_id);
+
+-- What clients said to a running agent in streaming-input mode, in order:
+-- messages and interrupts, written by whichever replica took the request
+-- and delivered by the one holding the execution.
+CREATE TABLE execution_inputs (
+    execution_id TEXT NOT NULL,
+    seq          BIGINT NOT NULL,
+    kind         TEXT NOT NULL,
+    text         TEXT NOT NULL,
+    sender       TEXT NOT NULL,
+    created_at   TIMESTAMPTZ NOT NULL,
+    delivered_at TIMESTAMPTZ,
+    PRIMARY KEY (execution_id, seq)
+);

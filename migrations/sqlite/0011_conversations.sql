@@ -9,3 +9,17 @@ ALTER TABLE executions ADD COLUMN sibling INTEGER;
 ALTER TABLE executions ADD COLUMN streaming_input INTEGER NOT NULL DEFAULT 0;
 CREATE UNIQUE INDEX executions_parent_sibling ON executions (parent_id, sibling);
 CREATE INDEX executions_conversation ON executions (conversation_id);
+
+-- What clients said to a running agent in streaming-input mode, in order:
+-- messages and interrupts, written by whichever replica took the request
+-- and delivered by the one holding the execution.
+CREATE TABLE execution_inputs (
+    execution_id TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    kind         TEXT NOT NULL,
+    text         TEXT NOT NULL,
+    sender       TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    delivered_at TEXT,
+    PRIMARY KEY (execution_id, seq)
+);

@@ -22,6 +22,10 @@ impl Documented for crate::execution::FollowUpRequest {
     const SCHEMA: &'static str = "FollowUpRequest";
 }
 
+impl Documented for super::messages::NewMessage {
+    const SCHEMA: &'static str = "NewMessage";
+}
+
 impl Documented for crate::tenancy::Policy {
     const SCHEMA: &'static str = "Policy";
 }

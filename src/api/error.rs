@@ -295,6 +295,7 @@ impl From<SupervisorError> for ApiError {
                 ApiError::internal(results)
             }
             SupervisorError::Deliver(other) => ApiError::Conflict(other.to_string()),
+            SupervisorError::NotListening(message) => ApiError::Conflict(message),
         }
     }
 }

@@ -254,6 +254,28 @@ impl crate::store::Tenancy for Log {
 }
 
 #[async_trait]
+impl crate::store::Inputs for Log {
+    async fn add_input(
+        &self,
+        _: &str,
+        _: crate::execution::InputKind,
+        _: &str,
+        _: &str,
+    ) -> Result<u64, StoreError> {
+        unimplemented!()
+    }
+    async fn pending_inputs(
+        &self,
+        _: &str,
+    ) -> Result<Vec<crate::execution::AgentInput>, StoreError> {
+        unimplemented!()
+    }
+    async fn input_delivered(&self, _: &str, _: u64) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+}
+
+#[async_trait]
 impl Store for Log {
     async fn migrate(&self) -> Result<(), StoreError> {
         unimplemented!()

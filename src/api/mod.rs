@@ -10,8 +10,8 @@ pub mod admin;
 mod auth;
 mod body_shape;
 pub mod claiming;
-pub mod credentials;
 pub mod conversations;
+pub mod credentials;
 mod error;
 mod events;
 mod executions;
@@ -20,6 +20,7 @@ mod feed;
 mod files;
 mod health;
 mod layers;
+mod messages;
 mod openapi;
 pub mod policy;
 mod policy_schema;
@@ -116,6 +117,7 @@ fn app(state: AppState) -> Router {
         Router::new()
             .merge(executions::router())
             .merge(conversations::router())
+            .merge(messages::router())
             .merge(admin::router())
             .merge(credentials::router())
             .merge(webhooks::router())

@@ -9,8 +9,8 @@ use utoipa::OpenApi;
 
 use super::state::AppState;
 use super::{
-    admin, claiming, conversations, credentials, error, events, executions, files, health, policy, policy_schema,
-    schemas, view, webhooks,
+    admin, claiming, conversations, credentials, error, events, executions, files, health,
+    messages, policy, policy_schema, schemas, view, webhooks,
 };
 
 /// The OpenAPI description of agentd's HTTP API.
@@ -29,6 +29,8 @@ use super::{
         executions::deliver,
         conversations::follow_up,
         conversations::conversation,
+        messages::message,
+        messages::interrupt,
         webhooks::create_webhook,
         webhooks::list_webhooks,
         webhooks::delete_webhook,
@@ -71,6 +73,8 @@ use super::{
         conversations::ConversationStep,
         conversations::ConversationTotals,
         schemas::FollowUpRequestSchema,
+        messages::NewMessage,
+        messages::InputAccepted,
         admin::NewTenant,
         admin::TenantView,
         admin::TenantList,

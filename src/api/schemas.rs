@@ -701,7 +701,10 @@ mod tests {
             streaming_input: false,
             retries: 0,
         };
-        assert_eq!(documented::<FollowUpRequestSchema>(), serialised(&follow_up));
+        assert_eq!(
+            documented::<FollowUpRequestSchema>(),
+            serialised(&follow_up)
+        );
         assert_eq!(
             documented::<GatewayUsageSchema>(),
             serialised(crate::execution::GatewayUsage::default())

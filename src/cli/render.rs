@@ -240,6 +240,21 @@ impl Terminal {
                         ),
                     )
                 }
+                SupervisorEvent::UserMessage { text, sender } => self.paint(
+                    "35",
+                    &format!(
+                        "» {}: {}",
+                        one_line(sender),
+                        lines(text.trim_end()).join("\n  ")
+                    ),
+                ),
+                SupervisorEvent::InterruptRequested { sender } => self.paint(
+                    "35",
+                    &format!("» {} interrupted the turn", one_line(sender)),
+                ),
+                SupervisorEvent::InputClosed { reason } => {
+                    self.paint("2", &format!("· input closed: {}", one_line(reason)))
+                }
             },
             EventBody::Agent(agent) => match agent {
                 AgentEvent::SessionStarted {

@@ -109,6 +109,33 @@ impl Engine {
             })
     }
 
+    /// Attaches to the standard input of a created container whose spec
+    /// opened it ([`HardenedSpec::streaming_input`]): what is written reaches
+    /// the driver and the agent; shutting the writer down (or dropping it,
+    /// or this process dying) closes the container's stdin for good.
+    pub async fn attach_input(
+        &self,
+        name: &str,
+    ) -> Result<std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>, EngineError> {
+        let options = bollard::query_parameters::AttachContainerOptionsBuilder::default()
+            .stdin(true)
+            .stream(true)
+            .build();
+        let attached = self
+            .docker
+            .attach_container(name, Some(options))
+            .await
+            .map_err(|source| EngineError::AttachInput {
+                name: name.to_string(),
+                source,
+            })?;
+        // Nothing comes back on an input-only attachment but its end; read
+        // it so the connection is never held up.
+        let mut output = attached.output;
+        tokio::spawn(async move { while output.next().await.is_some() {} });
+        Ok(attached.input)
+    }
+
     /// Starts a created container.
     pub async fn start(&self, name: &str) -> Result<(), EngineError> {
         self.docker

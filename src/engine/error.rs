@@ -69,6 +69,13 @@ pub enum EngineError {
         #[source]
         source: bollard::errors::Error,
     },
+    /// Attaching to a container's standard input failed.
+    #[error("attaching to the input of container {name}: {source}")]
+    AttachInput {
+        name: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
     /// Starting a container failed.
     #[error("starting container {name}: {source}")]
     StartContainer {

@@ -119,6 +119,25 @@ pub enum SupervisorEvent {
         exit_code: i64,
         duration_ms: u64,
     },
+    /// A message a client sent to the running agent (streaming input),
+    /// delivered to its standard input.
+    UserMessage {
+        /// The message.
+        text: String,
+        /// Who sent it: the API key's id, or `operator`.
+        sender: String,
+    },
+    /// A client asked the agent to stop its current turn (streaming input).
+    InterruptRequested {
+        /// Who asked: the API key's id, or `operator`.
+        sender: String,
+    },
+    /// agentd closed the agent's standard input (streaming input): the agent
+    /// reported its result with no message pending, so it ends by itself.
+    InputClosed {
+        /// Why, in words.
+        reason: String,
+    },
 }
 
 impl EventBody {

@@ -13,6 +13,7 @@ mod delivery;
 mod event;
 mod follow_up;
 mod hooks;
+mod input;
 mod names;
 mod options;
 mod path_rule;
@@ -32,6 +33,7 @@ pub use delivery::{Delivery, DeliveryStatus, DiffStats};
 pub use event::{Event, EventBody, SupervisorEvent};
 pub use follow_up::{FollowUpRequest, Lineage, check_follow_up, follow_up_branch};
 pub use hooks::{HookStage, Hooks, MAX_HOOKS, OnFailure, SetupHook, TeardownHook};
+pub use input::{AgentInput, InputKind, MAX_MESSAGE_BYTES};
 pub use names::{
     AGENT_UID, COLLECT_GID, branch_name, collector_name, container_name, is_execution_id,
     is_ref_name, volume_name,

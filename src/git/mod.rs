@@ -12,9 +12,7 @@ use std::path::Path;
 
 pub use mirror::{Mirror, MirrorCache, ResolvedRef};
 pub use source::RepoSource;
-pub use verify::{
-    ChangedPath, Verified, VerifyError, VerifyLimits, adopt_bundle, verify_bundle,
-};
+pub use verify::{ChangedPath, Verified, VerifyError, VerifyLimits, adopt_bundle, verify_bundle};
 
 /// What can go wrong with a repository on the host.
 #[derive(Debug, thiserror::Error)]

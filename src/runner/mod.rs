@@ -19,6 +19,7 @@ mod finish;
 mod follow_up;
 mod gateway_events;
 pub mod hub;
+pub mod input;
 pub mod layout;
 mod ledger;
 pub mod lifecycle;
@@ -36,6 +37,7 @@ mod tool_policy;
 pub mod verdict;
 mod watch;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -150,6 +152,8 @@ pub struct Runner {
     pub(crate) hub: Arc<EventHub>,
     /// An embedding program's observers of every stage.
     pub(crate) lifecycle: Vec<Arc<dyn lifecycle::Lifecycle>>,
+    /// The input channels of the streaming executions this runner writes to.
+    pub(crate) inputs: std::sync::Mutex<HashMap<String, Arc<input::InputChannel>>>,
 }
 
 /// An execution to start: its stored record (claimed, `preparing`), and the
@@ -182,6 +186,17 @@ impl Runner {
             store,
             hub,
             lifecycle: Vec::new(),
+            inputs: Default::default(),
+        }
+    }
+
+    /// Tells the input writer of streaming execution `id`, when this runner
+    /// writes it, that a client said something (any replica's runner picks
+    /// inputs up from the store within a moment anyway).
+    pub fn nudge_input(&self, id: &str) {
+        let inputs = self.inputs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(channel) = inputs.get(id) {
+            channel.nudge();
         }
     }
 

@@ -37,6 +37,8 @@ pub struct Prepared {
     pub volume: String,
     /// The agent container.
     pub container: String,
+    /// The agent's standard input (streaming input), attached before start.
+    pub input: std::sync::Mutex<Option<std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>>>,
 }
 
 impl Runner {
@@ -59,9 +61,11 @@ impl Runner {
         let parent = self.parent_of(run).await?;
         // A follow-up starts from what its parent left in this replica's
         // mirror; only a replica without one fetches.
-        let existing = parent
-            .as_ref()
-            .and_then(|_| self.mirrors.for_tenant(&run.record.tenant_id).existing(&source));
+        let existing = parent.as_ref().and_then(|_| {
+            self.mirrors
+                .for_tenant(&run.record.tenant_id)
+                .existing(&source)
+        });
         let mirror = match existing {
             Some(mirror) => mirror,
             None => self.sync_mirror(run, &source).await?,
@@ -166,6 +170,11 @@ impl Runner {
         sandbox.add_container(&container).await;
         let starting = std::time::Instant::now();
         self.engine.create_container(&container, &spec).await?;
+        let input = if session.streaming {
+            Some(self.engine.attach_input(&container).await?)
+        } else {
+            None
+        };
         stop_requested(run)?;
         self.engine.start(&container).await?;
         crate::metrics::global().container_started(starting.elapsed());
@@ -180,6 +189,7 @@ impl Runner {
             resolved,
             volume,
             container,
+            input: std::sync::Mutex::new(input),
         })
     }
 

@@ -175,6 +175,7 @@ pub async fn pump(
     recorder: Arc<Recorder>,
     skip: u64,
     hooks: crate::execution::Hooks,
+    input: Option<Arc<crate::runner::input::InputChannel>>,
 ) -> Pumped {
     let mut parser = StreamParser::default();
     let mut pumped = Pumped {
@@ -208,6 +209,9 @@ pub async fn pump(
             }
             if line.stream == LogStream::Stdout {
                 recorder.transcript(&line.text);
+                if let Some(input) = &input {
+                    input.observe(&line.text);
+                }
             }
             // A line that produced no event needs no write: re-reading it after a
             // restart produces nothing either, so the cursor may skip past it later.

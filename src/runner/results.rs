@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use futures::{StreamExt, TryStreamExt};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
+use crate::agent::claude::session::{MAX_SESSION_BYTES, SESSIONS_DIR, transcript_path};
 use crate::engine::archive::{self, UnpackLimits, Unpacked};
 use crate::engine::{Engine, EngineError};
 use crate::execution::{Artifact, ChangedFile, LeftOut, RefusedEntry};
 use crate::git::{VerifyLimits, verify_bundle};
 use crate::runner::driver::{ARTIFACTS_DIR, OUTPUT_DIR};
-use crate::agent::claude::session::{MAX_SESSION_BYTES, SESSIONS_DIR, transcript_path};
 use crate::runner::layout::ExecutionDir;
 
 /// What can go wrong collecting.
@@ -233,7 +233,15 @@ pub async fn session(
         max_total_bytes: 4 * MAX_SESSION_BYTES,
         max_entries: 256,
     };
-    let unpacked = download_into(engine, container, SESSIONS_DIR, &staging, limits, "sessions").await;
+    let unpacked = download_into(
+        engine,
+        container,
+        SESSIONS_DIR,
+        &staging,
+        limits,
+        "sessions",
+    )
+    .await;
     let outcome = async {
         let Some(unpacked) = unpacked? else {
             return Ok(SessionKept::Missing);

@@ -2,6 +2,7 @@
 //! pumping its output into events, and stopping it at the time limit, on
 //! cancel, or when the gateway trips a model limit.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::task::AbortOnDropHandle;
@@ -9,6 +10,7 @@ use tokio_util::task::AbortOnDropHandle;
 use crate::execution::{EventBody, Status, container_name};
 use crate::git::{RepoSource, ResolvedRef};
 
+use super::input::{InputChannel, InputWriter};
 use super::prepare::Prepared;
 use super::pump::{Pumped, pump};
 use super::run::{Findings, Run, RunError};
@@ -70,6 +72,9 @@ impl Runner {
             },
             volume: crate::execution::volume_name(&run.id),
             container,
+            // The attachment of a previous process is gone with it, and
+            // with it the agent's input (closed when it let go).
+            input: std::sync::Mutex::new(None),
         })
     }
 
@@ -85,6 +90,38 @@ impl Runner {
     ) -> Result<(), RunError> {
         tracing::info!("watching the agent");
         let container = &prepared.container;
+        let attached = prepared
+            .input
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let channel = attached.as_ref().map(|_| Arc::new(InputChannel::default()));
+        // Writes the prompt and what clients say, until the agent is done
+        // with its input; aborted with the watch.
+        let _writer = match (attached, &channel) {
+            (Some(input), Some(channel)) => {
+                self.inputs
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(run.id.clone(), channel.clone());
+                let writer = InputWriter {
+                    id: run.id.clone(),
+                    store: self.store.clone(),
+                    recorder: run.recorder.clone(),
+                    channel: channel.clone(),
+                    input,
+                };
+                let prompt = run.record.request.prompt.clone();
+                Some(AbortOnDropHandle::new(tokio::spawn(
+                    tracing::Instrument::in_current_span(async move { writer.run(&prompt).await }),
+                )))
+            }
+            _ => None,
+        };
+        let _registered = Unregister {
+            runner: self,
+            id: &run.id,
+        };
         // Aborted if the watch is dropped (the lease went elsewhere): a pump
         // left running would record the container's lines a second time
         // beside the one that resumes the execution.
@@ -95,6 +132,7 @@ impl Runner {
                 run.recorder.clone(),
                 skip,
                 run.record.request.hooks.clone(),
+                channel,
             ))));
         // A container that already ended (a resumed execution) ended on its
         // own: a deadline or cancel that passed meanwhile does not rewrite that.
@@ -145,5 +183,21 @@ impl Runner {
                 .await;
         }
         Ok(())
+    }
+}
+
+/// Forgets an execution's input channel when its watch ends.
+struct Unregister<'a> {
+    runner: &'a Runner,
+    id: &'a str,
+}
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        self.runner
+            .inputs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(self.id);
     }
 }

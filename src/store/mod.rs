@@ -12,6 +12,7 @@
 
 mod codec;
 mod dialect;
+mod inputs;
 mod model;
 mod outbox;
 mod postgres;
@@ -34,6 +35,7 @@ use crate::execution::{
     Outcome, Status,
 };
 
+pub use inputs::Inputs;
 pub use model::*;
 pub use outbox::{AttemptOutcome, DueDelivery, Outbox};
 pub use tenancy::Tenancy;
@@ -85,7 +87,7 @@ pub enum StoreError {
 /// Persistence for executions (and, through [`Tenancy`], tenants, keys, the
 /// audit log and policies). Every method is one transaction.
 #[async_trait]
-pub trait Store: Tenancy + Outbox + Send + Sync + 'static {
+pub trait Store: Tenancy + Outbox + Inputs + Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
 
@@ -99,8 +101,11 @@ pub trait Store: Tenancy + Outbox + Send + Sync + 'static {
 
     /// The executions of conversation `id` (its first execution's id) of
     /// `tenant`, in the order they were made; empty when there is none.
-    async fn conversation(&self, tenant: &str, id: &str)
-    -> Result<Vec<ExecutionRecord>, StoreError>;
+    async fn conversation(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Vec<ExecutionRecord>, StoreError>;
 
     /// The ids of the follow-ups of execution `id`, in the order they were made.
     async fn children(&self, id: &str) -> Result<Vec<String>, StoreError>;

@@ -40,7 +40,10 @@ where
         Reader { row }
     }
 
-    pub(super) fn get<T: Decode<'r, DB> + Type<DB>>(&self, column: &'static str) -> Result<T, StoreError> {
+    pub(super) fn get<T: Decode<'r, DB> + Type<DB>>(
+        &self,
+        column: &'static str,
+    ) -> Result<T, StoreError> {
         let name = column.rsplit('.').next().unwrap_or(column);
         self.row
             .try_get(name)
@@ -93,6 +96,23 @@ where
     /// The `owner` column: who holds the execution (`None`: nobody).
     pub(super) fn holder(&self) -> Result<Option<String>, StoreError> {
         self.get("executions.owner")
+    }
+
+    /// An input's number (`inputs::ADD`).
+    pub(super) fn input_seq(&self) -> Result<u64, StoreError> {
+        self.count("execution_inputs.seq")
+    }
+
+    /// An input to a running agent (`inputs::PENDING`).
+    pub(super) fn input(&self) -> Result<crate::execution::AgentInput, StoreError> {
+        let kind: String = self.get("execution_inputs.kind")?;
+        Ok(crate::execution::AgentInput {
+            seq: self.count("execution_inputs.seq")?,
+            kind: crate::execution::InputKind::parse(&kind)
+                .ok_or_else(|| corrupt("execution_inputs.kind", kind.clone()))?,
+            text: self.get("execution_inputs.text")?,
+            sender: self.get("execution_inputs.sender")?,
+        })
     }
 
     /// The highest follow-up number of a parent (`queries::LAST_SIBLING`).

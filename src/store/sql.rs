@@ -83,7 +83,6 @@ where
     Json<Value>: Field<DB>,
     Option<DB::Time>: for<'q> Encode<'q, DB>,
 {
-
     /// Inserts `new` on `branch` (`sibling`: its number among its parent's
     /// follow-ups), or finds the execution its idempotency key made.
     async fn insert_execution(

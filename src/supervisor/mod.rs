@@ -117,6 +117,9 @@ pub enum SupervisorError {
     /// A delivery could not be tried.
     #[error(transparent)]
     Deliver(#[from] crate::runner::DeliverError),
+    /// The agent cannot be spoken to: not in streaming-input mode, or ended.
+    #[error("{0}")]
+    NotListening(String),
 }
 
 impl From<GovernanceError> for SupervisorError {
@@ -344,6 +347,58 @@ impl Supervisor {
         let request = follow_up.onto(&parent.request);
         self.admit(principal, request, idempotency_key, Some(lineage))
             .await
+    }
+
+    /// Accepts a message or an interrupt for the running agent of
+    /// streaming execution `id` of `tenant`: stored, delivered in order by
+    /// whichever replica holds the execution (at once when it is this one).
+    /// Answers the input's number.
+    pub async fn say(
+        &self,
+        tenant: &str,
+        id: &str,
+        kind: crate::execution::InputKind,
+        text: &str,
+        sender: &str,
+    ) -> Result<u64, SupervisorError> {
+        let record = self
+            .store
+            .get_execution(Some(tenant), id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        if !record.request.streaming_input {
+            return Err(SupervisorError::NotListening(format!(
+                "execution {id} was not started with `streaming_input`: its agent reads no input"
+            )));
+        }
+        if record.status.is_final() {
+            return Err(SupervisorError::NotListening(format!(
+                "execution {id} has ended ({})",
+                record.status
+            )));
+        }
+        if kind == crate::execution::InputKind::Message {
+            if text.trim().is_empty() {
+                return Err(InvalidField {
+                    field: "text",
+                    rule: "must not be empty".into(),
+                }
+                .into());
+            }
+            if text.len() > crate::execution::MAX_MESSAGE_BYTES || text.contains('\0') {
+                return Err(InvalidField {
+                    field: "text",
+                    rule: format!(
+                        "must be at most {} bytes, without NUL characters",
+                        crate::execution::MAX_MESSAGE_BYTES
+                    ),
+                }
+                .into());
+            }
+        }
+        let seq = self.store.add_input(id, kind, text, sender).await?;
+        self.runner.nudge_input(id);
+        Ok(seq)
     }
 
     async fn admit(

@@ -50,19 +50,44 @@ async fn follow_up(app: &App, parent: &str, body: Value) -> String {
 fn files_at(repo: &Path, bundles: &[Vec<u8>], commit: &str) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let clone = dir.path().join("clone");
-    git(dir.path(), &["clone", "--quiet", "--bare", repo.to_str().unwrap(), "clone"]);
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "--quiet",
+            "--bare",
+            repo.to_str().unwrap(),
+            "clone",
+        ],
+    );
     for (n, bundle) in bundles.iter().enumerate() {
         let path = dir.path().join(format!("{n}.bundle"));
         std::fs::write(&path, bundle).unwrap();
-        git(&clone, &["fetch", "--quiet", path.to_str().unwrap(), "refs/heads/*:refs/remotes/b/*"]);
+        git(
+            &clone,
+            &[
+                "fetch",
+                "--quiet",
+                path.to_str().unwrap(),
+                "refs/heads/*:refs/remotes/b/*",
+            ],
+        );
     }
     let out = Command::new("git")
         .current_dir(&clone)
         .args(["ls-tree", "-r", "--name-only", commit])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(String::from).collect()
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -81,9 +106,19 @@ async fn a_follow_up_resumes_the_session_on_the_parents_branch() {
     assert_eq!(after["status"], "succeeded", "{after}");
     assert_eq!(after["parent_id"], parent.as_str());
     assert_eq!(after["conversation_id"], parent.as_str());
-    assert_eq!(after["session_id"], child.as_str(), "agentd names the session");
-    assert_eq!(after["branch"], done["branch"], "the first follow-up continues the branch");
-    assert_eq!(after["base_commit"], done["head_commit"], "it starts where the parent ended");
+    assert_eq!(
+        after["session_id"],
+        child.as_str(),
+        "agentd names the session"
+    );
+    assert_eq!(
+        after["branch"], done["branch"],
+        "the first follow-up continues the branch"
+    );
+    assert_eq!(
+        after["base_commit"], done["head_commit"],
+        "it starts where the parent ended"
+    );
     assert!(
         after["started_at"].as_str().unwrap() >= done["finished_at"].as_str().unwrap(),
         "it waited for its parent: {after} {done}"
@@ -91,10 +126,17 @@ async fn a_follow_up_resumes_the_session_on_the_parents_branch() {
     // The follow-up's diff is its own step; its branch holds both.
     let diff = app.get(&format!("/v1/executions/{child}/diff")).await;
     let diff = String::from_utf8_lossy(&diff.bytes).to_string();
-    assert!(diff.contains("notes/second.txt") && !diff.contains("notes/first.txt"), "{diff}");
+    assert!(
+        diff.contains("notes/second.txt") && !diff.contains("notes/first.txt"),
+        "{diff}"
+    );
     let bundles = [
-        app.get(&format!("/v1/executions/{parent}/bundle")).await.bytes,
-        app.get(&format!("/v1/executions/{child}/bundle")).await.bytes,
+        app.get(&format!("/v1/executions/{parent}/bundle"))
+            .await
+            .bytes,
+        app.get(&format!("/v1/executions/{child}/bundle"))
+            .await
+            .bytes,
     ];
     let files = files_at(&app.repo, &bundles, after["head_commit"].as_str().unwrap());
     assert!(
@@ -133,13 +175,19 @@ async fn two_follow_ups_of_one_parent_never_share_a_branch() {
     let first = follow_up(&app, &parent, json!({"prompt": SECOND_PROMPT})).await;
     let second = follow_up(&app, &parent, json!({"prompt": SECOND_PROMPT})).await;
     let branch = done["branch"].as_str().unwrap();
-    for (id, expected) in [(&first, branch.to_string()), (&second, format!("{branch}-2"))] {
+    for (id, expected) in [
+        (&first, branch.to_string()),
+        (&second, format!("{branch}-2")),
+    ] {
         let after = app.wait_final(id).await;
         assert_eq!(after["status"], "succeeded", "{after}");
         assert_eq!(after["branch"], expected.as_str());
         assert_eq!(after["base_commit"], done["head_commit"]);
     }
-    assert_eq!(app.execution(&parent).await["children"], json!([first, second]));
+    assert_eq!(
+        app.execution(&parent).await["children"],
+        json!([first, second])
+    );
     app.finish().await;
 }
 
@@ -199,5 +247,190 @@ async fn follow_ups_are_refused_clearly() {
         .get("/v1/conversations/01900000-0000-7000-8000-000000000000")
         .await;
     assert_eq!(missing.status, 404);
+    app.finish().await;
+}
+
+/// Waits until the model was asked for turn `turn`.
+async fn wait_for_turn(app: &App, turn: usize) {
+    let started = std::time::Instant::now();
+    while !app.model.requests().iter().any(|r| r.turn == Some(turn)) {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "turn {turn} never asked for"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+fn streaming(app: &App, prompt: &str) -> Value {
+    let mut request = app.request(prompt);
+    request["streaming_input"] = true.into();
+    request
+}
+
+async fn event_types(app: &App, id: &str) -> Vec<Value> {
+    app.events(id, None, "")
+        .await
+        .into_iter()
+        .map(|e| e.data)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_streaming_execution_ends_by_itself() {
+    let app = spawn_app(writing_scenario(), 1).await;
+    let id = id_of(
+        &app.post_json("/v1/executions", &streaming(&app, "Add a note"), None)
+            .await,
+    );
+    let done = app.wait_final(&id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["streaming_input"], true);
+    assert!(
+        done["files_changed"]
+            .to_string()
+            .contains("notes/hello.txt"),
+        "{done}"
+    );
+    let events = event_types(&app, &id).await;
+    assert!(
+        events.iter().any(|e| e["type"] == "input_closed"),
+        "agentd closed the input: {events:?}"
+    );
+    // Ended: nothing more can be said.
+    app.post_json(
+        &format!("/v1/executions/{id}/messages"),
+        &json!({"text": "late"}),
+        None,
+    )
+    .await
+    .assert_error(409, "conflict", None);
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_sent_mid_run_reaches_the_models_next_request() {
+    let scenario = json!({
+        "turns": [
+            {"content": [{"type": "tool_use", "name": "Bash", "input": {
+                "command": "timeout 8 tail -f /dev/null; echo waited", "description": "wait",
+                "timeout": 600000}}]},
+            {"expect": ["use the existing parser"],
+             "content": [{"type": "text", "text": "Switching to the existing parser."}]}
+        ]
+    });
+    let app = spawn_app(scenario, 1).await;
+    let id = id_of(
+        &app.post_json("/v1/executions", &streaming(&app, "Parse the file"), None)
+            .await,
+    );
+    wait_for_turn(&app, 0).await;
+    let said = app
+        .post_json(
+            &format!("/v1/executions/{id}/messages"),
+            &json!({"text": "Stop: use the existing parser"}),
+            None,
+        )
+        .await;
+    assert_eq!(said.status, 202, "{}", said.json());
+    assert_eq!(said.json()["seq"], 1);
+    let done = app.wait_final(&id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let events = event_types(&app, &id).await;
+    let message = events
+        .iter()
+        .find(|e| e["type"] == "user_message")
+        .unwrap_or_else(|| panic!("no user_message: {events:?}"));
+    assert_eq!(message["text"], "Stop: use the existing parser");
+    assert_eq!(message["sender"], "operator");
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupt_stops_the_turn_and_a_message_redirects_it() {
+    let scenario = json!({
+        "turns": [
+            {"content": [{"type": "tool_use", "name": "Bash", "input": {
+                "command": "timeout 600 tail -f /dev/null", "description": "wait forever",
+                "timeout": 600000}}]},
+            {"expect": ["do the small fix instead"],
+             "content": [{"type": "text", "text": "Doing the small fix."}]}
+        ]
+    });
+    let app = spawn_app(scenario, 1).await;
+    let id = id_of(
+        &app.post_json(
+            "/v1/executions",
+            &streaming(&app, "Do the big refactor"),
+            None,
+        )
+        .await,
+    );
+    wait_for_turn(&app, 0).await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let stopped = app
+        .post_json(&format!("/v1/executions/{id}/interrupt"), &json!({}), None)
+        .await;
+    assert_eq!(stopped.status, 202, "{}", stopped.json());
+    // The turn ends; the execution does not.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(app.execution(&id).await["status"], "running");
+    let said = app
+        .post_json(
+            &format!("/v1/executions/{id}/messages"),
+            &json!({"text": "do the small fix instead"}),
+            None,
+        )
+        .await;
+    assert_eq!(said.status, 202, "{}", said.json());
+    let done = app.wait_final(&id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert!(
+        done["duration_ms"].as_u64().unwrap() < 120_000,
+        "the 600 s tool did not run out: {done}"
+    );
+    let events = event_types(&app, &id).await;
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    let interrupted = kinds
+        .iter()
+        .position(|k| *k == "interrupt_requested")
+        .unwrap();
+    let message = kinds.iter().position(|k| *k == "user_message").unwrap();
+    assert!(interrupted < message, "{kinds:?}");
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_a_streaming_execution_takes_messages() {
+    let app = spawn_app(writing_scenario(), 0).await;
+    let plain = id_of(
+        &app.post_json("/v1/executions", &app.request("x"), None)
+            .await,
+    );
+    app.post_json(
+        &format!("/v1/executions/{plain}/messages"),
+        &json!({"text": "hi"}),
+        None,
+    )
+    .await
+    .assert_error(409, "conflict", None);
+    let live = id_of(
+        &app.post_json("/v1/executions", &streaming(&app, "x"), None)
+            .await,
+    );
+    let path = format!("/v1/executions/{live}/messages");
+    app.post_json(&path, &json!({"text": " "}), None)
+        .await
+        .assert_error(422, "invalid_field", Some("text"));
+    app.post_json(&path, &json!({"text": "x", "extra": 1}), None)
+        .await
+        .assert_error(400, "invalid_body", Some("extra"));
+    app.post_json(
+        "/v1/executions/01900000-0000-7000-8000-000000000000/messages",
+        &json!({"text": "hi"}),
+        None,
+    )
+    .await
+    .assert_error(404, "not_found", None);
     app.finish().await;
 }

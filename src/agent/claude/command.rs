@@ -179,7 +179,11 @@ mod tests {
             max_budget_usd: Some(0.25),
             ..AgentOptions::default()
         };
-        assert!(!command("p", &options, &Session::default()).iter().any(|a| a.contains("budget")));
+        assert!(
+            !command("p", &options, &Session::default())
+                .iter()
+                .any(|a| a.contains("budget"))
+        );
     }
 
     #[test]
@@ -209,7 +213,11 @@ mod tests {
             ..Session::default()
         };
         let argv = command("secret prompt", &AgentOptions::default(), &session);
-        assert!(!argv.iter().any(|a| a.contains("secret prompt") || a == "--"));
+        assert!(
+            !argv
+                .iter()
+                .any(|a| a.contains("secret prompt") || a == "--")
+        );
         assert!(argv.ends_with(&[
             "--input-format=stream-json".to_string(),
             "--replay-user-messages".to_string()

@@ -32,15 +32,12 @@ pub const SESSION_FILE: &str = "session.jsonl";
 pub fn is_session_id(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(group, len)| {
-                group.len() == len
-                    && group
-                        .bytes()
-                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-            })
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(group, len)| {
+            group.len() == len
+                && group
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 /// The name of the folder the CLI keeps a working directory's sessions in:
@@ -102,7 +99,10 @@ mod tests {
         let top = format!("{id}.jsonl");
         let hidden = format!(".x/{id}.jsonl");
         assert_eq!(
-            transcript_path([deep.as_str(), top.as_str(), hidden.as_str(), name.as_str()], id),
+            transcript_path(
+                [deep.as_str(), top.as_str(), hidden.as_str(), name.as_str()],
+                id
+            ),
             Some(name.as_str())
         );
         assert_eq!(transcript_path([deep.as_str()], id), None);
