@@ -87,6 +87,7 @@ async fn run(url: &str, claim: Claim) -> Figures {
                     request_hash: "bench".into(),
                     request,
                     policy: AppliedPolicy::operator(),
+                    lineage: None,
                 })
                 .await
                 .expect("queue");

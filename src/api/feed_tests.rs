@@ -88,6 +88,8 @@ fn record(id: &str, status: Status) -> ExecutionRecord {
             duration_ms: None,
             delivery: None,
             retried: 0,
+            parent_id: None,
+            conversation_id: id.to_string(),
         },
         request_hash: String::new(),
         owner: None,

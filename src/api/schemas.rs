@@ -690,14 +690,14 @@ mod tests {
         assert_eq!(documented::<ExecutionRequestSchema>(), serialised(&request));
         let follow_up = crate::execution::FollowUpRequest {
             prompt: "p".into(),
-            agent: None,
-            limits: None,
-            context_file: None,
-            hooks: None,
-            push: None,
-            merge_into: None,
+            agent: Some(AgentOptions::default()),
+            limits: Some(Limits::default()),
+            context_file: Some("c".into()),
+            hooks: Some(Default::default()),
+            push: Some(true),
+            merge_into: Some("m".into()),
             record: false,
-            replay: None,
+            replay: Some("r".into()),
             streaming_input: false,
             retries: 0,
         };

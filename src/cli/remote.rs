@@ -10,7 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use agentd::client::Client;
 use agentd::execution::{Artifact, RefusedEntry, Summary};
-use agentd::execution::{EventBody, ExecutionRequest, SupervisorEvent, is_execution_id};
+use agentd::execution::{
+    EventBody, ExecutionRequest, FollowUpRequest, SupervisorEvent, is_execution_id,
+};
 use agentd::runner::EventObserver;
 use agentd::runner::layout::DataDir;
 
@@ -18,18 +20,37 @@ use super::common::Failure;
 use super::render::Terminal;
 use super::safe_text::one_line;
 
-/// Submits `request` to `server`, follows it to the end, and downloads its results.
+/// What to ask of the server.
+pub enum Submission<'a> {
+    /// A new execution.
+    New(&'a ExecutionRequest),
+    /// The next step of `parent`'s conversation.
+    FollowUp {
+        parent: &'a str,
+        follow_up: &'a FollowUpRequest,
+    },
+}
+
+/// Submits to `server`, follows the execution to the end (with
+/// `interactive`, passing lines typed on stdin to its agent), and downloads
+/// its results.
 pub async fn run_remote(
     server: &str,
     token: Option<&str>,
-    request: &ExecutionRequest,
+    submission: Submission<'_>,
     data_dir: &DataDir,
     terminal: Arc<Terminal>,
     cancel: CancellationToken,
+    interactive: bool,
 ) -> Result<Summary, Failure> {
     let client = Client::with_token(server, token)?;
     let key = uuid::Uuid::new_v4().to_string();
-    let submitted = client.submit(request, Some(&key)).await?;
+    let submitted = match submission {
+        Submission::New(request) => client.submit(request, Some(&key)).await?,
+        Submission::FollowUp { parent, follow_up } => {
+            client.follow_up(parent, follow_up, Some(&key)).await?
+        }
+    };
     let id = submitted.execution.id.clone();
     // The id becomes a local folder name: only a real execution id is accepted.
     if !is_execution_id(&id) {
@@ -60,6 +81,21 @@ pub async fn run_remote(
             }
         })
     };
+    let typing = interactive.then(|| {
+        let client = client.clone();
+        let id = id.clone();
+        tokio::spawn(super::run::read_messages(move |text| {
+            let client = client.clone();
+            let id = id.clone();
+            async move {
+                client
+                    .message(&id, &text)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        }))
+    });
     let mut events = Box::pin(client.events(&id, 0));
     let mut refused = Vec::new();
     while let Some(event) = events.next().await {
@@ -75,6 +111,9 @@ pub async fn run_remote(
         terminal.on_event(&event);
     }
     canceller.abort();
+    if let Some(typing) = typing {
+        typing.abort();
+    }
 
     let execution = client.execution(&id).await?.execution;
     let mut artifacts = Vec::new();

@@ -9,7 +9,10 @@ use tokio_util::sync::CancellationToken;
 
 use agentd::engine::Engine;
 use agentd::execution::AgentOptions;
-use agentd::execution::{ExecutionRequest, Limits, SandboxOptions, Summary, parse_bytes};
+use agentd::execution::{
+    ExecutionRequest, FollowUpRequest, InputKind, Limits, Lineage, SandboxOptions, Summary,
+    check_follow_up, is_execution_id, parse_bytes,
+};
 use agentd::runner::hub::EventHub;
 use agentd::runner::sweep_workspaces;
 use agentd::runner::{Job, Runner, RunnerConfig};
@@ -20,7 +23,7 @@ use agentd::supervisor::instance::SupervisorInstance;
 use super::common::{Failure, Global, check_runtime, use_runtime};
 use super::image::{ImageArgs, ensure_image};
 use super::migrate::open_store;
-use super::remote::run_remote;
+use super::remote::{Submission, run_remote};
 use super::render::Terminal;
 use super::sandbox::DiskArgs;
 use super::upstream::{GatewayArgs, upstream};
@@ -40,8 +43,32 @@ use super::upstream::{GatewayArgs, upstream};
 pub struct RunArgs {
     /// Repository: a git URL (https://user:token@host/org/repo.git works; the
     /// credentials stay on this host) or a local path.
-    #[arg(long, value_name = "URL|PATH")]
-    pub repo: String,
+    #[arg(
+        long,
+        value_name = "URL|PATH",
+        required_unless_present = "continue_from"
+    )]
+    pub repo: Option<String>,
+
+    /// Continue the conversation of this execution: the agent resumes its
+    /// session (the model sees the earlier turns) on its branch, from its
+    /// last commit. The repository, ref, limits and options are the
+    /// execution's; --model, --max-turns and the tool flags replace its agent
+    /// options. Works locally and with --server.
+    /// Example: agentd run --continue 0190… --prompt 'also handle the empty case'
+    #[arg(
+        long = "continue",
+        value_name = "EXECUTION_ID",
+        conflicts_with_all = ["repo", "git_ref", "branch_template", "agent_id", "task_id"]
+    )]
+    pub continue_from: Option<String>,
+
+    /// Talk to the agent while it runs: the prompt and every line typed on
+    /// stdin reach it as user messages between its turns (streaming input;
+    /// the run still ends by itself once the agent reported its result with
+    /// nothing pending).
+    #[arg(long)]
+    pub interactive: bool,
 
     /// Branch, tag or commit to start from. Default: the repository's default branch.
     #[arg(long = "ref", value_name = "REF")]
@@ -250,7 +277,7 @@ impl RunArgs {
             (None, None) => return Err(Failure::usage("--prompt or --prompt-file is required")),
         };
         let request = ExecutionRequest {
-            repo: self.repo.clone(),
+            repo: self.repo.clone().unwrap_or_default(),
             git_ref: self.git_ref.clone(),
             prompt,
             context_file: match &self.context_file {
@@ -313,29 +340,78 @@ impl RunArgs {
                     .collect(),
             },
             retries: self.retries,
-            streaming_input: false,
+            streaming_input: self.interactive,
         };
         Ok(request)
+    }
+
+    /// The follow-up `--continue` asks for: this run's prompt; agent options
+    /// only when one was given on the command line.
+    fn follow_up(&self, request: &ExecutionRequest) -> FollowUpRequest {
+        let agent_given = self.model.is_some()
+            || self.max_turns.is_some()
+            || self.max_budget_usd.is_some()
+            || !self.allowed_tools.is_empty()
+            || !self.disallowed_tools.is_empty()
+            || self.append_system_prompt.is_some();
+        FollowUpRequest {
+            prompt: request.prompt.clone(),
+            agent: agent_given.then(|| request.agent.clone()),
+            limits: None,
+            context_file: request.context_file.clone(),
+            hooks: (!request.hooks.is_empty()).then(|| request.hooks.clone()),
+            push: self.push.then_some(true),
+            merge_into: request.merge_into.clone(),
+            record: request.record,
+            replay: request.replay.clone(),
+            streaming_input: request.streaming_input,
+            retries: request.retries,
+        }
     }
 }
 
 pub async fn run(global: &Global, args: &RunArgs) -> Result<i32, Failure> {
     let request = args.request()?;
+    let follow_up = match &args.continue_from {
+        Some(parent) if !is_execution_id(parent) => {
+            return Err(Failure::usage(format!(
+                "--continue: `{parent}` is not an execution id"
+            )));
+        }
+        Some(parent) => {
+            let follow_up = args.follow_up(&request);
+            check_follow_up(&follow_up)
+                .map_err(|invalid| Failure::usage(format!("invalid {invalid}")))?;
+            Some((parent.clone(), follow_up))
+        }
+        None => None,
+    };
     // The one admission every entry takes: a request it refuses stops here,
-    // whether it runs here or on a server (which admits it again).
-    let admitted = admission::admit(request.clone(), DEFAULT_TENANT, None)
-        .map_err(|invalid| Failure::usage(format!("invalid {invalid}")))?;
+    // whether it runs here or on a server (which admits it again). A
+    // follow-up is admitted once its parent's request is known.
+    let admitted = match &follow_up {
+        None => Some(
+            admission::admit(request.clone(), DEFAULT_TENANT, None)
+                .map_err(|invalid| Failure::usage(format!("invalid {invalid}")))?,
+        ),
+        Some(_) => None,
+    };
     let terminal = Arc::new(Terminal::stderr());
     if let Some(server) = &args.server {
         let cancel = CancellationToken::new();
         let interrupts = tokio::spawn(watch_interrupts(cancel.clone()));
+        let submission = match &follow_up {
+            Some((parent, follow_up)) => Submission::FollowUp { parent, follow_up },
+            None => Submission::New(&request),
+        };
         let summary = run_remote(
             server,
             args.token.as_deref(),
-            &request,
+            submission,
             &global.data_dir(),
             terminal.clone(),
             cancel,
+            args.interactive,
         )
         .await;
         interrupts.abort();
@@ -368,32 +444,94 @@ pub async fn run(global: &Global, args: &RunArgs) -> Result<i32, Failure> {
     args.disk.apply(&mut config);
     let owner = instance.id().to_string();
     let hub = Arc::new(EventHub::default());
-    let runner = Runner::new(
+    let runner = Arc::new(Runner::new(
         engine,
         args.gateway.gateway(upstream)?,
         instance.identity(),
         store.clone(),
         hub,
         config,
-    );
+    ));
 
-    let Admitted { new, repo } = admitted;
+    let Admitted { new, repo } = match (admitted, follow_up) {
+        (Some(admitted), _) => admitted,
+        (None, Some((parent, follow_up))) => {
+            let parent = store
+                .get_execution(None, &parent)
+                .await?
+                .ok_or_else(|| Failure::usage(format!("--continue: no execution {parent} here")))?;
+            let lineage = Lineage::of(&parent);
+            let request = follow_up.onto(&parent.request);
+            let mut admitted = admission::admit(request, &parent.tenant_id, None)
+                .map_err(|invalid| Failure::usage(format!("invalid {invalid}")))?;
+            admitted.new.lineage = Some(lineage);
+            admitted
+        }
+        (None, None) => unreachable!("a request is admitted or follows up"),
+    };
     let id = new.id.clone();
     store.create_execution(new).await?;
     let record = store
         .claim(&id, &owner, RunnerConfig::default_lease())
         .await?
-        .ok_or_else(|| Failure::fatal(format!("execution {id} was taken by another supervisor")))?;
+        .ok_or_else(|| {
+            Failure::fatal(format!(
+                "execution {id} could not be claimed: another supervisor took it, or the execution it continues is still running"
+            ))
+        })?;
     eprintln!("agentd: execution {id}");
     let cancel = CancellationToken::new();
     let interrupts = tokio::spawn(watch_interrupts(cancel.clone()));
+    let typing = args.interactive.then(|| {
+        let store = store.clone();
+        let runner = runner.clone();
+        let id = id.clone();
+        tokio::spawn(read_messages(move |text| {
+            let store = store.clone();
+            let runner = runner.clone();
+            let id = id.clone();
+            async move {
+                store
+                    .add_input(&id, InputKind::Message, &text, "operator")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                runner.nudge_input(&id);
+                Ok(())
+            }
+        }))
+    });
     let job = Job { record, repo };
     let summary = runner.run(job, terminal.clone(), cancel).await;
     interrupts.abort();
+    if let Some(typing) = typing {
+        typing.abort();
+    }
     if let Some(server) = scripted {
         server.shutdown().await;
     }
     finish(args, &terminal, summary)
+}
+
+/// Reads lines typed on stdin and hands each non-blank one to `send` (a
+/// message to the running agent), until stdin ends.
+pub(super) async fn read_messages<F, Fut>(send: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Err(error) = send(line).await {
+            eprintln!(
+                "agentd: the message was not delivered: {}",
+                super::safe_text::one_line(&error)
+            );
+        }
+    }
 }
 
 /// Prints the summary (and with --json, the JSON) and picks the exit code.

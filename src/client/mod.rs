@@ -113,6 +113,37 @@ impl Client {
         json(builder.body(body).send().await?).await
     }
 
+    /// Queues the next step of `parent`'s conversation.
+    pub async fn follow_up(
+        &self,
+        parent: &str,
+        request: &crate::execution::FollowUpRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<ExecutionView, ClientError> {
+        let mut builder = self
+            .http
+            .post(self.url(&format!("v1/executions/{parent}/follow-ups")))
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        if let Some(key) = idempotency_key {
+            builder = builder.header(crate::api::IDEMPOTENCY_KEY, key);
+        }
+        let body = serde_json::to_vec(request).map_err(|e| ClientError::Decode(e.to_string()))?;
+        json(builder.body(body).send().await?).await
+    }
+
+    /// Sends a message to a running streaming execution's agent.
+    pub async fn message(&self, id: &str, text: &str) -> Result<serde_json::Value, ClientError> {
+        json(
+            self.http
+                .post(self.url(&format!("v1/executions/{id}/messages")))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(serde_json::json!({ "text": text }).to_string())
+                .send()
+                .await?,
+        )
+        .await
+    }
+
     /// One execution.
     pub async fn execution(&self, id: &str) -> Result<ExecutionView, ClientError> {
         json(

@@ -312,6 +312,7 @@ mod tests {
                 "AttachStdin": false,
                 "Tty": false,
                 "OpenStdin": false,
+                "StdinOnce": false,
                 "Env": ["A=b"],
                 "Cmd": ["true"],
                 "Image": "agentd-agent:test",

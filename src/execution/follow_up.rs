@@ -15,28 +15,28 @@ pub struct FollowUpRequest {
     /// The next prompt.
     pub prompt: String,
     /// Options for the agent CLI. Default: the parent's.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentOptions>,
     /// Limits of the sandbox and its model use. Default: the parent's.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
     /// A `CLAUDE.md` memory file. Default: the parent's.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_file: Option<String>,
     /// Commands run in the sandbox before and after the agent. Default: the parent's.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<Hooks>,
     /// Push the branch when the follow-up succeeds. Default: the parent's.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub push: Option<bool>,
     /// Merge into this integration branch too. Default: the parent's.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge_into: Option<String>,
     /// Record the model exchanges of this step.
     #[serde(default)]
     pub record: bool,
     /// Play this step's model from a recorded execution's cassette.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<String>,
     /// Start the agent in streaming-input mode (messages while it runs).
     #[serde(default)]
@@ -74,6 +74,16 @@ pub struct Lineage {
     pub parent_id: String,
     /// The conversation's first execution.
     pub conversation_id: String,
+}
+
+impl Lineage {
+    /// The lineage of a follow-up of `parent`.
+    pub fn of(parent: &super::Execution) -> Self {
+        Lineage {
+            parent_id: parent.id.clone(),
+            conversation_id: parent.conversation_id.clone(),
+        }
+    }
 }
 
 /// The branch of a parent's `sibling`-th follow-up (from 1): the first

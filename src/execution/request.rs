@@ -462,6 +462,7 @@ mod tests {
             merge_into: None,
             hooks: Default::default(),
             retries: 0,
+            streaming_input: false,
             sandbox: SandboxOptions::default(),
         }
     }

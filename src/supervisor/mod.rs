@@ -340,10 +340,7 @@ impl Supervisor {
             .await?
             .ok_or_else(|| StoreError::NotFound(parent_id.to_string()))?;
         check_follow_up(&follow_up)?;
-        let lineage = Lineage {
-            parent_id: parent.id.clone(),
-            conversation_id: parent.conversation_id.clone(),
-        };
+        let lineage = Lineage::of(&parent);
         let request = follow_up.onto(&parent.request);
         self.admit(principal, request, idempotency_key, Some(lineage))
             .await
