@@ -89,6 +89,12 @@ pub struct Summary {
     pub head_commit: Option<String>,
     /// Branch holding the agent's changes: `agent/<id>`.
     pub branch: String,
+    /// The execution it continued (`--continue`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    /// Its conversation: the first execution's id.
+    #[serde(default)]
+    pub conversation_id: String,
     /// Model answers, as agentd's gateway observed them.
     pub num_turns: u64,
     /// Tokens, as the gateway metered them from the model's answers.
@@ -177,6 +183,8 @@ impl Summary {
             base_commit: execution.base_commit.clone(),
             head_commit: execution.head_commit.clone(),
             branch: execution.branch.clone(),
+            parent_id: execution.parent_id.clone(),
+            conversation_id: execution.conversation_id.clone(),
             num_turns: execution.num_turns,
             usage: execution.usage,
             cost_usd: execution.cost_usd,

@@ -7,6 +7,7 @@ mod common;
 mod artifacts;
 mod cleanup;
 mod collection;
+mod conversation;
 mod exhaustion;
 mod forgery;
 mod gateway;
