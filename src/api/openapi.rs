@@ -194,6 +194,7 @@ impl utoipa::Modify for Authentication {
         };
         for (path, item) in openapi.paths.paths.iter_mut() {
             if !(path.starts_with("/v1/executions")
+                || path.starts_with("/v1/conversations")
                 || path.starts_with("/v1/webhooks")
                 || path.starts_with("/v1/admin")
                 || path == "/metrics")

@@ -434,3 +434,57 @@ async fn only_a_streaming_execution_takes_messages() {
     .assert_error(404, "not_found", None);
     app.finish().await;
 }
+
+/// The attacker's test for the session boundary: an agent (here its teardown
+/// hook, which runs as the agent after the CLI) swaps its session folder for
+/// a link to the container's root, its transcript for a link to a file
+/// outside the workspace, or makes the transcript too large. None of it is
+/// kept; each execution still succeeds; a follow-up starts a fresh session
+/// and says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_session_folder_is_not_kept_and_the_follow_up_starts_fresh() {
+    let app = spawn_app(two_step_scenario(), 3).await;
+    let attacks = [
+        "rm -rf /workspace/.agentd/sessions && ln -s / /workspace/.agentd/sessions",
+        "cd /workspace/.agentd/sessions/-workspace && rm -f \"$AGENTD_EXECUTION_ID.jsonl\" \
+         && ln -s /etc/passwd \"$AGENTD_EXECUTION_ID.jsonl\"",
+        "head -c 40000000 /dev/zero > \"/workspace/.agentd/sessions/-workspace/$AGENTD_EXECUTION_ID.jsonl\"",
+    ];
+    let mut ids = Vec::new();
+    for attack in attacks {
+        let mut request = app.request(FIRST_PROMPT);
+        request["hooks"] = json!({"teardown": [{"command": attack}]});
+        ids.push(id_of(
+            &app.post_json("/v1/executions", &request, None).await,
+        ));
+    }
+    for id in &ids {
+        let done = app.wait_final(id).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+        let kept = app
+            .root()
+            .join(format!("data/executions/{id}/session.jsonl"));
+        assert!(!kept.exists(), "{} was kept", kept.display());
+    }
+    let warnings: Vec<String> = event_types(&app, &ids[2])
+        .await
+        .iter()
+        .filter(|e| e["type"] == "warning")
+        .map(|e| e["message"].to_string())
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("larger than 32 MiB")),
+        "{warnings:?}"
+    );
+    let child = follow_up(&app, &ids[0], json!({"prompt": SECOND_PROMPT})).await;
+    let after = app.wait_final(&child).await;
+    assert_eq!(after["status"], "succeeded", "{after}");
+    let events = event_types(&app, &child).await;
+    assert!(
+        events.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("starts a fresh session"))),
+        "{events:?}"
+    );
+    app.finish().await;
+}

@@ -75,7 +75,7 @@ async fn call(
     )
     .await;
     if answer.status == 202
-        && path == "/v1/executions"
+        && (path == "/v1/executions" || path.ends_with("/follow-ups"))
         && let Some(id) = answer.json()["id"].as_str()
     {
         app.created(id);
@@ -286,6 +286,7 @@ async fn every_route_refuses_whoever_may_not_call_it() {
         for (method, operation) in item.as_object().unwrap() {
             let admin_route = template.starts_with("/v1/admin") || template == "/metrics";
             let tenant_route = template.starts_with("/v1/executions")
+                || template.starts_with("/v1/conversations")
                 || template.starts_with("/v1/webhooks")
                 || template == "/v1/policy";
             let open = !admin_route && !tenant_route;
@@ -313,6 +314,13 @@ async fn every_route_refuses_whoever_may_not_call_it() {
                 match expected {
                     Expect::Status(code) => {
                         assert_eq!(status, code, "{who:?} {method} {path}: {shown}")
+                    }
+                    // A's finished, non-streaming execution takes no
+                    // message: reached, and refused for that (409).
+                    Expect::Allowed
+                        if template.ends_with("/messages") || template.ends_with("/interrupt") =>
+                    {
+                        answer.assert_error(409, "conflict", None)
                     }
                     Expect::Allowed => assert!(
                         (200..300).contains(&status),
@@ -503,6 +511,8 @@ fn concrete(
         .replace("{key_id}", &ids.doomed_key);
     let body = match (method, template) {
         ("post", "/v1/executions") => Some(app.request("matrix")),
+        ("post", "/v1/executions/{id}/follow-ups") => Some(json!({"prompt": "matrix"})),
+        ("post", "/v1/executions/{id}/messages") => Some(json!({"text": "matrix"})),
         ("post", "/v1/admin/tenants") => {
             Some(json!({"name": format!("made-by-{who:?}").to_lowercase()}))
         }

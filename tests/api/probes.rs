@@ -72,6 +72,10 @@ async fn the_openapi_document_lists_every_route() {
             "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
             &["post"],
         ),
+        ("/v1/executions/{id}/follow-ups", &["post"]),
+        ("/v1/conversations/{id}", &["get"]),
+        ("/v1/executions/{id}/messages", &["post"]),
+        ("/v1/executions/{id}/interrupt", &["post"]),
     ] {
         for method in methods {
             let responses = &paths[path][method]["responses"];
@@ -81,6 +85,6 @@ async fn the_openapi_document_lists_every_route() {
             );
         }
     }
-    assert_eq!(paths.len(), 29);
+    assert_eq!(paths.len(), 33);
     app.finish().await;
 }
