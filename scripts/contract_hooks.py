@@ -31,6 +31,10 @@ def before_load_schema(context, raw_schema):
     request["replay"] = {"type": "null"}
     del request["branch_template"]
     del request["merge_into"]
+    # A follow-up's `replay` and `merge_into` follow the same rules.
+    follow_up = raw_schema["components"]["schemas"]["FollowUpRequest"]["properties"]
+    follow_up["replay"] = {"type": "null"}
+    del follow_up["merge_into"]
     raw_schema["components"]["schemas"]["NewKey"]["properties"]["expires_at"] = {"type": "null"}
     # A branch name has rules no pattern states exactly (git check-ref-format).
     del raw_schema["components"]["schemas"]["GitPolicy"]["properties"]["merge_into"]
@@ -42,10 +46,11 @@ def before_load_schema(context, raw_schema):
 
 @schemathesis.hook
 def after_call(context, case, response):
-    """An execution the run created is cancelled at once (claiming is paused,
-    so it never starts): it is final, so its event stream replays and ends
-    instead of waiting for work that will never run."""
-    if case.operation.method.upper() != "POST" or case.operation.path != "/v1/executions":
+    """An execution the run created (or a follow-up of one) is cancelled at
+    once (claiming is paused, so it never starts): it is final, so its event
+    stream replays and ends instead of waiting for work that will never run."""
+    if case.operation.method.upper() != "POST" or case.operation.path not in (
+            "/v1/executions", "/v1/executions/{id}/follow-ups"):
         return
     if response.status_code != 202:
         return

@@ -60,7 +60,7 @@ impl Runner {
     /// The parent's last commit, in the mirror: its branch's bundle adopted
     /// under `refs/agentd/follow-ups/<this execution>` (verified again), or its base
     /// when it changed nothing.
-    async fn parent_commit(
+    pub(crate) async fn parent_commit(
         &self,
         run: &Run,
         parent: &ExecutionRecord,

@@ -64,6 +64,11 @@ impl Runner {
             .base_commit
             .clone()
             .ok_or_else(|| restarted("its base commit was not recorded"))?;
+        // A follow-up's base is its parent's work, which only the mirror of
+        // the replica that started it holds: adopted again here (idempotent).
+        if let Some(parent) = self.parent_of(run).await? {
+            self.parent_commit(run, &parent, &mirror).await?;
+        }
         Ok(Prepared {
             mirror,
             resolved: ResolvedRef {
