@@ -24,6 +24,11 @@ pub struct PolicySchema {
     /// A tenant's model spend per UTC day, in US dollars.
     #[schema(minimum = 0.0)]
     pub daily_spend_usd: Option<f64>,
+    /// An execution's model limits (`agent.max_budget_usd`,
+    /// `limits.max_tokens`, `limits.max_requests`) count its whole
+    /// conversation: a follow-up gets what the earlier steps left of them.
+    /// Default: false.
+    pub conversation_budget: Option<bool>,
     /// Where repositories may come from.
     pub sources: Option<SourcesSchema>,
     /// Agent images a request may name (`*` wildcards). Default: the server's.
@@ -284,6 +289,7 @@ mod tests {
             over_cap: Some(OverCap::Clamp),
             max_concurrent: Some(2),
             daily_spend_usd: Some(5.0),
+            conversation_budget: Some(true),
             sources,
             images: list(),
             models: list(),

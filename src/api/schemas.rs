@@ -274,6 +274,8 @@ pub struct AppliedPolicySchema {
     pub tools: ToolRulesSchema,
     /// The tenant's spend limit per UTC day, in US dollars, if any.
     pub daily_spend_usd: Option<f64>,
+    /// The model limits counted the whole conversation (absent: false).
+    pub conversation_budget: Option<bool>,
     /// Models the gateway forwards requests for (absent: any).
     pub models: Option<Vec<String>>,
     /// Whether repository hosts on loopback, link-local or private addresses were allowed.
@@ -744,6 +746,7 @@ mod tests {
                 clamped: vec![clamp],
                 tools,
                 daily_spend_usd: Some(1.0),
+                conversation_budget: true,
                 models: vec!["claude-*".into()],
                 allow_private_hosts: false,
                 operator: false,

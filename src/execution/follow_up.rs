@@ -86,6 +86,27 @@ impl Lineage {
     }
 }
 
+/// `request`'s model limits less what its conversation's other steps used
+/// (`spent`, as the gateway metered it), never below zero: under a policy
+/// whose budgets count the whole conversation.
+pub fn within_conversation(request: &mut ExecutionRequest, spent: &super::GatewayUsage) {
+    if let Some(budget) = request.agent.max_budget_usd.as_mut() {
+        *budget = (*budget - spent.cost_usd.unwrap_or(0.0)).max(0.0);
+    }
+    let usage = &spent.usage;
+    let tokens = usage
+        .input_tokens
+        .saturating_add(usage.output_tokens)
+        .saturating_add(usage.cache_creation_input_tokens)
+        .saturating_add(usage.cache_read_input_tokens);
+    if let Some(limit) = request.limits.max_tokens.as_mut() {
+        *limit = limit.saturating_sub(tokens);
+    }
+    if let Some(limit) = request.limits.max_requests.as_mut() {
+        *limit = limit.saturating_sub(spent.requests);
+    }
+}
+
 /// The branch of a parent's `sibling`-th follow-up (from 1): the first
 /// continues the parent's branch, the others get their own (`{branch}-2`, …),
 /// so no two steps that may run at once ever write one branch.
@@ -152,6 +173,31 @@ mod tests {
         assert_eq!(merged.agent.model, None);
         assert_eq!(merged.agent.max_turns, Some(2));
         assert!(!merged.push);
+    }
+
+    #[test]
+    fn a_conversation_budget_leaves_what_the_earlier_steps_did_not_use() {
+        let mut request = parent();
+        request.agent.max_budget_usd = Some(1.0);
+        request.limits.max_tokens = Some(1000);
+        request.limits.max_requests = Some(3);
+        let spent = crate::execution::GatewayUsage {
+            requests: 5,
+            usage: crate::execution::Usage {
+                input_tokens: 300,
+                output_tokens: 100,
+                cache_creation_input_tokens: 50,
+                cache_read_input_tokens: 50,
+            },
+            cost_usd: Some(0.25),
+        };
+        within_conversation(&mut request, &spent);
+        assert_eq!(request.agent.max_budget_usd, Some(0.75));
+        assert_eq!(request.limits.max_tokens, Some(500));
+        assert_eq!(request.limits.max_requests, Some(0), "never below zero");
+        let mut unlimited = parent();
+        within_conversation(&mut unlimited, &spent);
+        assert_eq!(unlimited.limits.max_tokens, None, "no limit stays none");
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct AppliedPolicy {
     /// the execution once the tenant's spend today reaches it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub daily_spend_usd: Option<f64>,
+    /// The execution's model limits count its whole conversation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub conversation_budget: bool,
     /// Models the gateway forwards requests for (`*` wildcards); empty: any.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<String>,

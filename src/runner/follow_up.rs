@@ -21,6 +21,37 @@ pub(crate) struct Continued {
 }
 
 impl Runner {
+    /// What the other steps of `record`'s conversation used, as the gateway
+    /// metered it, when its policy counts model limits over the whole
+    /// conversation and it is a follow-up; `None` otherwise.
+    pub(crate) async fn conversation_spent(
+        &self,
+        record: &ExecutionRecord,
+    ) -> Option<crate::execution::GatewayUsage> {
+        if !record.policy.conversation_budget || record.parent_id.is_none() {
+            return None;
+        }
+        let steps = match self
+            .store
+            .conversation(&record.tenant_id, &record.conversation_id)
+            .await
+        {
+            Ok(steps) => steps,
+            Err(error) => {
+                tracing::warn!(%error, "reading the conversation's spend");
+                return None;
+            }
+        };
+        let mut spent = crate::execution::GatewayUsage::default();
+        for step in steps.iter().filter(|step| step.id != record.id) {
+            spent.requests = spent.requests.saturating_add(step.gateway.requests);
+            spent.usage.add(&step.gateway.usage);
+            spent.cost_usd =
+                Some(spent.cost_usd.unwrap_or(0.0) + step.gateway.cost_usd.unwrap_or(0.0));
+        }
+        Some(spent)
+    }
+
     /// The parent of `run` (a follow-up), as the store has it now.
     pub(crate) async fn parent_of(&self, run: &Run) -> Result<Option<ExecutionRecord>, RunError> {
         let Some(parent) = &run.record.parent_id else {

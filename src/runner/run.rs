@@ -138,7 +138,9 @@ impl Runner {
         let secrets = RepoSource::parse(&job.repo)
             .map(|source| source.secrets())
             .unwrap_or_default();
-        let run = self.begin(job.record, observer, cancel, &secrets);
+        let (record, spent) = self.within_conversation(job.record).await;
+        let run = self.begin(record, observer, cancel, &secrets);
+        self.say_spent(&run, spent).await;
         run.recorder
             .emit(EventBody::status(Status::Preparing, None))
             .await;
@@ -186,6 +188,7 @@ impl Runner {
     ) -> Summary {
         let status = record.status;
         let cursor = record.log_cursor;
+        let (record, _) = self.within_conversation(record).await;
         let run = self.begin(record, observer, cancel, &[]);
         let records = self.store.resources(&run.id).await.unwrap_or_default();
         let mut sandbox = Sandbox::from_records(&run.id, self.store.clone(), &records);
@@ -219,6 +222,35 @@ impl Runner {
             })
             .await;
         self.conclude(run, sandbox, findings, outcome).await
+    }
+
+    /// `record` with its model limits less what its conversation's other
+    /// steps used, when its policy says they count the whole conversation.
+    async fn within_conversation(
+        &self,
+        mut record: ExecutionRecord,
+    ) -> (ExecutionRecord, Option<crate::execution::GatewayUsage>) {
+        let spent = self.conversation_spent(&record).await;
+        if let Some(spent) = &spent {
+            crate::execution::within_conversation(&mut record.execution.request, spent);
+        }
+        (record, spent)
+    }
+
+    async fn say_spent(&self, run: &Run, spent: Option<crate::execution::GatewayUsage>) {
+        if let Some(spent) = spent {
+            run.recorder
+                .emit(EventBody::progress(format!(
+                    "the conversation's earlier steps used ${:.4}, {} tokens and {} model requests of its limits",
+                    spent.cost_usd.unwrap_or(0.0),
+                    spent.usage.input_tokens
+                        + spent.usage.output_tokens
+                        + spent.usage.cache_creation_input_tokens
+                        + spent.usage.cache_read_input_tokens,
+                    spent.requests
+                )))
+                .await;
+        }
     }
 
     fn begin(

@@ -129,6 +129,7 @@ pub fn apply(
             clamped,
             tools: tool_rules(policy, request),
             daily_spend_usd: policy.daily_spend_usd,
+            conversation_budget: policy.conversation_budget.unwrap_or(false),
             models: policy.models.clone().unwrap_or_default(),
             allow_private_hosts: policy.sources.private_hosts.unwrap_or(false),
             operator: false,

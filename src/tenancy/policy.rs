@@ -35,6 +35,12 @@ pub struct Policy {
     /// executions are stopped `budget_exceeded`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub daily_spend_usd: Option<f64>,
+    /// An execution's model limits (`agent.max_budget_usd`,
+    /// `limits.max_tokens`, `limits.max_requests`) count its whole
+    /// conversation: a follow-up gets what the earlier steps left of them.
+    /// Default: false (each step has its own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_budget: Option<bool>,
     /// Where repositories may come from.
     #[serde(
         skip_serializing_if = "Sources::is_empty",
@@ -383,6 +389,7 @@ impl Policy {
             over_cap: over.over_cap.or(self.over_cap),
             max_concurrent: over.max_concurrent.or(self.max_concurrent),
             daily_spend_usd: over.daily_spend_usd.or(self.daily_spend_usd),
+            conversation_budget: over.conversation_budget.or(self.conversation_budget),
             sources: self.sources.overlay(&over.sources),
             images: over.images.clone().or_else(|| self.images.clone()),
             models: over.models.clone().or_else(|| self.models.clone()),

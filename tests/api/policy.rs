@@ -593,3 +593,56 @@ async fn a_model_outside_the_list_is_refused_by_the_gateway_mid_run() {
     );
     app.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conversation_budget_counts_the_earlier_steps() {
+    let (app, key) = service(writing_scenario()).await;
+    let admin = admin(&app);
+    let t = tenant(&app, &key);
+    admin
+        .ok(
+            "put",
+            "/v1/admin/tenants/t/policy",
+            json!({"conversation_budget": true, "sources": {"local_paths": local_paths(&app)}}),
+        )
+        .await;
+    let parent = t.submit(&app.request("write a note")).await;
+    assert_eq!(parent.status, 202, "{}", parent.json());
+    let parent = parent.json()["id"].as_str().unwrap().to_string();
+    let done = t.wait_final(&parent).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["policy"]["conversation_budget"], true, "{done}");
+    let used = done["gateway"]["requests"].as_u64().unwrap();
+    assert!(used >= 3, "{done}");
+    // The follow-up may make as many requests as the parent made: the
+    // conversation has used them all, so it stops before asking the model.
+    let child = t
+        .ok(
+            "post",
+            &format!("/v1/executions/{parent}/follow-ups"),
+            json!({"prompt": "and more", "limits": {"timeout": "4m", "max_requests": used}}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.created(&child);
+    let after = t.wait_final(&child).await;
+    assert_eq!(after["status"], "budget_exceeded", "{after}");
+    assert_eq!(after["gateway"]["requests"], 0, "{after}");
+    // With one request more than the parent used, the follow-up runs.
+    let second = t
+        .ok(
+            "post",
+            &format!("/v1/executions/{parent}/follow-ups"),
+            json!({"prompt": "and more", "limits": {"timeout": "4m", "max_requests": used + 5}}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.created(&second);
+    let after = t.wait_final(&second).await;
+    assert_eq!(after["status"], "succeeded", "{after}");
+    app.finish().await;
+}

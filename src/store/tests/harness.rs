@@ -233,6 +233,7 @@ pub fn new_execution(tenant: &str) -> NewExecution {
                 only_allowed: false,
             },
             daily_spend_usd: Some(20.0),
+            conversation_budget: true,
             models: vec!["claude-*".into()],
             allow_private_hosts: false,
             operator: false,
