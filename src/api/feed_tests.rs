@@ -263,7 +263,7 @@ impl crate::store::Inputs for Log {
         _: crate::execution::InputKind,
         _: &str,
         _: &str,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         unimplemented!()
     }
     async fn pending_inputs(

@@ -494,7 +494,8 @@ pub async fn run(global: &Global, args: &RunArgs) -> Result<i32, Failure> {
                 store
                     .add_input(&id, InputKind::Message, &text, "operator")
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| e.to_string())?
+                    .ok_or("the agent no longer reads input")?;
                 runner.nudge_input(&id);
                 Ok(())
             }

@@ -16,6 +16,9 @@ pub enum InputKind {
     Message,
     /// Stop the current turn.
     Interrupt,
+    /// agentd's own marker: the agent's input is closed, nothing more is
+    /// accepted (its text says why).
+    Closed,
 }
 
 impl InputKind {
@@ -24,6 +27,7 @@ impl InputKind {
         match self {
             InputKind::Message => "message",
             InputKind::Interrupt => "interrupt",
+            InputKind::Closed => "closed",
         }
     }
 
@@ -32,6 +36,7 @@ impl InputKind {
         match text {
             "message" => Some(InputKind::Message),
             "interrupt" => Some(InputKind::Interrupt),
+            "closed" => Some(InputKind::Closed),
             _ => None,
         }
     }

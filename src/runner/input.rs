@@ -122,7 +122,7 @@ impl InputWriter {
     pub(crate) async fn run(mut self, prompt: &str) {
         let mut written = 0u64;
         if self.write(&user_line(prompt)).await.is_err() {
-            return;
+            return self.close(GONE).await;
         }
         written += 1;
         let mut held_until: Option<Instant> = None;
@@ -140,7 +140,7 @@ impl InputWriter {
             };
             for input in pending {
                 if self.deliver(&input).await.is_err() {
-                    return;
+                    return self.close(GONE).await;
                 }
                 match input.kind {
                     InputKind::Message => {
@@ -148,6 +148,7 @@ impl InputWriter {
                         held_until = None;
                     }
                     InputKind::Interrupt => held_until = Some(Instant::now() + INTERRUPT_GRACE),
+                    InputKind::Closed => {}
                 }
             }
             let held = held_until.is_some_and(|until| Instant::now() < until);
@@ -171,6 +172,7 @@ impl InputWriter {
     /// Writes one input to the agent, records it and marks it delivered.
     async fn deliver(&mut self, input: &AgentInput) -> std::io::Result<()> {
         let (line, event) = match input.kind {
+            InputKind::Closed => return Ok(()),
             InputKind::Message => (
                 user_line(&input.text),
                 SupervisorEvent::UserMessage {
@@ -195,10 +197,44 @@ impl InputWriter {
 
     async fn close(mut self, reason: &str) {
         let _ = self.input.shutdown().await;
-        self.recorder
-            .emit(EventBody::Agentd(SupervisorEvent::InputClosed {
-                reason: reason.to_string(),
-            }))
+        close_input(self.store.as_ref(), &self.recorder, &self.id, reason).await;
+    }
+}
+
+/// Why the writer stopped when the agent no longer read its input.
+const GONE: &str = "the agent no longer reads its input (it ended)";
+
+/// Closes execution `id`'s input in the store, once: later messages are
+/// refused (409), an `input_closed` event says why, and a message accepted
+/// in the moment before, which never reached the agent, is said in a
+/// warning instead of waiting forever.
+pub(crate) async fn close_input(store: &dyn Store, recorder: &Recorder, id: &str, reason: &str) {
+    match store
+        .add_input(id, InputKind::Closed, reason, "agentd")
+        .await
+    {
+        Ok(Some(_)) => {
+            recorder
+                .emit(EventBody::Agentd(SupervisorEvent::InputClosed {
+                    reason: reason.to_string(),
+                }))
+                .await
+        }
+        Ok(None) => return,
+        Err(error) => tracing::warn!(%error, "closing the agent's input in the store"),
+    }
+    let Ok(stragglers) = store.pending_inputs(id).await else {
+        return;
+    };
+    for input in stragglers {
+        let _ = store.input_delivered(id, input.seq).await;
+        recorder
+            .emit(EventBody::warning(format!(
+                "{} {} from {} arrived as the agent's input closed and was not delivered",
+                input.kind.as_str(),
+                input.seq,
+                input.sender
+            )))
             .await;
     }
 }

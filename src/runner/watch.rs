@@ -101,6 +101,17 @@ impl Runner {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         let channel = attached.as_ref().map(|_| Arc::new(InputChannel::default()));
+        if run.record.request.streaming_input && attached.is_none() {
+            // Re-attached after a restart: the attachment that wrote the
+            // agent's input went with the old process, which closed it.
+            super::input::close_input(
+                self.store.as_ref(),
+                &run.recorder,
+                &run.id,
+                "agentd restarted and its attachment to the agent's input is gone: the agent ends its turn",
+            )
+            .await;
+        }
         // Writes the prompt and what clients say, until the agent is done
         // with its input; aborted with the watch.
         let _writer = match (attached, &channel) {
@@ -179,6 +190,16 @@ impl Runner {
             }
         };
         findings.exit = Some(self.engine.exit_state(container).await?);
+        if run.record.request.streaming_input {
+            // Nothing reads the input any more: later messages are refused.
+            super::input::close_input(
+                self.store.as_ref(),
+                &run.recorder,
+                &run.id,
+                "the agent ended",
+            )
+            .await;
+        }
         if run.record.status != Status::Collecting {
             self.store
                 .transition(&run.id, self.owner(), Status::Collecting)

@@ -15,13 +15,15 @@ use super::row::Reader;
 use super::sql::SqlStore;
 use crate::execution::{AgentInput, InputKind};
 
-/// Adds input `$2` of kind `$3` to execution `$1`, numbered after the last.
+/// Adds input `$3` of kind `$2` to execution `$1`, numbered after the last,
+/// unless the execution's input was closed (then no row).
 const ADD: &str = "INSERT INTO execution_inputs (execution_id, seq, kind, text, sender, created_at) \
      SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 FROM execution_inputs \
-     WHERE execution_id = $1 RETURNING seq";
+     WHERE execution_id = $1 \
+     HAVING COUNT(CASE WHEN kind = 'closed' THEN 1 END) = 0 RETURNING seq";
 
 const PENDING: &str = "SELECT seq, kind, text, sender FROM execution_inputs \
-     WHERE execution_id = $1 AND delivered_at IS NULL ORDER BY seq";
+     WHERE execution_id = $1 AND delivered_at IS NULL AND kind <> 'closed' ORDER BY seq";
 
 const DELIVERED: &str = "UPDATE execution_inputs SET delivered_at = $3 \
      WHERE execution_id = $1 AND seq = $2";
@@ -29,14 +31,15 @@ const DELIVERED: &str = "UPDATE execution_inputs SET delivered_at = $3 \
 /// The store's side of streaming input.
 #[async_trait]
 pub trait Inputs: Send + Sync {
-    /// Accepts an input for execution `id`; answers its number.
+    /// Accepts an input for execution `id`; answers its number, or `None`
+    /// once its input was closed ([`InputKind::Closed`], which closes it).
     async fn add_input(
         &self,
         id: &str,
         kind: InputKind,
         text: &str,
         sender: &str,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<Option<u64>, StoreError>;
 
     /// The inputs of `id` not yet delivered, in order.
     async fn pending_inputs(&self, id: &str) -> Result<Vec<AgentInput>, StoreError>;
@@ -68,7 +71,7 @@ where
         kind: InputKind,
         text: &str,
         sender: &str,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         // Two inputs accepted at once may take the same number: the primary
         // key lets one win, the other takes the next.
         let mut attempts = 0;
@@ -79,10 +82,11 @@ where
                 .bind(text)
                 .bind(sender)
                 .bind(DB::to_time(now()))
-                .fetch_one(self.pool())
+                .fetch_optional(self.pool())
                 .await;
             match added {
-                Ok(row) => return Reader::<DB>::new(&row).input_seq(),
+                Ok(Some(row)) => return Reader::<DB>::new(&row).input_seq().map(Some),
+                Ok(None) => return Ok(None),
                 Err(sqlx::Error::Database(error))
                     if error.is_unique_violation() && attempts < 8 =>
                 {

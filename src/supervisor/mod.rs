@@ -393,7 +393,11 @@ impl Supervisor {
                 .into());
             }
         }
-        let seq = self.store.add_input(id, kind, text, sender).await?;
+        let Some(seq) = self.store.add_input(id, kind, text, sender).await? else {
+            return Err(SupervisorError::NotListening(format!(
+                "execution {id}'s agent no longer reads input (it reported its result, or ended)"
+            )));
+        };
         self.runner.nudge_input(id);
         Ok(seq)
     }

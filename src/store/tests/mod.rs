@@ -3,6 +3,7 @@
 mod harness;
 
 mod claims;
+mod conversations;
 mod events;
 mod fairness;
 mod life_cycle;
