@@ -315,7 +315,11 @@ report_workspace() {
 
 run() {
   local err
-  err=$(agent_step mkdir -p "$out" "$state/artifacts") || die "cannot create $state: $err"
+  # The CLI keeps its session transcripts under ~/.claude/projects: a link to
+  # the workspace volume, so they outlive the container (a time limit kills
+  # it) and the collection can hand them back for a follow-up to resume.
+  err=$(agent_step /bin/bash -c 'mkdir -p "$0" "$1" "$2" "$HOME/.claude" && ln -sfn "$2" "$HOME/.claude/projects"' \
+    "$out" "$state/artifacts" "$state/sessions") || die "cannot create $state: $err"
   say phase=cloning
   err=$(agent_step git clone --quiet --shared --no-checkout /mirror/repo.git "$repo") \
     || die "git clone from the mirror failed: $err"
@@ -331,11 +335,6 @@ run() {
       || die "cannot write the context file: $err"
   fi
   unset AGENTD_CONTEXT
-  # The CLI keeps its session transcripts under ~/.claude/projects: a link to
-  # the workspace volume, so they outlive the container (a time limit kills
-  # it) and the collection can hand them back for a follow-up to resume.
-  err=$(agent_step /bin/bash -c 'mkdir -p "$HOME/.claude" "$0" && ln -sfn "$0" "$HOME/.claude/projects"' \
-    "$state/sessions") || die "cannot prepare the session folder: $err"
   if [ -n "${AGENTD_RESUME_SESSION:-}" ]; then
     [[ $AGENTD_RESUME_SESSION =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]] \
       && [[ ${AGENTD_SESSION_PROJECT:-} =~ ^-[A-Za-z0-9-]+$ ]] || die "invalid session to resume"
