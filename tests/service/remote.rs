@@ -63,3 +63,57 @@ async fn run_against_a_server_prints_the_same_summary_with_local_files() {
     assert!(events.lines().count() > 5);
     assert_nothing_left(&summary.id, &world.run_dir());
 }
+
+/// The conversation through a server: `--server --interactive` passes a
+/// typed line to the running agent over the API, and `--server --continue`
+/// follows the run up, its session resumed on its branch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_through_a_server_messages_and_continues() {
+    let world = World::new(json!({"turns": [
+        bash("timeout 15 tail -f /dev/null; echo waited"),
+        {"expect": ["typed to the server"],
+         "content": [{"type": "tool_use", "name": "Write",
+                      "input": {"file_path": "/workspace/repo/heard.txt", "content": "heard\n"}}]},
+        {"content": [{"type": "text", "text": "Heard you."}]},
+        {"expect": ["wait for a message", "Heard you.", "and now continue"],
+         "content": [{"type": "text", "text": "Continued."}]}
+    ]}));
+    let server = world.serve(&[]);
+    let local = world.root.path().join("client");
+    let run = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agentd"));
+        command
+            .args(["run", "--server", &server.url, "--json"])
+            .args(args)
+            .env("AGENTD_DATA_DIR", &local)
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    let mut first = run(&["--interactive", "--prompt", "wait for a message", "--repo"]);
+    first.arg(&world.repo).stdin(std::process::Stdio::piped());
+    let mut child = first.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    use std::io::Write;
+    stdin.write_all(b"typed to the server\n").unwrap();
+    stdin.flush().unwrap();
+    let output = child.wait_with_output().unwrap();
+    drop(stdin);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let summary: agentd::execution::Summary = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(stderr.contains("typed to the server"), "{stderr}");
+
+    let output = run(&["--continue", &summary.id, "--prompt", "and now continue"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let next: agentd::execution::Summary = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(next.parent_id.as_deref(), Some(summary.id.as_str()));
+    assert_eq!(next.branch, summary.branch);
+    assert_nothing_left(&next.id, &world.run_dir());
+}
