@@ -3,8 +3,7 @@
 //! `GET /v1/conversations/{id}` (the thread in order, with its totals).
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -13,11 +12,11 @@ use utoipa::ToSchema;
 
 use super::auth::{Caller, Tenant};
 use super::error::{ApiError, ErrorBody};
-use super::executions::{IDEMPOTENT_REPLAYED, audit};
+use super::executions::{accepted, audit};
 use super::extract::{IdempotencyKey, JsonBody, PathParams};
 use super::schemas::{StatusSchema, UsageSchema};
 use super::state::AppState;
-use super::view::{ExecutionSchema, ExecutionView};
+use super::view::ExecutionSchema;
 use crate::execution::{
     EXECUTION_PATH, ExecutionRecord, FollowUpRequest, Status, Usage, prompt_preview,
 };
@@ -79,20 +78,7 @@ pub async fn follow_up(
             .detail(serde_json::json!({"parent_id": id}));
         audit(&state, &entry).await;
     }
-    let execution = ExecutionView::from(created.record);
-    let location = HeaderValue::from_str(&execution.links.self_).map_err(ApiError::internal)?;
-    let mut response = (
-        StatusCode::ACCEPTED,
-        [(header::LOCATION, location)],
-        Json(execution),
-    )
-        .into_response();
-    if created.existing {
-        response
-            .headers_mut()
-            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    }
-    Ok(response)
+    accepted(created)
 }
 
 /// A conversation: its executions in the order they were made (a tree when

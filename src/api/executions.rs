@@ -116,6 +116,13 @@ pub async fn create(
             .target(created.record.id.clone());
         audit(&state, &entry).await;
     }
+    accepted(created)
+}
+
+/// The 202 answer to a request that queued an execution (or found the one
+/// its idempotency key made): the execution, its URL in `location`, and
+/// `idempotent-replayed: true` when it was made before.
+pub(super) fn accepted(created: crate::store::Created) -> Result<Response, ApiError> {
     let execution = ExecutionView::from(created.record);
     let location = HeaderValue::from_str(&execution.links.self_).map_err(ApiError::internal)?;
     let mut response = (

@@ -11,7 +11,7 @@ use agentd::engine::Engine;
 use agentd::execution::AgentOptions;
 use agentd::execution::{
     ExecutionRequest, FollowUpRequest, InputKind, Limits, Lineage, SandboxOptions, Summary,
-    check_follow_up, is_execution_id, parse_bytes,
+    is_execution_id, parse_bytes,
 };
 use agentd::runner::hub::EventHub;
 use agentd::runner::sweep_workspaces;
@@ -378,12 +378,7 @@ pub async fn run(global: &Global, args: &RunArgs) -> Result<i32, Failure> {
                 "--continue: `{parent}` is not an execution id"
             )));
         }
-        Some(parent) => {
-            let follow_up = args.follow_up(&request);
-            check_follow_up(&follow_up)
-                .map_err(|invalid| Failure::usage(format!("invalid {invalid}")))?;
-            Some((parent.clone(), follow_up))
-        }
+        Some(parent) => Some((parent.clone(), args.follow_up(&request))),
         None => None,
     };
     // The one admission every entry takes: a request it refuses stops here,

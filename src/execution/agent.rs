@@ -25,6 +25,15 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Every token of every kind (input, output, cache writes and reads):
+    /// what `limits.max_tokens` counts.
+    pub fn total(&self) -> u64 {
+        self.input_tokens
+            .saturating_add(self.output_tokens)
+            .saturating_add(self.cache_creation_input_tokens)
+            .saturating_add(self.cache_read_input_tokens)
+    }
+
     /// Adds another usage figure to this one (saturating, never panics).
     pub fn add(&mut self, other: &Usage) {
         self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);

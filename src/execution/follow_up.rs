@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AgentOptions, ExecutionRequest, Hooks, InvalidField, Limits};
+use super::{AgentOptions, ExecutionRequest, Hooks, Limits};
 
 /// What a client asks of a follow-up: the next prompt, and optionally new
 /// agent options and limits. A field left out keeps the parent's value
@@ -93,14 +93,8 @@ pub fn within_conversation(request: &mut ExecutionRequest, spent: &super::Gatewa
     if let Some(budget) = request.agent.max_budget_usd.as_mut() {
         *budget = (*budget - spent.cost_usd.unwrap_or(0.0)).max(0.0);
     }
-    let usage = &spent.usage;
-    let tokens = usage
-        .input_tokens
-        .saturating_add(usage.output_tokens)
-        .saturating_add(usage.cache_creation_input_tokens)
-        .saturating_add(usage.cache_read_input_tokens);
     if let Some(limit) = request.limits.max_tokens.as_mut() {
-        *limit = limit.saturating_sub(tokens);
+        *limit = limit.saturating_sub(spent.usage.total());
     }
     if let Some(limit) = request.limits.max_requests.as_mut() {
         *limit = limit.saturating_sub(spent.requests);
@@ -116,15 +110,6 @@ pub fn follow_up_branch(parent_branch: &str, sibling: u32) -> String {
     } else {
         format!("{parent_branch}-{sibling}")
     }
-}
-
-/// Checks a follow-up's own fields (the merged request is checked whole as
-/// any request is).
-pub fn check_follow_up(request: &FollowUpRequest) -> Result<(), InvalidField> {
-    if request.prompt.trim().is_empty() {
-        return Err(super::request::invalid("prompt", "must not be empty"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

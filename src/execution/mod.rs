@@ -31,9 +31,7 @@ pub use agent::{AgentEvent, AgentResult, Usage};
 pub use brief::{BriefLinks, EXECUTION_PATH, ExecutionBrief, PROMPT_PREVIEW_CHARS, prompt_preview};
 pub use delivery::{Delivery, DeliveryStatus, DiffStats};
 pub use event::{Event, EventBody, SupervisorEvent};
-pub use follow_up::{
-    FollowUpRequest, Lineage, check_follow_up, follow_up_branch, within_conversation,
-};
+pub use follow_up::{FollowUpRequest, Lineage, follow_up_branch, within_conversation};
 pub use hooks::{HookStage, Hooks, MAX_HOOKS, OnFailure, SetupHook, TeardownHook};
 pub use input::{AgentInput, InputKind, MAX_MESSAGE_BYTES};
 pub use names::{

@@ -196,7 +196,7 @@ impl Account {
             return Some(format!("max_budget_usd {max} reached (${spent:.4} spent)"));
         }
         if let Some(max) = self.limits.max_tokens {
-            let used = total_tokens(&totals.usage);
+            let used = totals.usage.total();
             if used >= max {
                 return Some(format!("max_tokens {max} reached ({used} tokens used)"));
             }
@@ -205,17 +205,8 @@ impl Account {
     }
 }
 
-/// Every token counted against `max_tokens`.
-pub fn total_tokens(usage: &Usage) -> u64 {
-    usage
-        .input_tokens
-        .saturating_add(usage.output_tokens)
-        .saturating_add(usage.cache_creation_input_tokens)
-        .saturating_add(usage.cache_read_input_tokens)
-}
-
 fn is_empty(usage: &Usage) -> bool {
-    total_tokens(usage) == 0
+    usage.total() == 0
 }
 
 #[cfg(test)]

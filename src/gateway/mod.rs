@@ -28,7 +28,7 @@ mod upstream;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use account::{Account, ModelLimits, Refusal, Settled, total_tokens};
+pub use account::{Account, ModelLimits, Refusal, Settled};
 pub use body::{
     BODY_READ_TIMEOUT, BodyRefusal, EXECUTION_BODY_BUDGET, GATEWAY_BODY_BUDGET, MAX_MODEL_LEN,
     MAX_REQUEST_BODY, check_messages_request,

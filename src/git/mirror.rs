@@ -239,6 +239,11 @@ impl Mirror {
         })
     }
 
+    /// Whether the mirror holds `commit` (a full id).
+    pub fn has_commit(&self, commit: &str) -> Result<bool, GitError> {
+        Ok(self.rev_parse(commit)?.is_some())
+    }
+
     fn rev_parse(&self, name: &str) -> Result<Option<String>, GitError> {
         let spec = format!("{name}^{{commit}}");
         match git(

@@ -24,7 +24,12 @@ use tokio::time::Instant;
 use crate::execution::{AgentInput, EventBody, InputKind, SupervisorEvent};
 use crate::store::Store;
 
+use tokio_util::task::AbortOnDropHandle;
+
+use super::Runner;
+use super::prepare::Prepared;
 use super::recorder::Recorder;
+use super::run::Run;
 
 /// How long the input stays open after an interrupt for a message to follow.
 pub const INTERRUPT_GRACE: Duration = Duration::from_secs(60);
@@ -92,12 +97,12 @@ impl InputChannel {
 
 /// The writer's side: writes the prompt, then delivers inputs until the
 /// agent is done with its input (or the container is gone), then closes it.
-pub(crate) struct InputWriter {
-    pub(crate) id: String,
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) recorder: Arc<Recorder>,
-    pub(crate) channel: Arc<InputChannel>,
-    pub(crate) input: Pin<Box<dyn AsyncWrite + Send>>,
+struct InputWriter {
+    id: String,
+    store: Arc<dyn Store>,
+    recorder: Arc<Recorder>,
+    channel: Arc<InputChannel>,
+    input: Pin<Box<dyn AsyncWrite + Send>>,
 }
 
 /// A stream-json user line.
@@ -119,7 +124,7 @@ fn interrupt_line(seq: u64) -> String {
 impl InputWriter {
     /// Runs until the input is closed. Never fails: a write that fails means
     /// the agent is gone, and the execution ends as its container does.
-    pub(crate) async fn run(mut self, prompt: &str) {
+    async fn run(mut self, prompt: &str) {
         let mut written = 0u64;
         if self.write(&user_line(prompt)).await.is_err() {
             return self.close(GONE).await;
@@ -198,6 +203,89 @@ impl InputWriter {
     async fn close(mut self, reason: &str) {
         let _ = self.input.shutdown().await;
         close_input(self.store.as_ref(), &self.recorder, &self.id, reason).await;
+    }
+}
+
+/// A streaming execution's input while its watch lasts: the writer's task
+/// (aborted with it) and the channel the API nudges (forgotten with it).
+pub(crate) struct OpenInput<'a> {
+    runner: &'a Runner,
+    id: &'a str,
+    channel: Option<Arc<InputChannel>>,
+    _writer: Option<AbortOnDropHandle<()>>,
+}
+
+impl OpenInput<'_> {
+    /// What the output pump tells of echoes and results (none when the
+    /// execution has no input).
+    pub(crate) fn channel(&self) -> Option<Arc<InputChannel>> {
+        self.channel.clone()
+    }
+}
+
+impl Drop for OpenInput<'_> {
+    fn drop(&mut self) {
+        if self.channel.is_some() {
+            self.runner
+                .inputs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(self.id);
+        }
+    }
+}
+
+impl Runner {
+    /// Starts writing `run`'s input when `prepared` attached to it. A
+    /// streaming execution re-attached after a restart has no attachment
+    /// (the old process's went with it, which closed the input): its input
+    /// is marked closed at once.
+    pub(crate) async fn open_input<'a>(
+        &'a self,
+        run: &'a Run,
+        prepared: &Prepared,
+    ) -> OpenInput<'a> {
+        let attached = prepared
+            .input
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let mut open = OpenInput {
+            runner: self,
+            id: &run.id,
+            channel: None,
+            _writer: None,
+        };
+        let Some(input) = attached else {
+            if run.record.request.streaming_input {
+                close_input(
+                    self.store.as_ref(),
+                    &run.recorder,
+                    &run.id,
+                    "agentd restarted and its attachment to the agent's input is gone: the agent ends its turn",
+                )
+                .await;
+            }
+            return open;
+        };
+        let channel = Arc::new(InputChannel::default());
+        self.inputs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(run.id.clone(), channel.clone());
+        let writer = InputWriter {
+            id: run.id.clone(),
+            store: self.store.clone(),
+            recorder: run.recorder.clone(),
+            channel: channel.clone(),
+            input,
+        };
+        let prompt = run.record.request.prompt.clone();
+        open._writer = Some(AbortOnDropHandle::new(tokio::spawn(
+            tracing::Instrument::in_current_span(async move { writer.run(&prompt).await }),
+        )));
+        open.channel = Some(channel);
+        open
     }
 }
 

@@ -243,10 +243,7 @@ impl Runner {
                 .emit(EventBody::progress(format!(
                     "the conversation's earlier steps used ${:.4}, {} tokens and {} model requests of its limits",
                     spent.cost_usd.unwrap_or(0.0),
-                    spent.usage.input_tokens
-                        + spent.usage.output_tokens
-                        + spent.usage.cache_creation_input_tokens
-                        + spent.usage.cache_read_input_tokens,
+                    spent.usage.total(),
                     spent.requests
                 )))
                 .await;

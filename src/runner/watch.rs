@@ -2,7 +2,6 @@
 //! pumping its output into events, and stopping it at the time limit, on
 //! cancel, or when the gateway trips a model limit.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::task::AbortOnDropHandle;
@@ -10,7 +9,6 @@ use tokio_util::task::AbortOnDropHandle;
 use crate::execution::{EventBody, Status, container_name};
 use crate::git::{RepoSource, ResolvedRef};
 
-use super::input::{InputChannel, InputWriter};
 use super::prepare::Prepared;
 use super::pump::{Pumped, pump};
 use super::run::{Findings, Run, RunError};
@@ -65,8 +63,11 @@ impl Runner {
             .clone()
             .ok_or_else(|| restarted("its base commit was not recorded"))?;
         // A follow-up's base is its parent's work, which only the mirror of
-        // the replica that started it holds: adopted again here (idempotent).
-        if let Some(parent) = self.parent_of(run).await? {
+        // the replica that started it holds: adopted again where it is missing.
+        if run.record.parent_id.is_some()
+            && !mirror.has_commit(&commit)?
+            && let Some(parent) = self.parent_of(run).await?
+        {
             self.parent_commit(run, &parent, &mirror).await?;
         }
         Ok(Prepared {
@@ -95,49 +96,7 @@ impl Runner {
     ) -> Result<(), RunError> {
         tracing::info!("watching the agent");
         let container = &prepared.container;
-        let attached = prepared
-            .input
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        let channel = attached.as_ref().map(|_| Arc::new(InputChannel::default()));
-        if run.record.request.streaming_input && attached.is_none() {
-            // Re-attached after a restart: the attachment that wrote the
-            // agent's input went with the old process, which closed it.
-            super::input::close_input(
-                self.store.as_ref(),
-                &run.recorder,
-                &run.id,
-                "agentd restarted and its attachment to the agent's input is gone: the agent ends its turn",
-            )
-            .await;
-        }
-        // Writes the prompt and what clients say, until the agent is done
-        // with its input; aborted with the watch.
-        let _writer = match (attached, &channel) {
-            (Some(input), Some(channel)) => {
-                self.inputs
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(run.id.clone(), channel.clone());
-                let writer = InputWriter {
-                    id: run.id.clone(),
-                    store: self.store.clone(),
-                    recorder: run.recorder.clone(),
-                    channel: channel.clone(),
-                    input,
-                };
-                let prompt = run.record.request.prompt.clone();
-                Some(AbortOnDropHandle::new(tokio::spawn(
-                    tracing::Instrument::in_current_span(async move { writer.run(&prompt).await }),
-                )))
-            }
-            _ => None,
-        };
-        let _registered = Unregister {
-            runner: self,
-            id: &run.id,
-        };
+        let input = self.open_input(run, prepared).await;
         // Aborted if the watch is dropped (the lease went elsewhere): a pump
         // left running would record the container's lines a second time
         // beside the one that resumes the execution.
@@ -148,7 +107,7 @@ impl Runner {
                 run.recorder.clone(),
                 skip,
                 run.record.request.hooks.clone(),
-                channel,
+                input.channel(),
             ))));
         // A container that already ended (a resumed execution) ended on its
         // own: a deadline or cancel that passed meanwhile does not rewrite that.
@@ -209,21 +168,5 @@ impl Runner {
                 .await;
         }
         Ok(())
-    }
-}
-
-/// Forgets an execution's input channel when its watch ends.
-struct Unregister<'a> {
-    runner: &'a Runner,
-    id: &'a str,
-}
-
-impl Drop for Unregister<'_> {
-    fn drop(&mut self) {
-        self.runner
-            .inputs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(self.id);
     }
 }

@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::execution::{ExecutionRecord, Status};
-use crate::execution::{ExecutionRequest, FollowUpRequest, InvalidField, Lineage, check_follow_up};
+use crate::execution::{ExecutionRequest, FollowUpRequest, InvalidField, Lineage};
 use crate::runner::Runner;
 use crate::runner::hub::EventHub;
 use crate::runner::layout::{DataDir, ExecutionDir};
@@ -339,7 +339,6 @@ impl Supervisor {
             .get_execution(tenant, parent_id)
             .await?
             .ok_or_else(|| StoreError::NotFound(parent_id.to_string()))?;
-        check_follow_up(&follow_up)?;
         let lineage = Lineage::of(&parent);
         let request = follow_up.onto(&parent.request);
         self.admit(principal, request, idempotency_key, Some(lineage))
