@@ -488,3 +488,37 @@ async fn a_hostile_session_folder_is_not_kept_and_the_follow_up_starts_fresh() {
     );
     app.finish().await;
 }
+
+/// The attacker's test for the resumed session's way in: the follow-up's
+/// agent tries to write its parent's transcript where it is bound and to
+/// find anything else there. The bind is read-only and holds that file
+/// alone; the parent's stored transcript is unchanged.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follow_up_cannot_write_its_parents_transcript() {
+    let probe = "{ echo tamper >> /run/agentd-resume/session.jsonl && echo WROTE || echo REFUSED; \
+                 rm -f /run/agentd-resume/session.jsonl && echo REMOVED || echo KEPT; \
+                 ls -A /run/agentd-resume; } > /workspace/repo/probe.txt 2>/dev/null";
+    let scenario = json!({
+        "turns": [
+            {"content": [{"type": "text", "text": "Nothing yet."}]},
+            {"expect": [FIRST_PROMPT],
+             "content": [{"type": "tool_use", "name": "Bash", "input": {
+                "command": probe, "description": "probe"}}]},
+            {"content": [{"type": "text", "text": "Probed."}]}
+        ]
+    });
+    let app = spawn_app(scenario, 1).await;
+    let parent = id_of(&app.post_json("/v1/executions", &app.request(FIRST_PROMPT), None).await);
+    assert_eq!(app.wait_final(&parent).await["status"], "succeeded");
+    let stored = app.root().join(format!("data/executions/{parent}/session.jsonl"));
+    let before = std::fs::read(&stored).expect("the parent's session is kept");
+    let child = follow_up(&app, &parent, json!({"prompt": SECOND_PROMPT})).await;
+    let after = app.wait_final(&child).await;
+    assert_eq!(after["status"], "succeeded", "{after}");
+    let diff = app.get(&format!("/v1/executions/{child}/diff")).await;
+    let diff = String::from_utf8_lossy(&diff.bytes).to_string();
+    assert!(diff.contains("+REFUSED") && diff.contains("+KEPT"), "{diff}");
+    assert!(diff.contains("+session.jsonl") && !diff.contains("+WROTE"), "{diff}");
+    assert_eq!(std::fs::read(&stored).unwrap(), before, "the stored transcript is untouched");
+    app.finish().await;
+}
