@@ -29,6 +29,26 @@ pub struct DiskArgs {
     /// in the diff); the summary lists them as left out.
     #[arg(long, env = "AGENTD_MAX_FILE_SIZE", default_value = "100m", value_parser = parse_bytes)]
     pub max_file_size: u64,
+
+    /// Repositories with at least this much packed history (`64m`, `1g`, `0`
+    /// for all) get a checkout template per base commit: the first execution
+    /// on a commit checks it out once into a read-only template, later ones
+    /// on that host start from it at once (their writes go to their own
+    /// layer). `off`: every workspace checks the repository out itself.
+    /// Needs --workspace-limit loop.
+    #[arg(long, env = "AGENTD_CHECKOUT_TEMPLATES", default_value = "64m", value_parser = parse_threshold)]
+    pub checkout_templates: Threshold,
+}
+
+/// A size, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Threshold(pub Option<u64>);
+
+fn parse_threshold(text: &str) -> Result<Threshold, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(Threshold(None));
+    }
+    parse_bytes(text).map(|bytes| Threshold(Some(bytes)))
 }
 
 impl DiskArgs {
@@ -39,5 +59,6 @@ impl DiskArgs {
             WorkspaceLimit::None => WorkspaceKind::Unlimited,
         };
         config.max_file_bytes = self.max_file_size;
+        config.checkout_templates = self.checkout_templates.0;
     }
 }

@@ -7,6 +7,7 @@ mod docker;
 mod error;
 mod images;
 pub mod labels;
+pub mod layers;
 mod logs;
 mod reconcile;
 pub mod runtime;

@@ -62,18 +62,20 @@ impl Engine {
         dir: &Path,
         id: &str,
         bytes: u64,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Option<String>, EngineError> {
         let mut request = VolumeCreateRequest {
             name: Some(name.to_string()),
             labels: Some(labels),
             ..Default::default()
         };
+        let mut device = None;
         if kind == WorkspaceKind::Limited {
-            let device = make_disk(dir, id, bytes).await?;
+            let made = make_disk(dir, id, bytes).await?;
+            device = Some(made.clone());
             request.driver = Some("local".into());
             request.driver_opts = Some(HashMap::from([
                 ("type".to_string(), "ext4".to_string()),
-                ("device".to_string(), device),
+                ("device".to_string(), made),
                 ("o".to_string(), "nosuid,nodev,noatime".to_string()),
             ]));
         }
@@ -87,7 +89,7 @@ impl Engine {
                 source,
             });
         }
-        Ok(())
+        Ok(device)
     }
 }
 
@@ -106,31 +108,18 @@ async fn make_disk(dir: &Path, id: &str, bytes: u64) -> Result<String, EngineErr
     drop(file);
     let made = async {
         let image_arg = image.display().to_string();
-        tool(
-            "mkfs.ext4",
-            &[
-                "-q",
-                "-F",
-                "-b",
-                &BLOCK.to_string(),
-                "-O",
-                "^has_journal",
-                "-m",
-                "0",
-                "-E",
-                &format!("root_owner={AGENT_UID}:{AGENT_UID},lazy_itable_init=1,nodiscard"),
-                "-L",
-                "agentd",
-                &image_arg,
-            ],
-        )
-        .await?;
+        format(&image).await?;
+        // The reserve is the collect group's alone: its user is an uid no
+        // one runs as, so not even root (the mounter of a layered workspace,
+        // whose writes carry the mounter's credentials) reaches it.
         tool(
             "tune2fs",
             &[
                 "-r",
                 &(reserve / BLOCK).to_string(),
                 "-g",
+                &COLLECT_GID.to_string(),
+                "-u",
                 &COLLECT_GID.to_string(),
                 &image_arg,
             ],
@@ -153,9 +142,36 @@ async fn make_disk(dir: &Path, id: &str, bytes: u64) -> Result<String, EngineErr
     made
 }
 
+/// Makes an ext4 filesystem in the image file `image`, owned by the agent: no
+/// journal (nothing outlives the execution), no blocks reserved for root.
+pub(super) async fn format(image: &Path) -> Result<(), EngineError> {
+    let image_arg = image.display().to_string();
+    tool(
+        "mkfs.ext4",
+        &[
+            "-q",
+            "-F",
+            "-b",
+            &BLOCK.to_string(),
+            "-O",
+            "^has_journal",
+            "-m",
+            "0",
+            "-E",
+            &format!("root_owner={AGENT_UID}:{AGENT_UID},lazy_itable_init=1,nodiscard"),
+            "-L",
+            "agentd",
+            &image_arg,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Detaches every loop device backed by `image` and deletes it. Nothing to do
 /// for an image that is not there.
 pub async fn release_disk(image: &Path) -> Result<(), EngineError> {
+    super::layers::unstack(image).await?;
     if tokio::fs::symlink_metadata(image).await.is_err() {
         return Ok(());
     }
@@ -219,7 +235,7 @@ impl Engine {
 }
 
 /// Runs a host tool; its stdout, or an error quoting its stderr.
-async fn tool(program: &'static str, args: &[&str]) -> Result<String, EngineError> {
+pub(super) async fn tool(program: &'static str, args: &[&str]) -> Result<String, EngineError> {
     let mut command = Command::new(program);
     command.args(args).kill_on_drop(true);
     let output = tokio::time::timeout(TOOL_TIMEOUT, command.output())
@@ -243,7 +259,7 @@ async fn tool(program: &'static str, args: &[&str]) -> Result<String, EngineErro
     Err(workspace_error(program, format!("{stderr}{hint}")))
 }
 
-fn workspace_error(step: &'static str, message: String) -> EngineError {
+pub(super) fn workspace_error(step: &'static str, message: String) -> EngineError {
     EngineError::Workspace { step, message }
 }
 

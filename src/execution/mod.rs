@@ -36,7 +36,7 @@ pub use hooks::{HookStage, Hooks, MAX_HOOKS, OnFailure, SetupHook, TeardownHook}
 pub use input::{AgentInput, InputKind, MAX_MESSAGE_BYTES};
 pub use names::{
     AGENT_UID, COLLECT_GID, branch_name, collector_name, container_name, is_execution_id,
-    is_ref_name, volume_name,
+    is_ref_name, template_builder_name, volume_name,
 };
 pub use options::AgentOptions;
 pub use policy::{AppliedPolicy, Clamp, Decision, RuleSource, ToolRule, ToolRules};

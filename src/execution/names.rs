@@ -42,6 +42,12 @@ pub fn collector_name(id: &str) -> String {
     format!("agentd-{id}-collect")
 }
 
+/// The container that checks the repository out into a checkout template
+/// (see `engine::layers`) before the execution's own starts.
+pub fn template_builder_name(id: &str) -> String {
+    format!("agentd-{id}-template")
+}
+
 /// The workspace volume's name.
 pub fn volume_name(id: &str) -> String {
     format!("agentd-{id}")

@@ -13,6 +13,9 @@ pub const SETUP_FAILED: i64 = 90;
 pub const LLM_PORT: u16 = 8080;
 /// Where the mirror is mounted inside the sandbox.
 pub const MIRROR_MOUNT: &str = "/mirror/repo.git";
+/// The repository in the sandbox (an overlay bound here when the workspace
+/// is layered over a checkout template).
+pub const REPO_MOUNT: &str = "/workspace/repo";
 /// Where the per-execution socket directory is mounted inside the sandbox.
 pub const SOCKET_MOUNT: &str = "/run/agentd";
 /// The socket's file name inside that directory.
@@ -39,6 +42,21 @@ pub fn run_command(agent_argv: Vec<String>) -> Vec<String> {
     cmd.extend(agent_argv);
     cmd
 }
+
+/// The container command that checks the repository out into a checkout
+/// template mounted at [`TEMPLATE_MOUNT`].
+pub fn template_command() -> Vec<String> {
+    vec![
+        "/bin/bash".to_string(),
+        "-c".to_string(),
+        SCRIPT.to_string(),
+        "agentd-driver".to_string(),
+        "template".to_string(),
+    ]
+}
+
+/// Where a checkout template being built is mounted in its sandbox.
+pub const TEMPLATE_MOUNT: &str = "/template";
 
 /// The container command that only collects (after the agent container died).
 pub fn collect_command() -> Vec<String> {

@@ -9,6 +9,8 @@
 #   run <agent argv…>  connect the model socket, clone the repository from the
 #                      read-only mirror, run the agent, then collect
 #   collect            only collect (used after the agent container was killed)
+#   template           check the repository out into a checkout template at
+#                      /template (see engine::layers)
 #   collect-inside     (internal) the collection itself, as the agent's uid
 #   relay              (internal, and for tests) the output relay on stdin
 #
@@ -25,7 +27,8 @@
 # its working directory), AGENTD_RESUME_SESSION (a follow-up: the session whose
 # transcript is at /run/agentd-resume/session.jsonl) and AGENTD_STDIN=1
 # (streaming input: the container's stdin, written by agentd alone, is the
-# agent's).
+# agent's), AGENTD_TEMPLATE=1 (/workspace/repo is an overlay already checked
+# out at the base, with its index).
 set -u
 
 repo=/workspace/repo
@@ -313,6 +316,36 @@ report_workspace() {
     && say "workspace=$(printf '%s' "$fields" | tr -s ' ' | sed 's/^ //')"
 }
 
+# True when a setup hook is to run (AGENTD_HOOK_n lines start with the stage).
+has_setup_hooks() {
+  local n var
+  for n in $(seq 0 15); do
+    var=AGENTD_HOOK_$n
+    [ -n "${!var:-}" ] || return 1
+    [ "${!var%% *}" = setup ] && return 0
+  done
+  return 1
+}
+
+# Opens the model's door: a relay from the agent's loopback port to agentd's
+# socket, as the agent (see await_door).
+open_door() {
+  # nodelay: without it socat's small writes of a streamed answer wait for the
+  # client's delayed ACK, ~40 ms per model request (scripts/bench-gateway).
+  as_agent socat "TCP-LISTEN:$AGENTD_LLM_PORT,bind=127.0.0.1,fork,reuseaddr,nodelay" \
+    UNIX-CONNECT:/run/agentd/llm.sock </dev/null >/dev/null 2>&1 &
+  socat_pid=$!
+}
+
+# Returns once the model's door listens (at most 5 s).
+await_door() {
+  local i
+  for i in $(seq 1 250); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$AGENTD_LLM_PORT") 2>/dev/null && break
+    sleep 0.02
+  done
+}
+
 run() {
   local err
   # The CLI keeps its session transcripts under ~/.claude/projects: a link to
@@ -320,15 +353,33 @@ run() {
   # it) and the collection can hand them back for a follow-up to resume.
   err=$(agent_step /bin/bash -c 'mkdir -p "$0" "$1" "$2" "$HOME/.claude" && ln -sfn "$2" "$HOME/.claude/projects"' \
     "$out" "$state/artifacts" "$state/sessions") || die "cannot create $state: $err"
+  # Setup hooks run before the model's door opens (they reach nothing);
+  # without them it opens now, while the repository is made ready.
+  has_setup_hooks || open_door
   say phase=cloning
-  err=$(agent_step git clone --quiet --shared --no-checkout /mirror/repo.git "$repo") \
-    || die "git clone from the mirror failed: $err"
-  # -B: the branch may be named like one the clone already has (its default
-  # branch, say); in this throwaway clone it simply starts at the base.
-  err=$(agent_step git -C "$repo" checkout --quiet -B "$AGENTD_BRANCH" "$AGENTD_BASE") \
-    || die "checkout of $AGENTD_BASE failed: $err"
-  agent_step git -C "$repo" config user.name "$AGENTD_GIT_NAME" >/dev/null
-  agent_step git -C "$repo" config user.email "$AGENTD_GIT_EMAIL" >/dev/null
+  if [ "${AGENTD_TEMPLATE:-}" = 1 ]; then
+    # The repository is an overlay over a checkout of the base (with its
+    # index): only the clone's git folder is added (cloned within .git, a
+    # path no tree can hold, so it is a rename away), and the branch set.
+    err=$(agent_step /bin/bash -c 'set -e
+      git clone --quiet --shared --no-checkout /mirror/repo.git "$0/.git/agentd-clone"
+      mv "$0/.git/agentd-clone/.git/"* "$0/.git/"
+      rm -rf "$0/.git/agentd-clone"
+      git -C "$0" update-ref "refs/heads/$1" "$2"
+      git -C "$0" symbolic-ref HEAD "refs/heads/$1"
+      git -C "$0" config user.name "$3"
+      git -C "$0" config user.email "$4"' \
+      "$repo" "$AGENTD_BRANCH" "$AGENTD_BASE" "$AGENTD_GIT_NAME" "$AGENTD_GIT_EMAIL") \
+      || die "git clone from the mirror failed: $err"
+  else
+    err=$(agent_step git clone --quiet --shared --no-checkout \
+      -c "user.name=$AGENTD_GIT_NAME" -c "user.email=$AGENTD_GIT_EMAIL" /mirror/repo.git "$repo") \
+      || die "git clone from the mirror failed: $err"
+    # -B: the branch may be named like one the clone already has (its default
+    # branch, say); in this throwaway clone it simply starts at the base.
+    err=$(agent_step git -C "$repo" checkout --quiet -B "$AGENTD_BRANCH" "$AGENTD_BASE") \
+      || die "checkout of $AGENTD_BASE failed: $err"
+  fi
   if [ -n "${AGENTD_CONTEXT:-}" ]; then
     # Project instructions as user memory: the CLI reads it, the diff never sees it.
     err=$(agent_step /bin/bash -c 'mkdir -p "$HOME/.claude" && printf "%s\n" "$AGENTD_CONTEXT" >"$HOME/.claude/CLAUDE.md"') \
@@ -342,18 +393,9 @@ run() {
       "$state/sessions/$AGENTD_SESSION_PROJECT" "$AGENTD_RESUME_SESSION") \
       || die "cannot place the session to resume: $err"
   fi
-  # Setup hooks run before the model's door opens: they reach nothing.
   err=$(run_hooks setup) || die "setup_failed: $err"
-  # nodelay: without it socat's small writes of a streamed answer wait for the
-  # client's delayed ACK, ~40 ms per model request (scripts/bench-gateway).
-  as_agent socat "TCP-LISTEN:$AGENTD_LLM_PORT,bind=127.0.0.1,fork,reuseaddr,nodelay" \
-    UNIX-CONNECT:/run/agentd/llm.sock </dev/null >/dev/null 2>&1 &
-  socat_pid=$!
-  local i
-  for i in $(seq 1 250); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$AGENTD_LLM_PORT") 2>/dev/null && break
-    sleep 0.02
-  done
+  [ -n "${socat_pid:-}" ] || open_door
+  await_door
   say phase=agent
   local relay_fd relay_pid agent rc
   exec {relay_fd}> >(relay)
@@ -383,6 +425,22 @@ run() {
   exit "$rc"
 }
 
+# Checks the repository out at AGENTD_BASE into the checkout template mounted
+# at /template, as the agent: the tree in tree/repo, its index alone in
+# tree/repo/.git (each workspace layered over it adds the rest).
+template() {
+  local err
+  err=$(agent_step /bin/bash -c 'set -e
+    t=/template
+    mkdir -p "$t/tree/repo"
+    git clone --quiet --shared --no-checkout /mirror/repo.git "$t/clone"
+    git --git-dir="$t/clone/.git" --work-tree="$t/tree/repo" checkout --quiet --detach "$0"
+    mkdir "$t/tree/repo/.git"
+    mv "$t/clone/.git/index" "$t/tree/repo/.git/index"
+    rm -rf "$t/clone"' "$AGENTD_BASE") || die "checkout template: $err"
+  say phase=template
+}
+
 mode=${1:-}
 shift || true
 case "$mode" in
@@ -390,5 +448,6 @@ case "$mode" in
   collect) collect; exit $? ;;
   collect-inside) collect_inside; exit $? ;;
   relay) relay; exit $? ;;
+  template) template; exit $? ;;
   *) die "unknown driver mode '$mode'" ;;
 esac

@@ -6,6 +6,8 @@
 //!                      changes.diff  branch.bundle  cassette.jsonl  artifacts/…
 //!   mirrors/           one bare mirror per repository
 //!   workspaces/        <execution>.img: each live sandbox's size-limited workspace filesystem
+//!                      (.fs .base .repo: its mount points when layered over a template)
+//!   templates/         <key>.img <key>.ready: checkout templates (engine::layers)
 //!   cache/             the extracted agent CLI, keyed by version
 //! <run_dir>/           0700; sockets and liveness locks (a tmpfs is ideal)
 //!   <supervisor>.lock  <supervisor>.detached (a serve that left work running)
@@ -65,6 +67,12 @@ impl DataDir {
     /// The size-limited workspace filesystems of live executions.
     pub fn workspaces(&self) -> PathBuf {
         self.root.join("workspaces")
+    }
+
+    /// Checkout templates: per base commit of a large repository, the
+    /// read-only checkout later workspaces are layered over.
+    pub fn templates(&self) -> PathBuf {
+        self.root.join("templates")
     }
 
     /// Download and build caches.

@@ -31,6 +31,7 @@ mod requeue;
 pub mod results;
 mod run;
 mod sandbox;
+mod template;
 mod tool_calls;
 mod tool_door;
 mod tool_policy;
@@ -100,7 +101,16 @@ pub struct RunnerConfig {
     pub secret_key: Option<crate::tenancy::SecretKey>,
     /// Retries of a delivery's transient failures.
     pub delivery_retry: crate::git::push::RetryPolicy,
+    /// Repositories whose mirror holds at least this many bytes of packed
+    /// history get a checkout template per base commit, which later
+    /// workspaces on that commit are layered over instead of checking out
+    /// (size-limited workspaces only; see `engine::layers`). `None`: never.
+    /// Default: 64 MiB.
+    pub checkout_templates: Option<u64>,
 }
+
+/// The default of [`RunnerConfig::checkout_templates`]: 64 MiB of packs.
+pub const DEFAULT_TEMPLATE_THRESHOLD: u64 = 64 << 20;
 
 impl RunnerConfig {
     /// The default lease on a claimed execution.
@@ -125,6 +135,7 @@ impl RunnerConfig {
             results: crate::results::Results::local(&data_dir.executions()),
             secret_key: None,
             delivery_retry: crate::git::push::RetryPolicy::default(),
+            checkout_templates: Some(DEFAULT_TEMPLATE_THRESHOLD),
             data_dir,
         }
     }

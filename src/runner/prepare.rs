@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::agent::claude;
 use crate::engine::spec::{AGENT_HOME, WORKSPACE};
+use crate::engine::layers;
 use crate::engine::workspace::{self, WorkspaceKind};
 use crate::engine::{Bind, HardenedSpec};
 use crate::execution::{
@@ -120,7 +121,8 @@ impl Runner {
         if self.config.workspace == WorkspaceKind::Limited {
             sandbox.set_disk(workspace::image_path(&disks, &run.id));
         }
-        self.engine
+        let device = self
+            .engine
             .create_workspace(
                 self.config.workspace,
                 &volume,
@@ -130,6 +132,10 @@ impl Runner {
                 run.record.request.limits.workspace_bytes,
             )
             .await?;
+        if let Some(device) = device {
+            self.layer_workspace(run, &mirror, &resolved, &volume, &device, sandbox)
+                .await?;
+        }
         self.check_runtime(run).await?;
         let policy = super::tool_policy::write_policy(&run.record.policy.tools, &socket_dir)?;
         let resumed = continued.and_then(|c| c.session);
@@ -191,6 +197,46 @@ impl Runner {
             container,
             input: std::sync::Mutex::new(input),
         })
+    }
+
+    /// Layers the new workspace (attached as `device`) over the checkout
+    /// template of the base commit, when there is one to be had; otherwise
+    /// the sandbox checks the repository out as usual.
+    async fn layer_workspace(
+        &self,
+        run: &Run,
+        mirror: &Mirror,
+        resolved: &ResolvedRef,
+        volume: &str,
+        device: &str,
+        sandbox: &mut Sandbox,
+    ) -> Result<(), RunError> {
+        let Some(template) = self
+            .template_for(run, mirror, resolved, volume, sandbox)
+            .await?
+        else {
+            return Ok(());
+        };
+        let image = workspace::image_path(&self.config.data_dir.workspaces(), &run.id);
+        match layers::stack(&image, device, &template).await {
+            Ok(_) => {
+                run.recorder
+                    .emit(EventBody::progress(format!(
+                        "starting from the checkout template of {}",
+                        &resolved.commit[..12.min(resolved.commit.len())]
+                    )))
+                    .await
+            }
+            Err(error) => {
+                run.recorder
+                    .emit(EventBody::warning(format!(
+                        "cannot layer the workspace over its checkout template ({error}); \
+                         the repository is checked out in the sandbox"
+                    )))
+                    .await
+            }
+        }
+        Ok(())
     }
 
     /// Serves the model socket for this execution in `dir` (again, after a
@@ -447,6 +493,18 @@ impl Runner {
             );
         if let Some(context) = &run.record.request.context_file {
             spec = spec.env("AGENTD_CONTEXT", context);
+        }
+        // A workspace layered over a checkout template: its repository is
+        // the overlay, already checked out.
+        let image = workspace::image_path(&self.config.data_dir.workspaces(), &run.id);
+        if layers::is_stacked(&image) {
+            spec = spec
+                .bind(Bind {
+                    host: layers::repo_mount(&image).display().to_string(),
+                    container: driver::REPO_MOUNT.to_string(),
+                    read_only: false,
+                })
+                .env("AGENTD_TEMPLATE", "1");
         }
         for (name, value) in run.record.request.hooks.driver_env() {
             spec = spec.env(&name, &value);

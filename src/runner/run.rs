@@ -50,6 +50,9 @@ pub(crate) enum RunError {
     Replay(String),
     #[error("sandbox: {0}")]
     Sandbox(String),
+    /// Building a checkout template failed (the execution goes on without).
+    #[error("checkout template: {0}")]
+    Template(String),
     /// A tenant's repository source failed the fetch-time check.
     #[error("repository: the repository could not be fetched")]
     SourceRefused,

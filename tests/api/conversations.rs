@@ -508,17 +508,32 @@ async fn a_follow_up_cannot_write_its_parents_transcript() {
         ]
     });
     let app = spawn_app(scenario, 1).await;
-    let parent = id_of(&app.post_json("/v1/executions", &app.request(FIRST_PROMPT), None).await);
+    let parent = id_of(
+        &app.post_json("/v1/executions", &app.request(FIRST_PROMPT), None)
+            .await,
+    );
     assert_eq!(app.wait_final(&parent).await["status"], "succeeded");
-    let stored = app.root().join(format!("data/executions/{parent}/session.jsonl"));
+    let stored = app
+        .root()
+        .join(format!("data/executions/{parent}/session.jsonl"));
     let before = std::fs::read(&stored).expect("the parent's session is kept");
     let child = follow_up(&app, &parent, json!({"prompt": SECOND_PROMPT})).await;
     let after = app.wait_final(&child).await;
     assert_eq!(after["status"], "succeeded", "{after}");
     let diff = app.get(&format!("/v1/executions/{child}/diff")).await;
     let diff = String::from_utf8_lossy(&diff.bytes).to_string();
-    assert!(diff.contains("+REFUSED") && diff.contains("+KEPT"), "{diff}");
-    assert!(diff.contains("+session.jsonl") && !diff.contains("+WROTE"), "{diff}");
-    assert_eq!(std::fs::read(&stored).unwrap(), before, "the stored transcript is untouched");
+    assert!(
+        diff.contains("+REFUSED") && diff.contains("+KEPT"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+session.jsonl") && !diff.contains("+WROTE"),
+        "{diff}"
+    );
+    assert_eq!(
+        std::fs::read(&stored).unwrap(),
+        before,
+        "the stored transcript is untouched"
+    );
     app.finish().await;
 }
