@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::agent::claude;
-use crate::engine::spec::{AGENT_HOME, WORKSPACE};
 use crate::engine::layers;
+use crate::engine::spec::{AGENT_HOME, WORKSPACE};
 use crate::engine::workspace::{self, WorkspaceKind};
 use crate::engine::{Bind, HardenedSpec};
 use crate::execution::{
@@ -409,7 +409,7 @@ impl Runner {
 
     /// The OCI runtime the execution asked for (admitted, or forced, by its
     /// policy), else the runner's; and whether it is gVisor.
-    fn runtime_of(&self, run: &Run) -> (Option<String>, bool) {
+    pub(super) fn runtime_of(&self, run: &Run) -> (Option<String>, bool) {
         match run.record.request.sandbox.runtime.as_deref() {
             Some(asked) if self.config.runtime.as_deref() != Some(asked) => (
                 Some(asked.to_string()),

@@ -8,7 +8,8 @@
 //! execution on that commit builds it (one more container, the same checkout
 //! it would have made); every later one on the same host starts from it.
 //! Anything that goes wrong leaves the execution on the plain path: the
-//! repository checked out in its own sandbox, with a warning.
+//! repository checked out in its own sandbox, with a warning. Sandboxes under
+//! gVisor always take the plain path (its gofer cannot serve an overlay).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -87,7 +88,11 @@ impl Runner {
         let Some(threshold) = self.config.checkout_templates else {
             return Ok(None);
         };
-        if self.config.workspace != WorkspaceKind::Limited || packed_bytes(mirror.path()) < threshold
+        // gVisor's gofer cannot serve a host overlay (lookups through it fail
+        // with EINVAL, Debian's runsc 20221219): its sandboxes check out.
+        if self.config.workspace != WorkspaceKind::Limited
+            || self.runtime_of(run).1
+            || packed_bytes(mirror.path()) < threshold
         {
             return Ok(None);
         }

@@ -155,6 +155,8 @@ pub fn assert_no_workspaces(root: &Path) {
         .filter(|p| p.parent().is_some_and(|d| d.ends_with("workspaces")))
         .collect();
     assert!(images.is_empty(), "workspace images left: {images:?}");
+    let mounts = mounts_below(root);
+    assert!(mounts.is_empty(), "mounts left: {mounts:?}");
     let out = Command::new("losetup").arg("-a").output();
     if let Ok(out) = out {
         let listing = String::from_utf8_lossy(&out.stdout);
@@ -162,6 +164,19 @@ pub fn assert_no_workspaces(root: &Path) {
         let loops: Vec<_> = listing.lines().filter(|l| l.contains(&root)).collect();
         assert!(loops.is_empty(), "loop devices left: {loops:?}");
     }
+}
+
+/// Mount points below `root` (a layered workspace's, a template's), in
+/// the order they were mounted.
+pub fn mounts_below(root: &Path) -> Vec<String> {
+    let root = format!("{}/", root.display());
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .filter(|point| point.starts_with(&root))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Removes what a test world left behind: containers and volumes labelled
@@ -184,6 +199,9 @@ pub fn sweep(run_dir: &Path, root: &Path) {
     }
     for volume in quiet("docker", &["volume", "ls", "-q", "--filter", &filter]).split_whitespace() {
         quiet("docker", &["volume", "rm", "-f", volume]);
+    }
+    for point in mounts_below(root).iter().rev() {
+        quiet("umount", &["--lazy", point]);
     }
     let root = root.display().to_string();
     for line in quiet("losetup", &["-a"]).lines() {

@@ -21,6 +21,7 @@ mod recording;
 mod runtime;
 mod security;
 mod support;
+mod templates;
 mod terminal;
 mod tool_calls;
 mod tool_policy;

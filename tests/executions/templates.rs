@@ -1,0 +1,238 @@
+//! Checkout templates: a workspace layered over the read-only checkout of its
+//! base commit. The attacks: an agent writing, deleting and re-permissioning
+//! through the overlay, and reaching for its writable layer, must leave the
+//! template as the next execution on the commit sees it; an agent filling its
+//! layered workspace must not take the collection's reserve. Under gVisor a
+//! sandbox takes the plain path.
+
+use serde_json::json;
+
+use crate::support::*;
+
+/// The progress messages of a run.
+fn progress(ran: &Ran) -> Vec<String> {
+    ran.events()
+        .into_iter()
+        .filter_map(|event| match event.body {
+            agentd::execution::EventBody::Agentd(
+                agentd::execution::SupervisorEvent::Progress { message },
+            ) => Some(message),
+            _ => None,
+        })
+        .collect()
+}
+
+fn changes(ran: &Ran) -> Vec<(String, String)> {
+    let mut changes: Vec<_> = ran
+        .summary
+        .files_changed
+        .iter()
+        .map(|f| (f.change.clone(), f.path.clone()))
+        .collect();
+    changes.sort();
+    changes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_cannot_change_the_template_the_next_execution_starts_from() {
+    let world = World::new();
+    let attack = r#"cd /workspace/repo
+echo 'rewritten by a hostile agent' > README.md
+rm src/greet.sh
+echo new > added.txt
+chmod 000 src 2>&1; chmod 755 src
+ls /workspace/.layer 2>&1 | head -1
+touch /workspace/.layer/upper/planted 2>&1 | head -1 || true
+touch /workspace/.layer/planted 2>&1 | head -1 || true
+echo "status: $(git status --porcelain | tr '\n' ' ')"
+echo "branch: $(git rev-parse --abbrev-ref HEAD)"
+echo attacked"#;
+    let file = world.scenario(json!({"turns": [bash(attack), done()]}));
+    let mut command = world.agentd_run("change everything").await;
+    command
+        .arg("--scripted-model")
+        .arg(&file)
+        .arg("--checkout-templates")
+        .arg("0");
+    let first = finish(command);
+    assert_eq!(
+        first.summary.status.as_str(),
+        "succeeded",
+        "{}",
+        first.stderr
+    );
+    let said = progress(&first);
+    assert!(
+        said.iter()
+            .any(|m| m.starts_with("checking the repository out into a template")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|m| m.starts_with("starting from the checkout template")),
+        "{said:?}"
+    );
+    let report = first
+        .tool_results()
+        .into_iter()
+        .find(|r| r.contains("attacked"))
+        .unwrap_or_else(|| panic!("the attack's output: {}", first.stderr));
+    assert!(report.contains("Permission denied"), "{report}");
+    assert!(
+        report.contains("status:  M README.md  D src/greet.sh ?? added.txt"),
+        "the layered repository shows exactly the agent's changes: {report}"
+    );
+    assert!(
+        report.contains(&format!("branch: {}", first.summary.branch)),
+        "{report}"
+    );
+    // The work is collected through the overlay like any other.
+    assert_eq!(
+        changes(&first),
+        vec![
+            ("A".to_string(), "added.txt".to_string()),
+            ("D".to_string(), "src/greet.sh".to_string()),
+            ("M".to_string(), "README.md".to_string()),
+        ]
+    );
+    assert_ne!(first.summary.head_commit, first.summary.base_commit);
+    assert_nothing_left(&first.summary.id, &world.run_dir());
+
+    // The next execution on the commit starts from the template as it was made.
+    let look = r#"cd /workspace/repo
+echo "readme: $(head -1 README.md)"
+echo "greet: $(cat src/greet.sh | tail -1)"
+ls added.txt 2>&1 | head -1
+echo "status: [$(git status --porcelain)]"
+echo "head: $(git rev-parse HEAD) $(git rev-parse --abbrev-ref HEAD)"
+echo "tags: $(git tag)"
+echo looked"#;
+    let file = world.scenario(json!({"turns": [bash(look), done()]}));
+    let mut command = world.agentd_run("look around").await;
+    command
+        .arg("--scripted-model")
+        .arg(&file)
+        .arg("--checkout-templates")
+        .arg("0");
+    let second = finish(command);
+    assert_eq!(
+        second.summary.status.as_str(),
+        "succeeded",
+        "{}",
+        second.stderr
+    );
+    let said = progress(&second);
+    assert!(
+        !said
+            .iter()
+            .any(|m| m.starts_with("checking the repository out")),
+        "the template is made once: {said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|m| m.starts_with("starting from the checkout template")),
+        "{said:?}"
+    );
+    let report = second
+        .tool_results()
+        .into_iter()
+        .find(|r| r.contains("looked"))
+        .unwrap_or_else(|| panic!("the look's output: {}", second.stderr));
+    assert!(report.contains("readme: # Sample project"), "{report}");
+    assert!(report.contains("greet: echo hello"), "{report}");
+    assert!(report.contains("No such file"), "{report}");
+    assert!(report.contains("status: []"), "{report}");
+    let base = second.summary.base_commit.clone().unwrap();
+    assert!(
+        report.contains(&format!("head: {base} {}", second.summary.branch)),
+        "{report}"
+    );
+    assert!(report.contains("tags: v1"), "{report}");
+    assert!(second.summary.files_changed.is_empty());
+    assert_nothing_left(&second.summary.id, &world.run_dir());
+
+    // gVisor's gofer cannot serve an overlay: its sandboxes check out.
+    if let Some(gvisor) = gvisor().await {
+        let file = world.scenario(json!({"turns": [bash(look), done()]}));
+        let mut command = world.agentd_run_under("look around", gvisor).await;
+        command
+            .arg("--scripted-model")
+            .arg(&file)
+            .arg("--checkout-templates")
+            .arg("0");
+        let third = finish(command);
+        assert_eq!(
+            third.summary.status.as_str(),
+            "succeeded",
+            "{}",
+            third.stderr
+        );
+        assert!(
+            !progress(&third).iter().any(|m| m.contains("template")),
+            "{:?}",
+            progress(&third)
+        );
+        let report = third
+            .tool_results()
+            .into_iter()
+            .find(|r| r.contains("looked"))
+            .unwrap_or_default();
+        assert!(report.contains("readme: # Sample project"), "{report}");
+        assert!(report.contains("status: []"), "{report}");
+        assert_nothing_left(&third.summary.id, &world.run_dir());
+    }
+
+    // One template, unchanged, and nothing planted beside it.
+    let templates = world.data_dir().join("templates");
+    let ready: Vec<_> = std::fs::read_dir(&templates)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".ready"))
+        .collect();
+    assert_eq!(ready.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_filling_a_layered_workspace_leaves_the_collection_its_reserve() {
+    let world = World::new();
+    let fill = r#"cd /workspace/repo
+echo small > small.txt
+dd if=/dev/zero of=fill bs=1M count=1024 2>&1 | grep -o 'No space left on device'
+df -k /workspace | tail -n 1
+echo filled"#;
+    let file = world.scenario(json!({"turns": [bash(fill), done()]}));
+    let mut command = world.agentd_run("fill the disk").await;
+    command
+        .arg("--scripted-model")
+        .arg(&file)
+        .arg("--workspace-size")
+        .arg("128m")
+        .arg("--checkout-templates")
+        .arg("0");
+    let ran = finish(command);
+    let report = ran
+        .tool_results()
+        .into_iter()
+        .find(|r| r.contains("filled"))
+        .unwrap_or_else(|| panic!("the fill's output: {}", ran.stderr));
+    assert!(report.contains("No space left on device"), "{report}");
+    assert!(
+        progress(&ran)
+            .iter()
+            .any(|m| m.starts_with("starting from the checkout template")),
+        "{:?}",
+        progress(&ran)
+    );
+    assert_eq!(ran.summary.status.as_str(), "failed", "{}", ran.stderr);
+    let reason = ran.summary.reason.clone().unwrap_or_default();
+    assert!(reason.contains("disk_limit"), "{reason}");
+    // The overlay's writes could not take the reserve: the collection had it
+    // and committed the agent's small file (the fill is too large to keep).
+    assert!(
+        changes(&ran).contains(&("A".to_string(), "small.txt".to_string())),
+        "{:?}\n{}",
+        changes(&ran),
+        ran.stderr
+    );
+    assert_nothing_left(&ran.summary.id, &world.run_dir());
+}
