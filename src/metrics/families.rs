@@ -56,6 +56,7 @@ pub struct Metrics {
     pub(super) clamps: Family<RuleLabels, Counter>,
     pub(super) removals: Family<KindLabels, Counter>,
     pub(super) webhook_attempts: Family<OutcomeLabels, Counter>,
+    pub(super) templates: Family<OutcomeLabels, Counter>,
     pub(super) events: Counter,
     pub(super) http_requests: Family<HttpLabels, Counter>,
     pub(super) http_seconds: Histograms<HttpLabels>,
@@ -97,6 +98,7 @@ impl Metrics {
             clamps: Family::default(),
             removals: Family::default(),
             webhook_attempts: Family::default(),
+            templates: Family::default(),
             events: Counter::default(),
             http_requests: Family::default(),
             http_seconds: Family::new_with_constructor(|| Histogram::new(buckets::HTTP)),
@@ -205,6 +207,11 @@ impl Metrics {
             "agentd_webhook_attempts",
             "Webhook delivery attempts, by outcome (delivered, retry, dead)",
             self.webhook_attempts.clone(),
+        );
+        r.register(
+            "agentd_checkout_templates",
+            "Workspaces of large repositories by how they got their checkout (built: a template made for them, reused: an existing template, plain: checked out in the sandbox after a template failed)",
+            self.templates.clone(),
         );
         r.register(
             "agentd_reconcile_removals",

@@ -115,6 +115,17 @@ impl Metrics {
             .inc();
     }
 
+    /// A large repository's workspace got its checkout: `built` (a template
+    /// made for it), `reused` (an existing template) or `plain` (checked
+    /// out in the sandbox after a template failed).
+    pub fn checkout_template(&self, outcome: &'static str) {
+        self.templates
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
     /// A gateway request was refused or failed, or upstream answered an error.
     pub fn gateway_error(&self, kind: GatewayError) {
         self.gateway_errors

@@ -361,6 +361,10 @@ run() {
     # The repository is an overlay over a checkout of the base (with its
     # index): only the clone's git folder is added (cloned within .git, a
     # path no tree can hold, so it is a rename away), and the branch set.
+    # An engine in another mount namespace than agentd's would bind an
+    # empty folder: refuse, rather than commit the removal of every file.
+    [ -f "$repo/.git/index" ] && [ ! -L "$repo/.git" ] \
+      || die "the layered repository is not in the sandbox (agentd's mounts are not visible to the Docker engine: run agentd in the engine's mount namespace, or --checkout-templates off)"
     err=$(agent_step /bin/bash -c 'set -e
       git clone --quiet --shared --no-checkout /mirror/repo.git "$0/.git/agentd-clone"
       mv "$0/.git/agentd-clone/.git/"* "$0/.git/"
@@ -435,6 +439,11 @@ template() {
     mkdir -p "$t/tree/repo"
     git clone --quiet --shared --no-checkout /mirror/repo.git "$t/clone"
     git --git-dir="$t/clone/.git" --work-tree="$t/tree/repo" checkout --quiet --detach "$0"
+    # Entries written in the same second as the index are "racily clean":
+    # git reads them again on every status until the index is written in a
+    # later second. Refreshed in the next second, the index stays true.
+    perl -MTime::HiRes=time,sleep -e "sleep(1.01 - (time - int(time)))"
+    git --git-dir="$t/clone/.git" --work-tree="$t/tree/repo" update-index -q --refresh >/dev/null
     mkdir "$t/tree/repo/.git"
     mv "$t/clone/.git/index" "$t/tree/repo/.git/index"
     rm -rf "$t/clone"' "$AGENTD_BASE") || die "checkout template: $err"

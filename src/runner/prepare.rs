@@ -218,8 +218,13 @@ impl Runner {
             return Ok(());
         };
         let image = workspace::image_path(&self.config.data_dir.workspaces(), &run.id);
-        match layers::stack(&image, device, &template).await {
+        match layers::stack(&image, device, &template.image).await {
             Ok(_) => {
+                crate::metrics::global().checkout_template(if template.built {
+                    "built"
+                } else {
+                    "reused"
+                });
                 run.recorder
                     .emit(EventBody::progress(format!(
                         "starting from the checkout template of {}",
@@ -228,11 +233,7 @@ impl Runner {
                     .await
             }
             Err(error) => {
-                run.recorder
-                    .emit(EventBody::warning(format!(
-                        "cannot layer the workspace over its checkout template ({error}); \
-                         the repository is checked out in the sandbox"
-                    )))
+                self.template_warning(run, format!("cannot layer the workspace over it: {error}"))
                     .await
             }
         }

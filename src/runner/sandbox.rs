@@ -212,12 +212,14 @@ impl Sandbox {
 }
 
 /// Releases the workspace filesystems a dead agentd left under `data_dir`: those
-/// of executions not in `live` whose volume is gone. Returns their ids.
+/// of executions not in `live` whose volume is gone (and the build mounts of
+/// checkout templates whose builder died). Returns their ids.
 pub async fn sweep_workspaces(
     engine: &Engine,
     data_dir: &crate::runner::layout::DataDir,
     live: &std::collections::HashSet<String>,
 ) -> Vec<String> {
+    super::template::sweep_builds(&data_dir.templates()).await;
     crate::engine::workspace::sweep_workspaces(
         engine,
         &data_dir.workspaces(),

@@ -31,6 +31,14 @@ pub const MAX_TEMPLATES: usize = 8;
 /// How long building a template may take.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// A template ready for a workspace to be layered over.
+pub(super) struct Template {
+    /// Its filesystem image.
+    pub(super) image: PathBuf,
+    /// Made for this execution (else an existing one).
+    pub(super) built: bool,
+}
+
 /// One template's files under the templates folder.
 struct TemplateFiles {
     image: PathBuf,
@@ -84,7 +92,7 @@ impl Runner {
         resolved: &ResolvedRef,
         volume: &str,
         sandbox: &mut Sandbox,
-    ) -> Result<Option<PathBuf>, RunError> {
+    ) -> Result<Option<Template>, RunError> {
         let Some(threshold) = self.config.checkout_templates else {
             return Ok(None);
         };
@@ -123,7 +131,10 @@ impl Runner {
                 .append(true)
                 .open(&files.ready)
                 .and_then(|f| f.set_modified(SystemTime::now()));
-            return Ok(Some(files.image));
+            return Ok(Some(Template {
+                image: files.image,
+                built: false,
+            }));
         }
         run.recorder
             .emit(EventBody::progress(
@@ -149,7 +160,10 @@ impl Runner {
         }
         drop(_lock);
         evict(&dir, MAX_TEMPLATES).await;
-        Ok(Some(files.image))
+        Ok(Some(Template {
+            image: files.image,
+            built: true,
+        }))
     }
 
     async fn build_template(
@@ -222,7 +236,8 @@ impl Runner {
         Ok(())
     }
 
-    async fn template_warning(&self, run: &Run, why: String) {
+    pub(super) async fn template_warning(&self, run: &Run, why: String) {
+        crate::metrics::global().checkout_template("plain");
         run.recorder
             .emit(EventBody::warning(format!(
                 "no checkout template ({why}); the repository is checked out in the sandbox"
@@ -265,6 +280,34 @@ async fn evict(dir: &Path, keep: usize) {
         let _ = std::fs::remove_file(&files.image);
         let _ = std::fs::remove_file(&files.lock);
         excess -= 1;
+    }
+}
+
+/// Unmounts the build mounts of templates whose builder died (no one holds
+/// their lock) and removes what they left unfinished.
+pub async fn sweep_builds(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(key) = name.strip_suffix(".build") else {
+            continue;
+        };
+        let files = TemplateFiles::new(dir, key);
+        let Ok(lock) = std::fs::File::create(&files.lock) else {
+            continue;
+        };
+        if lock.try_lock().is_err() {
+            continue;
+        }
+        if let Err(error) = layers::seal_template(&files.build).await {
+            tracing::warn!(%error, "cannot unmount a template's build");
+            continue;
+        }
+        if !files.ready.exists() {
+            let _ = std::fs::remove_file(&files.image);
+        }
     }
 }
 

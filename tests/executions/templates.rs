@@ -2,8 +2,9 @@
 //! base commit. The attacks: an agent writing, deleting and re-permissioning
 //! through the overlay, and reaching for its writable layer, must leave the
 //! template as the next execution on the commit sees it; an agent filling its
-//! layered workspace must not take the collection's reserve. Under gVisor a
-//! sandbox takes the plain path.
+//! layered workspace must not take the collection's reserve; an engine that
+//! cannot see agentd's mounts must never turn an empty folder into a commit
+//! removing every file. Under gVisor a sandbox takes the plain path.
 
 use serde_json::json;
 
@@ -234,5 +235,65 @@ echo filled"#;
         changes(&ran),
         ran.stderr
     );
+    assert_nothing_left(&ran.summary.id, &world.run_dir());
+}
+
+/// `agentd run` in a mount namespace of its own: the engine sees none of
+/// its mounts (it binds the empty mount points instead).
+fn unshared(command: std::process::Command, scenario: &std::path::Path) -> std::process::Command {
+    let mut unshared = std::process::Command::new("unshare");
+    unshared
+        .args(["--mount", "--propagation", "private", "--"])
+        .arg(command.get_program())
+        .args(command.get_args())
+        .arg("--scripted-model")
+        .arg(scenario)
+        .arg("--checkout-templates")
+        .arg("0")
+        .stdin(std::process::Stdio::null());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => unshared.env(key, value),
+            None => unshared.env_remove(key),
+        };
+    }
+    unshared
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mounts_the_engine_cannot_see_never_cost_the_repository() {
+    let world = World::new();
+    let file = world.scenario(json!({"turns": [bash("ls /workspace/repo"), done()]}));
+
+    // The template's build mount is not there for the builder: the build
+    // fails and the execution checks out in its sandbox.
+    let ran = finish(unshared(world.agentd_run("look").await, &file));
+    assert_eq!(ran.summary.status.as_str(), "succeeded", "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("no checkout template"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.tool_results().iter().any(|r| r.contains("README.md")));
+    assert!(ran.summary.files_changed.is_empty());
+
+    // With a template made, the overlay is not there for the sandbox: it
+    // refuses to start rather than commit the removal of every file.
+    let mut command = world.agentd_run("look").await;
+    command
+        .arg("--scripted-model")
+        .arg(&file)
+        .arg("--checkout-templates")
+        .arg("0");
+    assert_eq!(finish(command).summary.status.as_str(), "succeeded");
+    let ran = finish(unshared(world.agentd_run("look").await, &file));
+    assert_eq!(ran.summary.status.as_str(), "failed", "{}", ran.stderr);
+    let reason = ran.summary.reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("the layered repository is not in the sandbox"),
+        "{reason}"
+    );
+    assert!(ran.summary.files_changed.is_empty());
+    assert!(ran.summary.bundle_path.is_none());
     assert_nothing_left(&ran.summary.id, &world.run_dir());
 }
