@@ -276,9 +276,10 @@ async fn evict(dir: &Path, keep: usize) {
         if lock.try_lock().is_err() || layers::template_in_use(&files.image).await {
             continue;
         }
+        // The lock file stays: a process waiting on it must not end up
+        // holding a lock no newcomer sees.
         let _ = std::fs::remove_file(&files.ready);
         let _ = std::fs::remove_file(&files.image);
-        let _ = std::fs::remove_file(&files.lock);
         excess -= 1;
     }
 }
