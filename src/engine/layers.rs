@@ -93,15 +93,28 @@ async fn stack_inner(image: &Path, device: &str, template: &Path) -> Result<Path
         &base,
     )
     .await?;
+    // Real folders only: the kernel follows links in `lowerdir`, and a
+    // template whose tree were a link to `/` would lay the host below the
+    // sandbox. (Mounted read-only: nothing changes them from here on.)
     let lower = base.join(TEMPLATE_REPO);
-    if !lower.is_dir() {
-        return Err(workspace_error(
-            "layering the workspace",
-            format!("the template {} holds no checkout", template.display()),
-        ));
+    let mut step = base.clone();
+    for part in Path::new(TEMPLATE_REPO).components() {
+        step.push(part);
+        if !std::fs::symlink_metadata(&step).is_ok_and(|m| m.file_type().is_dir()) {
+            return Err(workspace_error(
+                "layering the workspace",
+                format!(
+                    "the template {} holds no checkout folder (or a link in its place)",
+                    template.display()
+                ),
+            ));
+        }
     }
+    // redirect_dir: a folder of the template can be renamed (else EXDEV,
+    // which `git mv` and most programs do not work around). Its redirects
+    // are trusted.* attributes, which the agent cannot set.
     let options = format!(
-        "nosuid,nodev,noatime,lowerdir={},upperdir={},workdir={}",
+        "nosuid,nodev,noatime,redirect_dir=on,lowerdir={},upperdir={},workdir={}",
         lower.display(),
         upper.display(),
         work.display()
@@ -137,7 +150,12 @@ pub async fn unstack(image: &Path) -> Result<(), EngineError> {
             unmount(&point).await?;
         }
         if point.is_dir() {
-            let _ = std::fs::remove_dir(&point);
+            std::fs::remove_dir(&point).map_err(|e| {
+                workspace_error(
+                    "removing a mount point",
+                    format!("{}: {e}", point.display()),
+                )
+            })?;
         }
     }
     Ok(())
@@ -165,10 +183,12 @@ pub async fn make_template(image: &Path, bytes: u64, build: &Path) -> Result<(),
     made
 }
 
-/// Unmounts a template's build mount (its loop device goes with it).
+/// Unmounts a template's build mount (its loop device goes with it); never
+/// lazily: a template is only ready once nothing can write it.
 pub async fn seal_template(build: &Path) -> Result<(), EngineError> {
     if is_mounted(build) {
-        unmount(build).await?;
+        let build_arg = build.display().to_string();
+        tool("umount", &[&build_arg]).await?;
     }
     if build.is_dir() {
         let _ = std::fs::remove_dir(build);
@@ -214,8 +234,9 @@ async fn unmount(point: &Path) -> Result<(), EngineError> {
 }
 
 /// True when `point` is a mount point of this process's mount namespace.
+/// (The kernel lists mount points with links and `..` resolved.)
 fn is_mounted(point: &Path) -> bool {
-    let Ok(absolute) = std::path::absolute(point) else {
+    let Ok(absolute) = std::fs::canonicalize(point) else {
         return false;
     };
     let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
@@ -274,5 +295,14 @@ mod tests {
     fn the_root_is_mounted_and_a_folder_is_not() {
         assert!(is_mounted(Path::new("/")));
         assert!(!is_mounted(Path::new("/definitely/not/a/mount")));
+        assert!(!is_mounted(Path::new("/proc/self")));
+    }
+
+    #[test]
+    fn a_mount_point_named_through_a_link_or_dots_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/proc", dir.path().join("link")).unwrap();
+        assert!(is_mounted(&dir.path().join("link")));
+        assert!(is_mounted(Path::new("/proc/../proc")));
     }
 }

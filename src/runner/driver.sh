@@ -233,6 +233,13 @@ collect_inside() {
   rm -rf "$out" "$state/collect.git"
   mkdir -p "$out" || { echo "cannot create $out"; return 1; }
   [ -d "$repo" ] || { echo "no repository to collect from"; return 1; }
+  # A layered workspace whose overlay is not here (a supervisor that cannot
+  # see agentd's mounts): the folder below it is empty, and committing it
+  # would remove every file.
+  if [ -d /workspace/.layer ] && [ "$(stat -c %d "$repo")" = "$(stat -c %d /workspace)" ]; then
+    echo "the layered repository is not in the sandbox: nothing is committed"
+    return 1
+  fi
 
   local t=$state/collect.git
   git init --quiet --bare "$t" || { echo "cannot create the collection repository"; return 1; }

@@ -30,6 +30,9 @@ use super::sandbox::Sandbox;
 pub const MAX_TEMPLATES: usize = 8;
 /// How long building a template may take.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
+/// After a failed build, how long executions on that commit take the plain
+/// path instead of each trying again.
+const FAILED_BUILD_BACKOFF: Duration = Duration::from_secs(600);
 
 /// A template ready for a workspace to be layered over.
 pub(super) struct Template {
@@ -37,6 +40,8 @@ pub(super) struct Template {
     pub(super) image: PathBuf,
     /// Made for this execution (else an existing one).
     pub(super) built: bool,
+    /// Its lock, held until the workspace is layered (eviction waits).
+    pub(super) _lock: std::fs::File,
 }
 
 /// One template's files under the templates folder.
@@ -45,6 +50,7 @@ struct TemplateFiles {
     ready: PathBuf,
     lock: PathBuf,
     build: PathBuf,
+    failed: PathBuf,
 }
 
 impl TemplateFiles {
@@ -54,17 +60,21 @@ impl TemplateFiles {
             ready: dir.join(format!("{key}.ready")),
             lock: dir.join(format!("{key}.lock")),
             build: dir.join(format!("{key}.build")),
+            failed: dir.join(format!("{key}.failed")),
         }
     }
 }
 
-/// The template's name for commit `commit` of the mirror at `mirror` (a
-/// tenant's own mirror: templates are never shared between tenants).
-fn template_key(mirror: &Path, commit: &str) -> String {
+/// The template's name for commit `commit` of the mirror at `mirror`, checked
+/// out by `image` (a tenant's own mirror: templates are never shared between
+/// tenants; the image's git and its configuration made the checkout, so an
+/// image only ever sees its own).
+fn template_key(mirror: &Path, commit: &str, image: &str) -> String {
     let mut hash = Sha256::new();
-    hash.update(mirror.display().to_string().as_bytes());
-    hash.update([0]);
-    hash.update(commit.as_bytes());
+    for part in [mirror.display().to_string().as_str(), commit, image] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
     hex::encode(&hash.finalize()[..16])
 }
 
@@ -110,7 +120,10 @@ impl Runner {
                 .await;
             return Ok(None);
         }
-        let files = TemplateFiles::new(&dir, &template_key(mirror.path(), &resolved.commit));
+        let files = TemplateFiles::new(
+            &dir,
+            &template_key(mirror.path(), &resolved.commit, self.image_of(run)),
+        );
         // One builder per template, across processes sharing the data folder.
         let lock_path = files.lock.clone();
         let locked = tokio::task::spawn_blocking(move || {
@@ -118,7 +131,7 @@ impl Runner {
             file.lock()?;
             Ok::<_, std::io::Error>(file)
         });
-        let _lock = match self.interruptible(run, locked).await? {
+        let lock = match self.interruptible(run, locked).await? {
             Ok(file) => file,
             Err(error) => {
                 self.template_warning(run, format!("cannot lock the template: {error}"))
@@ -134,7 +147,16 @@ impl Runner {
             return Ok(Some(Template {
                 image: files.image,
                 built: false,
+                _lock: lock,
             }));
+        }
+        let failed_lately = std::fs::metadata(&files.failed)
+            .and_then(|m| m.modified())
+            .is_ok_and(|at| at.elapsed().is_ok_and(|ago| ago < FAILED_BUILD_BACKOFF));
+        if failed_lately {
+            self.template_warning(run, "its build failed a moment ago".into())
+                .await;
+            return Ok(None);
         }
         run.recorder
             .emit(EventBody::progress(
@@ -154,15 +176,17 @@ impl Runner {
             Err(error) => {
                 let _ = layers::seal_template(&files.build).await;
                 let _ = std::fs::remove_file(&files.image);
+                let _ = std::fs::write(&files.failed, error.to_string());
                 self.template_warning(run, error.to_string()).await;
                 return Ok(None);
             }
         }
-        drop(_lock);
+        let _ = std::fs::remove_file(&files.failed);
         evict(&dir, MAX_TEMPLATES).await;
         Ok(Some(Template {
             image: files.image,
             built: true,
+            _lock: lock,
         }))
     }
 
@@ -310,6 +334,27 @@ pub async fn sweep_builds(dir: &Path) {
             let _ = std::fs::remove_file(&files.image);
         }
     }
+    // Images of builds that died before their mount point was made or after
+    // it was removed, but before the template was ready.
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(key) = name.strip_suffix(".img") else {
+            continue;
+        };
+        let files = TemplateFiles::new(dir, key);
+        if files.ready.exists() || files.build.exists() {
+            continue;
+        }
+        let Ok(lock) = std::fs::File::create(&files.lock) else {
+            continue;
+        };
+        if lock.try_lock().is_ok() && !layers::template_in_use(&files.image).await {
+            let _ = std::fs::remove_file(&files.image);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -317,12 +362,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_key_names_one_mirror_and_one_commit() {
-        let a = template_key(Path::new("/m/t1/repo.git"), "aa");
+    fn a_key_names_one_mirror_one_commit_and_one_image() {
+        let a = template_key(Path::new("/m/t1/repo.git"), "aa", "img:1");
         assert_eq!(a.len(), 32);
-        assert_eq!(a, template_key(Path::new("/m/t1/repo.git"), "aa"));
-        assert_ne!(a, template_key(Path::new("/m/t2/repo.git"), "aa"));
-        assert_ne!(a, template_key(Path::new("/m/t1/repo.git"), "ab"));
+        assert_eq!(a, template_key(Path::new("/m/t1/repo.git"), "aa", "img:1"));
+        assert_ne!(a, template_key(Path::new("/m/t2/repo.git"), "aa", "img:1"));
+        assert_ne!(a, template_key(Path::new("/m/t1/repo.git"), "ab", "img:1"));
+        assert_ne!(a, template_key(Path::new("/m/t1/repo.git"), "aa", "img:2"));
     }
 
     #[tokio::test]

@@ -38,6 +38,7 @@ fn changes(ran: &Ran) -> Vec<(String, String)> {
 async fn an_agent_cannot_change_the_template_the_next_execution_starts_from() {
     let world = World::new();
     let attack = r#"cd /workspace/repo
+perl -e 'rename("src", "moved") or die "rename: $!\n"; rename("moved", "src") or die "back: $!\n"; print "renamed a folder\n"' 2>&1
 echo 'rewritten by a hostile agent' > README.md
 rm src/greet.sh
 echo new > added.txt
@@ -79,6 +80,10 @@ echo attacked"#;
         .find(|r| r.contains("attacked"))
         .unwrap_or_else(|| panic!("the attack's output: {}", first.stderr));
     assert!(report.contains("Permission denied"), "{report}");
+    assert!(
+        report.contains("renamed a folder"),
+        "a folder of the template renames like any other: {report}"
+    );
     assert!(
         report.contains("status:  M README.md  D src/greet.sh ?? added.txt"),
         "the layered repository shows exactly the agent's changes: {report}"
@@ -277,6 +282,24 @@ async fn mounts_the_engine_cannot_see_never_cost_the_repository() {
     assert!(ran.tool_results().iter().any(|r| r.contains("README.md")));
     assert!(ran.summary.files_changed.is_empty());
 
+    // The failed build is remembered: executions on the commit take the
+    // plain path for a while instead of each building again. (Cut short here.)
+    let templates = world.data_dir().join("templates");
+    let failed: Vec<_> = std::fs::read_dir(&templates)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "failed"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let ran = finish(unshared(world.agentd_run("look").await, &file));
+    assert!(
+        ran.stderr.contains("its build failed a moment ago"),
+        "{}",
+        ran.stderr
+    );
+    std::fs::remove_file(&failed[0]).unwrap();
+
     // With a template made, the overlay is not there for the sandbox: it
     // refuses to start rather than commit the removal of every file.
     let mut command = world.agentd_run("look").await;
@@ -296,4 +319,140 @@ async fn mounts_the_engine_cannot_see_never_cost_the_repository() {
     assert!(ran.summary.files_changed.is_empty());
     assert!(ran.summary.bundle_path.is_none());
     assert_nothing_left(&ran.summary.id, &world.run_dir());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_without_the_layered_repository_commits_nothing() {
+    // A layered workspace as a supervisor that cannot see agentd's mounts
+    // would hand it to its collector: the writable layer's folder there, the
+    // repository an empty folder.
+    let workspace = tempfile::Builder::new()
+        .prefix("adlayer")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let root = workspace.path();
+    let sample = tempfile::Builder::new()
+        .prefix("adlayer")
+        .tempdir_in("/tmp")
+        .unwrap();
+    sample_repo(&sample.path().join("repo"));
+    let mirror = sample.path().join("mirror.git");
+    git(
+        sample.path(),
+        &["clone", "--quiet", "--mirror", "repo", "mirror.git"],
+    );
+    let base = String::from_utf8(
+        std::process::Command::new("git")
+            .args(["-C", &mirror.display().to_string(), "rev-parse", "main"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    std::fs::create_dir(root.join(".layer")).unwrap();
+    std::fs::create_dir(root.join("repo")).unwrap();
+    std::process::Command::new("chown")
+        .args(["10001:10001", &root.display().to_string()])
+        .args([root.join("repo").display().to_string()])
+        .status()
+        .unwrap();
+    let out = std::process::Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--user",
+            "0",
+            "--cap-drop",
+            "ALL",
+        ])
+        .args([
+            "--cap-add",
+            "SETUID",
+            "--cap-add",
+            "SETGID",
+            "--cap-add",
+            "SETPCAP",
+        ])
+        .args(["--init", "-v"])
+        .arg(format!("{}:/workspace", root.display()))
+        .arg("-v")
+        .arg(format!("{}:/mirror/repo.git:ro", mirror.display()))
+        .arg("-e")
+        .arg(format!("AGENTD_BASE={base}"))
+        .args([
+            "-e",
+            "AGENTD_BRANCH=agent/x",
+            "-e",
+            "AGENTD_GIT_NAME=agentd",
+            "-e",
+            "AGENTD_GIT_EMAIL=agentd@localhost",
+            "-e",
+            "AGENTD_COMMIT_MESSAGE=work",
+        ])
+        .arg(agent_image().await)
+        .args([
+            "/bin/bash",
+            "-c",
+            agentd::runner::driver::SCRIPT,
+            "agentd-driver",
+            "collect",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the layered repository is not in the sandbox"),
+        "{stderr}"
+    );
+    assert!(!root.join(".agentd/out/done").exists());
+    assert!(!root.join(".agentd/out/head").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_whose_tree_is_a_link_never_lays_the_host_below_a_sandbox() {
+    use agentd::engine::layers;
+    // What a hostile image's builder could leave: the checkout folder a link
+    // to a host folder (the kernel follows links in an overlay's lowerdir).
+    let dir = tempfile::Builder::new()
+        .prefix("adtpl")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let (template, build) = (dir.path().join("t.img"), dir.path().join("t.build"));
+    layers::make_template(&template, 64 << 20, &build)
+        .await
+        .unwrap();
+    std::fs::create_dir(build.join("tree")).unwrap();
+    std::os::unix::fs::symlink("/etc", build.join("tree/repo")).unwrap();
+    layers::seal_template(&build).await.unwrap();
+
+    let workspace = dir.path().join("w.img");
+    let scratch = dir.path().join("w.build");
+    layers::make_template(&workspace, 64 << 20, &scratch)
+        .await
+        .unwrap();
+    layers::seal_template(&scratch).await.unwrap();
+    let device = String::from_utf8(
+        std::process::Command::new("losetup")
+            .args(["--find", "--show", &workspace.display().to_string()])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let stacked = layers::stack(&workspace, &device, &template).await;
+    let mounted = crate::common::mounts_below(dir.path());
+    agentd::engine::workspace::release_disk(&workspace)
+        .await
+        .unwrap();
+    let error = stacked.expect_err("a linked tree is refused").to_string();
+    assert!(error.contains("a link in its place"), "{error}");
+    assert!(mounted.is_empty(), "left mounted: {mounted:?}");
+    assert!(!layers::is_stacked(&workspace));
 }
