@@ -26,7 +26,7 @@
 use std::path::{Path, PathBuf};
 
 use super::error::EngineError;
-use super::workspace::{format, tool, workspace_error};
+use super::workspace::{format, loops_backed_by, tool, workspace_error};
 use crate::execution::AGENT_UID;
 
 /// Where, inside a template's filesystem, the checked-out repository is (its
@@ -197,18 +197,11 @@ pub async fn seal_template(build: &Path) -> Result<(), EngineError> {
 }
 
 /// True when a loop device is backed by the template image `image` (a
-/// workspace layered over it is live).
+/// workspace layered over it is live), or when that cannot be told.
 pub async fn template_in_use(image: &Path) -> bool {
-    let image_arg = image.display().to_string();
-    match tool(
-        "losetup",
-        &["--noheadings", "--output", "NAME", "-j", &image_arg],
-    )
-    .await
-    {
-        Ok(attached) => !attached.trim().is_empty(),
-        Err(_) => true,
-    }
+    loops_backed_by(image)
+        .await
+        .map_or(true, |loops| !loops.is_empty())
 }
 
 fn make_dir(dir: &Path) -> Result<(), EngineError> {

@@ -175,23 +175,28 @@ pub async fn release_disk(image: &Path) -> Result<(), EngineError> {
     if tokio::fs::symlink_metadata(image).await.is_err() {
         return Ok(());
     }
+    for device in loops_backed_by(image).await.unwrap_or_default() {
+        tool("losetup", &["-d", &device]).await?;
+    }
+    tokio::fs::remove_file(image)
+        .await
+        .map_err(|e| workspace_error("removing the workspace image", e.to_string()))
+}
+
+/// The loop devices backed by the image file `image`.
+pub(super) async fn loops_backed_by(image: &Path) -> Result<Vec<String>, EngineError> {
     let image_arg = image.display().to_string();
     let attached = tool(
         "losetup",
         &["--noheadings", "--output", "NAME", "-j", &image_arg],
     )
-    .await
-    .unwrap_or_default();
-    for device in attached
+    .await?;
+    Ok(attached
         .lines()
         .map(str::trim)
         .filter(|d| d.starts_with("/dev/loop"))
-    {
-        tool("losetup", &["-d", device]).await?;
-    }
-    tokio::fs::remove_file(image)
-        .await
-        .map_err(|e| workspace_error("removing the workspace image", e.to_string()))
+        .map(str::to_string)
+        .collect())
 }
 
 /// Releases the workspace images under `dir` that no live execution (`live`)

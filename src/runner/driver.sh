@@ -188,6 +188,13 @@ run_hooks() {
   return 0
 }
 
+# True when the repository is the overlay agentd layered over a checkout
+# template. An engine in another mount namespace than agentd's binds an empty
+# folder instead (or none), and committing that would remove every file.
+repo_is_overlay() {
+  [ "$(stat -f -c %T "$repo" 2>/dev/null)" = overlayfs ]
+}
+
 # The agent's HEAD commit, read without running git on its repository (whose
 # configuration the agent controls); fails when it cannot be read plainly.
 agent_head() {
@@ -233,10 +240,8 @@ collect_inside() {
   rm -rf "$out" "$state/collect.git"
   mkdir -p "$out" || { echo "cannot create $out"; return 1; }
   [ -d "$repo" ] || { echo "no repository to collect from"; return 1; }
-  # A layered workspace whose overlay is not here (a supervisor that cannot
-  # see agentd's mounts): the folder below it is empty, and committing it
-  # would remove every file.
-  if [ -d /workspace/.layer ] && [ "$(stat -c %d "$repo")" = "$(stat -c %d /workspace)" ]; then
+  # A layered workspace (its writable layer is there) whose overlay is not.
+  if [ -d /workspace/.layer ] && ! repo_is_overlay; then
     echo "the layered repository is not in the sandbox: nothing is committed"
     return 1
   fi
@@ -368,9 +373,7 @@ run() {
     # The repository is an overlay over a checkout of the base (with its
     # index): only the clone's git folder is added (cloned within .git, a
     # path no tree can hold, so it is a rename away), and the branch set.
-    # An engine in another mount namespace than agentd's would bind an
-    # empty folder: refuse, rather than commit the removal of every file.
-    [ -f "$repo/.git/index" ] && [ ! -L "$repo/.git" ] \
+    repo_is_overlay && [ -f "$repo/.git/index" ] \
       || die "the layered repository is not in the sandbox (agentd's mounts are not visible to the Docker engine: run agentd in the engine's mount namespace, or --checkout-templates off)"
     err=$(agent_step /bin/bash -c 'set -e
       git clone --quiet --shared --no-checkout /mirror/repo.git "$0/.git/agentd-clone"

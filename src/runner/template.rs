@@ -65,6 +65,30 @@ impl TemplateFiles {
     }
 }
 
+impl TemplateFiles {
+    /// The template's lock, when no one else holds it (a builder, a
+    /// workspace being layered over it).
+    fn try_hold(&self) -> Option<std::fs::File> {
+        let lock = std::fs::File::create(&self.lock).ok()?;
+        lock.try_lock().ok()?;
+        Some(lock)
+    }
+}
+
+/// The keys of the files named `<key><suffix>` in `dir`, with their entries.
+fn entries_with(dir: &Path, suffix: &str) -> Vec<(String, std::fs::DirEntry)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            Some((name.strip_suffix(suffix)?.to_string(), entry))
+        })
+        .collect()
+}
+
 /// The template's name for commit `commit` of the mirror at `mirror`, checked
 /// out by `image` (a tenant's own mirror: templates are never shared between
 /// tenants; the image's git and its configuration made the checkout, so an
@@ -163,23 +187,18 @@ impl Runner {
                 "checking the repository out into a template for later executions on this commit",
             ))
             .await;
-        match self
+        let built = self
             .build_template(run, mirror, resolved, volume, sandbox, &files)
-            .await
-        {
-            Ok(()) => {}
-            Err(RunError::Stopped(stop)) => {
-                let _ = layers::seal_template(&files.build).await;
-                let _ = std::fs::remove_file(&files.image);
-                return Err(RunError::Stopped(stop));
+            .await;
+        if let Err(error) = built {
+            let _ = layers::seal_template(&files.build).await;
+            let _ = std::fs::remove_file(&files.image);
+            if matches!(error, RunError::Stopped(_)) {
+                return Err(error);
             }
-            Err(error) => {
-                let _ = layers::seal_template(&files.build).await;
-                let _ = std::fs::remove_file(&files.image);
-                let _ = std::fs::write(&files.failed, error.to_string());
-                self.template_warning(run, error.to_string()).await;
-                return Ok(None);
-            }
+            let _ = std::fs::write(&files.failed, error.to_string());
+            self.template_warning(run, error.to_string()).await;
+            return Ok(None);
         }
         let _ = std::fs::remove_file(&files.failed);
         evict(&dir, MAX_TEMPLATES).await;
@@ -235,18 +254,11 @@ impl Runner {
             )
         };
         let exited = self.interruptible(run, waited).await;
-        let code = match exited {
-            Ok(Ok(code)) => code?,
-            Ok(Err(_)) => {
-                self.engine.remove_container(&name).await?;
-                return Err(RunError::Template("the checkout ran out of time".into()));
-            }
-            Err(stopped) => {
-                self.engine.remove_container(&name).await?;
-                return Err(stopped);
-            }
-        };
         self.engine.remove_container(&name).await?;
+        let code = match exited? {
+            Ok(code) => code?,
+            Err(_) => return Err(RunError::Template("the checkout ran out of time".into())),
+        };
         if code != 0 {
             return Err(RunError::Template(format!(
                 "the checkout exited with code {code}"
@@ -273,31 +285,21 @@ impl Runner {
 /// Removes the least recently used templates beyond `keep` that no workspace
 /// is layered over and no builder holds.
 async fn evict(dir: &Path, keep: usize) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut ready: Vec<(SystemTime, String)> = entries
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let key = name.strip_suffix(".ready")?.to_string();
-            Some((e.metadata().ok()?.modified().ok()?, key))
-        })
+    let mut ready: Vec<(SystemTime, String)> = entries_with(dir, ".ready")
+        .into_iter()
+        .filter_map(|(key, entry)| Some((entry.metadata().ok()?.modified().ok()?, key)))
         .collect();
-    if ready.len() <= keep {
-        return;
-    }
     ready.sort();
-    let mut excess = ready.len() - keep;
+    let mut excess = ready.len().saturating_sub(keep);
     for (_, key) in ready {
         if excess == 0 {
             break;
         }
         let files = TemplateFiles::new(dir, &key);
-        let Ok(lock) = std::fs::File::create(&files.lock) else {
+        let Some(_lock) = files.try_hold() else {
             continue;
         };
-        if lock.try_lock().is_err() || layers::template_in_use(&files.image).await {
+        if layers::template_in_use(&files.image).await {
             continue;
         }
         // The lock file stays: a process waiting on it must not end up
@@ -309,49 +311,31 @@ async fn evict(dir: &Path, keep: usize) {
 }
 
 /// Unmounts the build mounts of templates whose builder died (no one holds
-/// their lock) and removes what they left unfinished.
+/// their lock) and removes the images they left unfinished (also those of
+/// builds that died before their mount point was made or after it was
+/// removed, but before the template was ready).
 pub async fn sweep_builds(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(key) = name.strip_suffix(".build") else {
-            continue;
-        };
-        let files = TemplateFiles::new(dir, key);
-        let Ok(lock) = std::fs::File::create(&files.lock) else {
-            continue;
-        };
-        if lock.try_lock().is_err() {
+    let mut keys: Vec<String> = entries_with(dir, ".build")
+        .into_iter()
+        .chain(entries_with(dir, ".img"))
+        .map(|(key, _)| key)
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let files = TemplateFiles::new(dir, &key);
+        let building = files.build.exists();
+        if files.ready.exists() && !building {
             continue;
         }
+        let Some(_lock) = files.try_hold() else {
+            continue;
+        };
         if let Err(error) = layers::seal_template(&files.build).await {
             tracing::warn!(%error, "cannot unmount a template's build");
             continue;
         }
-        if !files.ready.exists() {
-            let _ = std::fs::remove_file(&files.image);
-        }
-    }
-    // Images of builds that died before their mount point was made or after
-    // it was removed, but before the template was ready.
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(key) = name.strip_suffix(".img") else {
-            continue;
-        };
-        let files = TemplateFiles::new(dir, key);
-        if files.ready.exists() || files.build.exists() {
-            continue;
-        }
-        let Ok(lock) = std::fs::File::create(&files.lock) else {
-            continue;
-        };
-        if lock.try_lock().is_ok() && !layers::template_in_use(&files.image).await {
+        if !files.ready.exists() && (building || !layers::template_in_use(&files.image).await) {
             let _ = std::fs::remove_file(&files.image);
         }
     }

@@ -27,18 +27,11 @@ fn conversation() -> Value {
 
 /// `agentd run --continue <parent> --prompt <prompt>`, in `world`.
 async fn continued(world: &World, parent: &str, prompt: &str) -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_agentd"));
+    let mut command = world.agentd();
     command
         .args(["run", "--continue", parent, "--prompt", prompt, "--json"])
         .arg("--image")
-        .arg(agent_image().await)
-        .env("AGENTD_DATA_DIR", world.data_dir())
-        .env("AGENTD_RUN_DIR", world.run_dir())
-        .env("NO_COLOR", "1")
-        .env_remove("ANTHROPIC_API_KEY")
-        .env_remove("ANTHROPIC_AUTH_TOKEN")
-        .env_remove("ANTHROPIC_BASE_URL")
-        .stdin(Stdio::null());
+        .arg(agent_image().await);
     command
 }
 

@@ -58,7 +58,7 @@ impl World {
 
     /// An `agentd run` command against the sample repo, with --json.
     pub async fn agentd_run(&self, prompt: &str) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_agentd"));
+        let mut command = self.agentd();
         command
             .arg("run")
             .arg("--repo")
@@ -70,7 +70,15 @@ impl World {
             .arg(agent_image().await)
             // A safety net so a broken test cannot hang the suite; tests may override it.
             .arg("--timeout")
-            .arg("4m")
+            .arg("4m");
+        command
+    }
+
+    /// The `agentd` binary in this world: its data and run folders, no
+    /// model credential from the test's environment, no input.
+    pub fn agentd(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_agentd"));
+        command
             .env("AGENTD_DATA_DIR", self.data_dir())
             .env("AGENTD_RUN_DIR", self.run_dir())
             .env("NO_COLOR", "1")

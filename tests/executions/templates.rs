@@ -23,6 +23,27 @@ fn progress(ran: &Ran) -> Vec<String> {
         .collect()
 }
 
+/// `command` playing `scenario`, with a checkout template for any repository.
+fn layered(
+    mut command: std::process::Command,
+    scenario: &std::path::Path,
+) -> std::process::Command {
+    command
+        .arg("--scripted-model")
+        .arg(scenario)
+        .arg("--checkout-templates")
+        .arg("0");
+    command
+}
+
+/// The output of the run's tool call that printed `marker`.
+fn output_with(ran: &Ran, marker: &str) -> String {
+    ran.tool_results()
+        .into_iter()
+        .find(|r| r.contains(marker))
+        .unwrap_or_else(|| panic!("no tool output with {marker:?}: {}", ran.stderr))
+}
+
 fn changes(ran: &Ran) -> Vec<(String, String)> {
     let mut changes: Vec<_> = ran
         .summary
@@ -50,12 +71,7 @@ echo "status: $(git status --porcelain | tr '\n' ' ')"
 echo "branch: $(git rev-parse --abbrev-ref HEAD)"
 echo attacked"#;
     let file = world.scenario(json!({"turns": [bash(attack), done()]}));
-    let mut command = world.agentd_run("change everything").await;
-    command
-        .arg("--scripted-model")
-        .arg(&file)
-        .arg("--checkout-templates")
-        .arg("0");
+    let command = layered(world.agentd_run("change everything").await, &file);
     let first = finish(command);
     assert_eq!(
         first.summary.status.as_str(),
@@ -74,11 +90,7 @@ echo attacked"#;
             .any(|m| m.starts_with("starting from the checkout template")),
         "{said:?}"
     );
-    let report = first
-        .tool_results()
-        .into_iter()
-        .find(|r| r.contains("attacked"))
-        .unwrap_or_else(|| panic!("the attack's output: {}", first.stderr));
+    let report = output_with(&first, "attacked");
     assert!(report.contains("Permission denied"), "{report}");
     assert!(
         report.contains("renamed a folder"),
@@ -114,12 +126,7 @@ echo "head: $(git rev-parse HEAD) $(git rev-parse --abbrev-ref HEAD)"
 echo "tags: $(git tag)"
 echo looked"#;
     let file = world.scenario(json!({"turns": [bash(look), done()]}));
-    let mut command = world.agentd_run("look around").await;
-    command
-        .arg("--scripted-model")
-        .arg(&file)
-        .arg("--checkout-templates")
-        .arg("0");
+    let command = layered(world.agentd_run("look around").await, &file);
     let second = finish(command);
     assert_eq!(
         second.summary.status.as_str(),
@@ -139,11 +146,7 @@ echo looked"#;
             .any(|m| m.starts_with("starting from the checkout template")),
         "{said:?}"
     );
-    let report = second
-        .tool_results()
-        .into_iter()
-        .find(|r| r.contains("looked"))
-        .unwrap_or_else(|| panic!("the look's output: {}", second.stderr));
+    let report = output_with(&second, "looked");
     assert!(report.contains("readme: # Sample project"), "{report}");
     assert!(report.contains("greet: echo hello"), "{report}");
     assert!(report.contains("No such file"), "{report}");
@@ -160,12 +163,7 @@ echo looked"#;
     // gVisor's gofer cannot serve an overlay: its sandboxes check out.
     if let Some(gvisor) = gvisor().await {
         let file = world.scenario(json!({"turns": [bash(look), done()]}));
-        let mut command = world.agentd_run_under("look around", gvisor).await;
-        command
-            .arg("--scripted-model")
-            .arg(&file)
-            .arg("--checkout-templates")
-            .arg("0");
+        let command = layered(world.agentd_run_under("look around", gvisor).await, &file);
         let third = finish(command);
         assert_eq!(
             third.summary.status.as_str(),
@@ -178,11 +176,7 @@ echo looked"#;
             "{:?}",
             progress(&third)
         );
-        let report = third
-            .tool_results()
-            .into_iter()
-            .find(|r| r.contains("looked"))
-            .unwrap_or_default();
+        let report = output_with(&third, "looked");
         assert!(report.contains("readme: # Sample project"), "{report}");
         assert!(report.contains("status: []"), "{report}");
         assert_nothing_left(&third.summary.id, &world.run_dir());
@@ -207,20 +201,10 @@ dd if=/dev/zero of=fill bs=1M count=1024 2>&1 | grep -o 'No space left on device
 df -k /workspace | tail -n 1
 echo filled"#;
     let file = world.scenario(json!({"turns": [bash(fill), done()]}));
-    let mut command = world.agentd_run("fill the disk").await;
-    command
-        .arg("--scripted-model")
-        .arg(&file)
-        .arg("--workspace-size")
-        .arg("128m")
-        .arg("--checkout-templates")
-        .arg("0");
+    let mut command = layered(world.agentd_run("fill the disk").await, &file);
+    command.arg("--workspace-size").arg("128m");
     let ran = finish(command);
-    let report = ran
-        .tool_results()
-        .into_iter()
-        .find(|r| r.contains("filled"))
-        .unwrap_or_else(|| panic!("the fill's output: {}", ran.stderr));
+    let report = output_with(&ran, "filled");
     assert!(report.contains("No space left on device"), "{report}");
     assert!(
         progress(&ran)
@@ -245,16 +229,12 @@ echo filled"#;
 
 /// `agentd run` in a mount namespace of its own: the engine sees none of
 /// its mounts (it binds the empty mount points instead).
-fn unshared(command: std::process::Command, scenario: &std::path::Path) -> std::process::Command {
+fn unshared(command: std::process::Command) -> std::process::Command {
     let mut unshared = std::process::Command::new("unshare");
     unshared
         .args(["--mount", "--propagation", "private", "--"])
         .arg(command.get_program())
         .args(command.get_args())
-        .arg("--scripted-model")
-        .arg(scenario)
-        .arg("--checkout-templates")
-        .arg("0")
         .stdin(std::process::Stdio::null());
     for (key, value) in command.get_envs() {
         match value {
@@ -272,7 +252,7 @@ async fn mounts_the_engine_cannot_see_never_cost_the_repository() {
 
     // The template's build mount is not there for the builder: the build
     // fails and the execution checks out in its sandbox.
-    let ran = finish(unshared(world.agentd_run("look").await, &file));
+    let ran = finish(unshared(layered(world.agentd_run("look").await, &file)));
     assert_eq!(ran.summary.status.as_str(), "succeeded", "{}", ran.stderr);
     assert!(
         ran.stderr.contains("no checkout template"),
@@ -292,7 +272,7 @@ async fn mounts_the_engine_cannot_see_never_cost_the_repository() {
         .filter(|p| p.extension().is_some_and(|e| e == "failed"))
         .collect();
     assert_eq!(failed.len(), 1, "{failed:?}");
-    let ran = finish(unshared(world.agentd_run("look").await, &file));
+    let ran = finish(unshared(layered(world.agentd_run("look").await, &file)));
     assert!(
         ran.stderr.contains("its build failed a moment ago"),
         "{}",
@@ -302,14 +282,9 @@ async fn mounts_the_engine_cannot_see_never_cost_the_repository() {
 
     // With a template made, the overlay is not there for the sandbox: it
     // refuses to start rather than commit the removal of every file.
-    let mut command = world.agentd_run("look").await;
-    command
-        .arg("--scripted-model")
-        .arg(&file)
-        .arg("--checkout-templates")
-        .arg("0");
+    let command = layered(world.agentd_run("look").await, &file);
     assert_eq!(finish(command).summary.status.as_str(), "succeeded");
-    let ran = finish(unshared(world.agentd_run("look").await, &file));
+    let ran = finish(unshared(layered(world.agentd_run("look").await, &file)));
     assert_eq!(ran.summary.status.as_str(), "failed", "{}", ran.stderr);
     let reason = ran.summary.reason.clone().unwrap_or_default();
     assert!(

@@ -116,27 +116,17 @@ async fn inputs_are_numbered_delivered_in_order_and_refused_once_closed(db: &Tes
         .id
         .clone();
     let store = &db.store;
-    assert_eq!(
-        store
-            .add_input(&id, InputKind::Message, "one", "k1")
-            .await
-            .unwrap(),
-        Some(1)
-    );
-    assert_eq!(
-        store
-            .add_input(&id, InputKind::Interrupt, "", "k2")
-            .await
-            .unwrap(),
-        Some(2)
-    );
-    assert_eq!(
-        store
-            .add_input(&id, InputKind::Message, "three", "k1")
-            .await
-            .unwrap(),
-        Some(3)
-    );
+    let sent = [
+        (InputKind::Message, "one", "k1"),
+        (InputKind::Interrupt, "", "k2"),
+        (InputKind::Message, "three", "k1"),
+    ];
+    for (seq, (kind, text, sender)) in (1..).zip(sent) {
+        assert_eq!(
+            store.add_input(&id, kind, text, sender).await.unwrap(),
+            Some(seq)
+        );
+    }
     let pending = store.pending_inputs(&id).await.unwrap();
     let seen: Vec<(u64, InputKind, &str)> = pending
         .iter()
